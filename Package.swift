@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+// importd: a contacts-import service speaking gRPC over HTTP/2 (nghttp2 + libevent),
+// and importctl, its command-line client. See README.md.
+import PackageDescription
+
+let deque = Target.Dependency.product(name: "DequeModule", package: "swift-collections")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "importd",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // C libraries: one module map each.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CLibevent", pkgConfig: "libevent_openssl", providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        // protoc-c output (scripts/generate-protos.sh), committed.
+        .target(name: "CProtos", dependencies: ["CProtobufC"]),
+
+        // RPC core: status, metadata, framing, handler kinds, router, client calls. No C.
+        .target(name: "RPCCore"),
+        // Swift value types <-> protobuf-c structs; the only place those structs exist.
+        .target(name: "ProtoMessages", dependencies: ["RPCCore", "CProtos", "CProtobufC"]),
+    ]
+)

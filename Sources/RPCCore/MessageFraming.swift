@@ -1,0 +1,106 @@
+/// gRPC's Length-Prefixed-Message framing: a compressed flag byte, a 4-byte
+/// big-endian length, then the message.
+public enum MessageFraming {
+    public static let headerSize = 5
+
+    /// Serializes `message` and frames it, in one buffer.
+    public static func frame(_ message: some RPCMessage) -> [UInt8] {
+        var bytes: [UInt8] = [0, 0, 0, 0, 0]
+        message.serialize(into: &bytes)
+        writeLength(&bytes)
+        return bytes
+    }
+
+    /// Frames an already serialized message.
+    public static func frame(payload: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [0, 0, 0, 0, 0]
+        bytes.append(contentsOf: payload)
+        writeLength(&bytes)
+        return bytes
+    }
+
+    private static func writeLength(_ bytes: inout [UInt8]) {
+        let length = UInt32(bytes.count - headerSize)
+        bytes[1] = UInt8(truncatingIfNeeded: length >> 24)
+        bytes[2] = UInt8(truncatingIfNeeded: length >> 16)
+        bytes[3] = UInt8(truncatingIfNeeded: length >> 8)
+        bytes[4] = UInt8(truncatingIfNeeded: length)
+    }
+}
+
+/// Why a received byte stream could not be split into messages.
+public enum DeframingError: Error, Sendable, Hashable {
+    /// A message's declared length is over the receiver's limit.
+    case messageTooLarge(length: Int, limit: Int)
+    /// The compressed flag is set but no compression was negotiated.
+    case compressionNotSupported
+
+    /// The status the call ends with.
+    public var rpcError: RPCError {
+        switch self {
+        case .messageTooLarge(let length, let limit):
+            return RPCError(
+                code: .resourceExhausted,
+                message: "message of \(length) bytes is larger than the limit of \(limit) bytes")
+        case .compressionNotSupported:
+            return RPCError(
+                code: .internal,
+                message: "received a compressed message but no grpc-encoding was negotiated")
+        }
+    }
+}
+
+/// Splits a byte stream, arriving in chunks of any size, into messages.
+///
+/// A message's length is checked against the limit as soon as its 5-byte prefix is
+/// complete, before its body is buffered, so an oversized message costs nothing.
+public struct MessageDeframer: Sendable {
+    public let maxMessageSize: Int
+
+    @usableFromInline var header: [UInt8] = []
+    @usableFromInline var body: [UInt8] = []
+    @usableFromInline var bodyLength = -1
+
+    public init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+        header.reserveCapacity(MessageFraming.headerSize)
+    }
+
+    /// True while part of a message has been received.
+    public var hasPartialMessage: Bool { !header.isEmpty || bodyLength >= 0 }
+
+    /// Feeds `bytes`; calls `onMessage` for every message they complete, in order.
+    @inlinable
+    public mutating func process<Bytes: Collection>(
+        _ bytes: Bytes, onMessage: ([UInt8]) throws -> Void
+    ) throws where Bytes.Element == UInt8, Bytes.Index == Int {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bodyLength < 0 {
+                let need = MessageFraming.headerSize - header.count
+                let take = min(need, bytes.endIndex - index)
+                header.append(contentsOf: bytes[index..<(index + take)])
+                index += take
+                guard header.count == MessageFraming.headerSize else { return }
+                if header[0] != 0 { throw DeframingError.compressionNotSupported }
+                let length = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
+                if length > maxMessageSize {
+                    throw DeframingError.messageTooLarge(length: length, limit: maxMessageSize)
+                }
+                header.removeAll(keepingCapacity: true)
+                bodyLength = length
+                body = []
+                body.reserveCapacity(length)
+            }
+            let take = min(bodyLength - body.count, bytes.endIndex - index)
+            body.append(contentsOf: bytes[index..<(index + take)])
+            index += take
+            if body.count == bodyLength {
+                let message = body
+                body = []
+                bodyLength = -1
+                try onMessage(message)
+            }
+        }
+    }
+}

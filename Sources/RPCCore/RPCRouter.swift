@@ -1,0 +1,133 @@
+/// Checks a call before its handler runs; throwing fails the call with that error.
+/// Authentication is the typical use.
+public protocol ServerInterceptor: Sendable {
+    func intercept(context: ServerContext) async throws
+}
+
+/// Maps method paths to handlers and runs calls to completion.
+///
+/// Handlers are typed `async` functions; the router decodes requests, encodes
+/// responses, and turns whatever a handler throws into a status, in one place.
+public struct RPCRouter: Sendable {
+    /// A handler with its message types erased.
+    public struct Handler: Sendable {
+        public let method: MethodDescriptor
+        let run: @Sendable (any ServerCallIO, ServerContext) async throws -> Void
+    }
+
+    private var handlers: [String: Handler] = [:]
+    /// Run, in order, before every handler.
+    public var interceptors: [any ServerInterceptor] = []
+    /// Told of every error that is not an `RPCError` or `RPCErrorConvertible`
+    /// (it reaches the client as INTERNAL without details): the place to log it.
+    public var onUnexpectedError: (@Sendable (any Error, ServerContext) -> Void)?
+
+    public init() {}
+
+    /// Every registered method.
+    public var methods: [MethodDescriptor] { handlers.values.map(\.method).sorted { $0.path < $1.path } }
+
+    public func handler(forPath path: String) -> Handler? { handlers[path] }
+
+    public mutating func registerUnary<Request: RPCMessage, Response: RPCMessage>(
+        _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
+        handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        handlers[method.path] = Handler(method: method) { call, context in
+            let request: Request = try await Self.receiveOne(call)
+            let response = try await handler(request, context)
+            try await call.sendHeaders(context.response.initial)
+            try await call.send(framedMessage: MessageFraming.frame(response))
+        }
+    }
+
+    public mutating func registerClientStreaming<Request: RPCMessage, Response: RPCMessage>(
+        _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
+        handler: @escaping @Sendable (RPCAsyncSequence<Request>, ServerContext) async throws -> Response
+    ) {
+        handlers[method.path] = Handler(method: method) { call, context in
+            let response = try await handler(Self.requests(call), context)
+            try await call.sendHeaders(context.response.initial)
+            try await call.send(framedMessage: MessageFraming.frame(response))
+        }
+    }
+
+    public mutating func registerServerStreaming<Request: RPCMessage, Response: RPCMessage>(
+        _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
+        handler: @escaping @Sendable (Request, RPCWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        handlers[method.path] = Handler(method: method) { call, context in
+            let request: Request = try await Self.receiveOne(call)
+            try await handler(request, Self.writer(call, context), context)
+        }
+    }
+
+    public mutating func registerBidirectionalStreaming<Request: RPCMessage, Response: RPCMessage>(
+        _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
+        handler: @escaping @Sendable (RPCAsyncSequence<Request>, RPCWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        handlers[method.path] = Handler(method: method) { call, context in
+            try await handler(Self.requests(call), Self.writer(call, context), context)
+        }
+    }
+
+    /// Runs one call: interceptors, handler, status. The status is always sent.
+    public func handle(path: String, call: any ServerCallIO, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) async {
+        guard let handler = handlers[path] else {
+            let status = Status(code: .unimplemented, message: "method \(path) is not implemented by this server")
+            await call.finish(status: status, trailers: [:])
+            return
+        }
+        let context = ServerContext(method: handler.method, metadata: metadata, deadline: deadline, peer: peer)
+        do {
+            for interceptor in interceptors {
+                try await interceptor.intercept(context: context)
+            }
+            try await handler.run(call, context)
+            await call.finish(status: .ok, trailers: context.response.trailing)
+        } catch {
+            if !(error is RPCError || error is RPCErrorConvertible || error is CancellationError) {
+                onUnexpectedError?(error, context)
+            }
+            let rpcError = RPCError(from: error)
+            var trailers = context.response.trailing
+            trailers.merge(rpcError.metadata)
+            await call.finish(status: rpcError.status, trailers: trailers)
+        }
+    }
+
+    // MARK: - Plumbing shared by the call kinds
+
+    static func decode<Message: RPCMessage>(_ bytes: [UInt8]) throws -> Message {
+        do {
+            return try Message(serializedBytes: bytes)
+        } catch {
+            throw RPCError(code: .internal, message: "could not decode the request as \(Message.self)")
+        }
+    }
+
+    /// The single request of a unary or server-streaming call.
+    static func receiveOne<Message: RPCMessage>(_ call: any ServerCallIO) async throws -> Message {
+        guard let bytes = try await call.receive() else {
+            throw RPCError(code: .internal, message: "the client sent no request message")
+        }
+        guard try await call.receive() == nil else {
+            throw RPCError(code: .internal, message: "the client sent more than one request message to a method that takes one")
+        }
+        return try decode(bytes)
+    }
+
+    static func requests<Message: RPCMessage>(_ call: any ServerCallIO) -> RPCAsyncSequence<Message> {
+        RPCAsyncSequence {
+            guard let bytes = try await call.receive() else { return nil }
+            return try decode(bytes)
+        }
+    }
+
+    static func writer<Message: RPCMessage>(_ call: any ServerCallIO, _ context: ServerContext) -> RPCWriter<Message> {
+        RPCWriter { message in
+            try await call.sendHeaders(context.response.initial)
+            try await call.send(framedMessage: MessageFraming.frame(message))
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// One server-side call as a transport presents it to the router. The transport
+/// owns framing on the wire; messages here are serialized payloads.
+///
+/// A transport guarantees: `receive` and `send` may suspend (flow control), both
+/// throw an `RPCError` once the call is over, and `finish` is idempotent.
+public protocol ServerCallIO: AnyObject, Sendable {
+    /// The next request payload, or nil once the client has finished sending.
+    func receive() async throws -> [UInt8]?
+    /// Sends the response headers, once; later calls do nothing.
+    func sendHeaders(_ metadata: Metadata) async throws
+    /// Sends one framed response message (`MessageFraming.frame`).
+    func send(framedMessage: [UInt8]) async throws
+    /// Ends the call with a status and trailers. Without earlier headers this is a
+    /// Trailers-Only response.
+    func finish(status: Status, trailers: Metadata) async
+}
+
+/// One client-side call as a transport presents it to `RPCClient`.
+public protocol ClientCallIO: AnyObject, Sendable {
+    /// Sends one framed request message; suspends while the transport is full.
+    func send(framedMessage: [UInt8]) async throws
+    /// Tells the server no more requests follow. Thread-safe, returns at once.
+    func closeSend()
+    /// The response headers: waits for them, empty for a Trailers-Only response.
+    func responseHeaders() async throws -> Metadata
+    /// The next response payload, or nil when the server has finished sending.
+    func receive() async throws -> [UInt8]?
+    /// The call's status and trailers; waits for the end of the call.
+    func status() async -> (Status, Metadata)
+    /// Abandons the call (RST_STREAM CANCEL on HTTP/2); nothing once it has ended.
+    /// Thread-safe, returns at once.
+    func cancel()
+}
+
+/// Opens calls to one server.
+public protocol ClientTransport: Sendable {
+    /// Starts a call: sends the request headers.
+    func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?) async throws -> any ClientCallIO
+}
