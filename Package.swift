@@ -30,3 +30,24 @@ let package = Package(
         .target(name: "ProtoMessages", dependencies: ["RPCCore", "CProtos", "CProtobufC"]),
     ]
 )
+
+package.targets += [
+    // HTTP/2 transport: nghttp2 + libevent event loops, server and client.
+    .target(name: "H2Transport", dependencies: ["RPCCore", "CNGHTTP2", "CLibevent", deque]),
+]
+
+package.targets += [
+    // Thin wrappers over OpenSSL's digests and random numbers, and files.
+    .target(name: "Platform", dependencies: ["COpenSSL"]),
+    // grpc.health.v1.Health, served by every server built on the core.
+    .target(name: "RPCHealth", dependencies: ["RPCCore", "ProtoMessages"]),
+    // rpctest.v1.TestService and its server, for interop tests and benchmarks.
+    .target(name: "RPCTestService", dependencies: ["RPCCore", "ProtoMessages", "Platform"]),
+    .executableTarget(name: "rpctest", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService"]),
+]
+
+package.targets += [
+    .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
+    .testTarget(name: "ProtoMessagesTests", dependencies: ["ProtoMessages", "RPCCore"]),
+    .testTarget(name: "H2TransportTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "RPCHealth", "RPCTestService", "CNGHTTP2"]),
+]

@@ -1,0 +1,106 @@
+import CLibevent
+import RPCCore
+import Synchronization
+
+/// A client transport to one server: one HTTP/2 connection, opened on first use
+/// and again after it is lost or the server sends GOAWAY. Calls are streams on it.
+public final class GRPCChannel: ClientTransport, @unchecked Sendable {
+    public let host: String
+    public let port: Int
+    private let tls: TLSClientConfiguration?
+    private let limits: HTTP2Limits
+    private let connectTimeout: Duration
+    private let loop: EventLoop
+    private let address = Mutex<SocketAddress?>(nil)
+    private let closed = Atomic<Bool>(false)
+    // Loop thread only.
+    private var connection: ClientConnection?
+    private var tlsContext: OpaquePointer?
+
+    public init(
+        host: String, port: Int, tls: TLSClientConfiguration? = nil, limits: HTTP2Limits = HTTP2Limits(),
+        connectTimeout: Duration = .seconds(10)
+    ) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.limits = limits
+        self.connectTimeout = connectTimeout
+        self.loop = EventLoop(name: "grpc-client")
+    }
+
+    deinit {
+        if let tlsContext { TLS.free(tlsContext) }
+    }
+
+    private var authority: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    public func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?) async throws -> any ClientCallIO {
+        guard !closed.load(ordering: .relaxed) else {
+            throw RPCError(code: .unavailable, message: "the channel is closed")
+        }
+        let resolved = try resolveAddress()
+        return try await withTaskExecutorPreference(loop) {
+            let connection = try await self.readyConnection(resolved)
+            let call = H2ClientCall(
+                loop: self.loop, connection: connection, maxReceiveMessageSize: self.limits.maxReceiveMessageSize,
+                writeHighWater: self.limits.streamWriteHighWater)
+            try connection.start(call, method: method, metadata: metadata, timeout: timeout)
+            return call
+        }
+    }
+
+    private func resolveAddress() throws -> SocketAddress {
+        if let cached = address.withLock({ $0 }) { return cached }
+        do {
+            let resolved = try SocketAddress.resolve(host: host, port: port, passive: false)
+            address.withLock { $0 = resolved }
+            return resolved
+        } catch let error as TransportError {
+            throw RPCError(code: .unavailable, message: error.description)
+        }
+    }
+
+    /// On the loop: the current connection, or a new one once it is connected.
+    private func readyConnection(_ address: SocketAddress) async throws -> ClientConnection {
+        if let connection, !connection.isClosed, !connection.goingAway {
+            try await connection.waitUntilReady()
+            return connection
+        }
+        let bev: OpaquePointer?
+        if let tls {
+            if tlsContext == nil {
+                do {
+                    tlsContext = try TLS.makeClientContext(tls)
+                } catch {
+                    throw RPCError(code: .unavailable, message: String(describing: error))
+                }
+            }
+            bev = TLS.connectingBufferevent(
+                base: loop.base, context: tlsContext!, serverName: tls.serverName ?? host, verify: !tls.insecureSkipVerify)
+        } else {
+            bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        }
+        guard let bev else { throw RPCError(code: .unavailable, message: "cannot create a socket") }
+        let connection = ClientConnection(loop: loop, bev: bev, authority: authority, tls: tls != nil, limits: limits)
+        self.connection = connection
+        connection.connect(to: address, timeout: connectTimeout)
+        try await connection.waitUntilReady()
+        return connection
+    }
+
+    /// Closes the connection (open calls fail with UNAVAILABLE) and the loop.
+    public func close() async {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                self.connection?.close(error: RPCError(code: .unavailable, message: "the channel was closed"))
+                self.connection = nil
+                continuation.resume()
+            }
+        }
+        loop.shutdown()
+    }
+}

@@ -1,0 +1,256 @@
+import CNGHTTP2
+import DequeModule
+import RPCCore
+
+/// The state one HTTP/2 stream carrying a gRPC call keeps on both sides: received
+/// messages on their way to the reader, and framed messages on their way out.
+/// Subclassed by the server and client calls. Loop thread only, except that the
+/// public async entry points hop to the loop first.
+///
+/// Flow control, receiving: connection credit is returned as bytes arrive (so
+/// streams never starve each other); stream credit is withheld while a complete
+/// message waits for the reader and returned as the reader takes messages. A slow
+/// reader thus holds at most about one stream window plus one message.
+///
+/// Sending: bytes wait in `pending` until nghttp2 pulls them as DATA frames; a
+/// writer suspends while more than `writeHighWater` bytes wait, or while the
+/// connection's socket buffer is over its limit.
+class H2Stream: @unchecked Sendable {
+    let loop: EventLoop
+    /// Nil once the stream is closed.
+    var connection: H2Connection?
+    var streamID: Int32 = -1
+
+    // Receiving.
+    var deframer: MessageDeframer
+    var messages = Deque<[UInt8]>()
+    /// The peer sent END_STREAM.
+    var inboundEnded = false
+    /// Set when receiving failed; `receive` throws it.
+    var inboundFailure: RPCError?
+    /// Received bytes not yet returned to the stream window.
+    var withheldCredit = 0
+    var receiveWaiter: CheckedContinuation<[UInt8]?, any Error>?
+
+    // Sending.
+    var pending = ByteQueue()
+    var dataDeferred = false
+    var writeWaiter: CheckedContinuation<Void, any Error>?
+    let writeHighWater: Int
+
+    /// The stream is closed (both sides done, reset, or the connection is gone).
+    var closed = false
+    /// Why it closed, for operations after that.
+    var closeError = RPCError(code: .unavailable, message: "the stream is closed")
+
+    init(loop: EventLoop, connection: H2Connection, maxReceiveMessageSize: Int, writeHighWater: Int) {
+        self.loop = loop
+        self.connection = connection
+        self.deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
+        self.writeHighWater = writeHighWater
+    }
+
+    // MARK: - Receiving (loop thread)
+
+    /// A DATA chunk arrived. Connection credit was returned already.
+    func receivedData(_ bytes: UnsafeRawBufferPointer) {
+        guard inboundFailure == nil, !inboundEnded else {
+            connection?.consumeStream(streamID, bytes.count)
+            return
+        }
+        do {
+            try deframer.process(bytes) { messages.append($0) }
+        } catch let error as DeframingError {
+            connection?.consumeStream(streamID, bytes.count + withheldCredit)
+            withheldCredit = 0
+            receiveFailed(error.rpcError)
+            return
+        } catch {
+            preconditionFailure("unexpected deframing error \(error)")
+        }
+        withheldCredit += bytes.count
+        if messages.isEmpty {
+            // Only part of a message so far: let the rest of it come.
+            connection?.consumeStream(streamID, withheldCredit)
+            withheldCredit = 0
+        }
+        wakeReceiver()
+    }
+
+    /// The peer finished sending (END_STREAM).
+    func receivedEndOfStream() {
+        guard !inboundEnded else { return }
+        inboundEnded = true
+        if deframer.hasPartialMessage && inboundFailure == nil {
+            inboundFailure = RPCError(code: .internal, message: "the stream ended in the middle of a message")
+        }
+        wakeReceiver()
+    }
+
+    /// Receiving failed: the reader gets `error`. Subclasses also end the call.
+    func receiveFailed(_ error: RPCError) {
+        if inboundFailure == nil { inboundFailure = error }
+        messages.removeAll()
+        wakeReceiver()
+    }
+
+    private func wakeReceiver() {
+        guard let waiter = receiveWaiter else { return }
+        if let message = takeMessage() {
+            receiveWaiter = nil
+            waiter.resume(returning: message)
+        } else if let failure = inboundFailure {
+            receiveWaiter = nil
+            waiter.resume(throwing: failure)
+        } else if inboundEnded {
+            receiveWaiter = nil
+            waiter.resume(returning: nil)
+        } else if closed {
+            receiveWaiter = nil
+            waiter.resume(throwing: closeError)
+        }
+    }
+
+    private func takeMessage() -> [UInt8]? {
+        guard let message = messages.popFirst() else { return nil }
+        // Give back the message's share of withheld credit, or all of it once
+        // nothing waits (the rest is a partial message that must be able to finish).
+        let credit = messages.isEmpty ? withheldCredit : min(withheldCredit, message.count + MessageFraming.headerSize)
+        if credit > 0 {
+            withheldCredit -= credit
+            connection?.consumeStream(streamID, credit)
+        }
+        return message
+    }
+
+    /// The next message, nil at the end of the stream.
+    func receiveMessage() async throws -> [UInt8]? {
+        if !loop.inEventLoop {
+            return try await withTaskExecutorPreference(loop) { try await self.receiveMessage() }
+        }
+        if let message = takeMessage() { return message }
+        if let failure = inboundFailure { throw failure }
+        if inboundEnded { return nil }
+        if closed { throw closeError }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+                } else {
+                    receiveWaiter = continuation
+                }
+            }
+        } onCancel: {
+            loop.execute {
+                self.receiveFailedByCancellation()
+            }
+        }
+    }
+
+    private func receiveFailedByCancellation() {
+        guard let waiter = receiveWaiter else { return }
+        receiveWaiter = nil
+        waiter.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+    }
+
+    // MARK: - Sending (loop thread)
+
+    /// Whether more data may follow; false once the sending side is finished.
+    var canSend: Bool { !closed }
+
+    /// Queues a framed message and waits while too much is buffered.
+    func sendMessage(_ framed: [UInt8]) async throws {
+        if !loop.inEventLoop {
+            return try await withTaskExecutorPreference(loop) { try await self.sendMessage(framed) }
+        }
+        guard canSend, let connection else { throw closeError }
+        try prepareToSend()
+        pending.append(framed)
+        resumeData()
+        guard pending.count > writeHighWater || connection.outputCongested else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+                } else {
+                    writeWaiter = continuation
+                }
+            }
+        } onCancel: {
+            loop.execute {
+                self.wakeWriter(error: RPCError(code: .cancelled, message: "the call was cancelled"))
+            }
+        }
+    }
+
+    /// Subclass hook before the first bytes are queued (the server sends headers).
+    func prepareToSend() throws {}
+
+    /// Makes nghttp2 ask for data again after it was told there was none.
+    func resumeData() {
+        guard let connection else { return }
+        if dataDeferred {
+            dataDeferred = false
+            connection.resumeData(streamID)
+        }
+        connection.markDirty()
+    }
+
+    /// Resumes a suspended writer when there is room again, or with `error`.
+    func wakeWriter(error: RPCError? = nil) {
+        guard let waiter = writeWaiter else { return }
+        if let error {
+            writeWaiter = nil
+            waiter.resume(throwing: error)
+        } else if closed {
+            writeWaiter = nil
+            waiter.resume(throwing: closeError)
+        } else if pending.count <= writeHighWater / 2, !(connection?.outputCongested ?? false) {
+            writeWaiter = nil
+            waiter.resume()
+        }
+    }
+
+    // MARK: - nghttp2 data provider (inside nghttp2 callbacks)
+
+    /// How many bytes of the next DATA frame are ready, with flags; or deferral.
+    func readCallback(length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        if !pending.isEmpty {
+            flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+            return min(length, pending.count)
+        }
+        if endOfData(flags: flags) {
+            return 0
+        }
+        dataDeferred = true
+        return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+    }
+
+    /// Called when nothing is pending: sets EOF flags (and submits trailers) if the
+    /// sending side is finished. Subclasses decide.
+    func endOfData(flags: UnsafeMutablePointer<UInt32>) -> Bool { false }
+
+    /// Writes one DATA frame (header and `length` pending bytes) to `output`.
+    func sendDataCallback(frameHeader: UnsafePointer<UInt8>, length: Int, output: OpaquePointer) -> Int32 {
+        guard let connection, !connection.outputFull else { return NGHTTP2_ERR_WOULDBLOCK.rawValue }
+        connection.write(UnsafeRawBufferPointer(start: frameHeader, count: 9))
+        pending.consume(length) { (bytes: UnsafeRawBufferPointer) -> Void in connection.write(bytes) }
+        if writeWaiter != nil {
+            wakeWriter()
+        }
+        return 0
+    }
+
+    // MARK: - Closing
+
+    /// The stream is gone: fail every waiter. Subclasses cancel what they run.
+    func streamClosed(error: RPCError) {
+        guard !closed else { return }
+        closed = true
+        closeError = error
+        connection = nil
+        pending.removeAll()
+        wakeReceiver()
+        wakeWriter(error: error)
+    }
+}

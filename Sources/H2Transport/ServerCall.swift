@@ -1,0 +1,164 @@
+import CNGHTTP2
+import RPCCore
+
+/// The server side of one gRPC call on one HTTP/2 stream: what the router reads
+/// requests from and writes responses to.
+final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
+    // The request, as its headers arrive.
+    var method = ""
+    var path = ""
+    var contentType = ""
+    var timeoutHeader: [UInt8]?
+    var encoding = ""
+    var metadata = Metadata()
+    var headerBytes = 0
+    var malformedMetadata: String?
+
+    // The response.
+    var headersSubmitted = false
+    var finished = false
+    private var trailerFields: [(name: String, value: String)]?
+    var handlerTask: Task<Void, Never>?
+    var deadlineTimer: LoopTimer?
+
+    // MARK: - ServerCallIO
+
+    func receive() async throws -> [UInt8]? {
+        try await receiveMessage()
+    }
+
+    func sendHeaders(_ metadata: Metadata) async throws {
+        if !loop.inEventLoop {
+            return try await withTaskExecutorPreference(loop) { try await self.sendHeaders(metadata) }
+        }
+        guard !headersSubmitted else { return }
+        guard canSend else { throw closeError }
+        submitHeaders(metadata)
+    }
+
+    func send(framedMessage: [UInt8]) async throws {
+        try await sendMessage(framedMessage)
+    }
+
+    func finish(status: Status, trailers: Metadata) async {
+        if !loop.inEventLoop {
+            return await withTaskExecutorPreference(loop) { await self.finish(status: status, trailers: trailers) }
+        }
+        finishOnLoop(status: status, trailers: trailers)
+    }
+
+    // MARK: - Response (loop thread)
+
+    override var canSend: Bool { !closed && !finished }
+
+    override func prepareToSend() throws {
+        if !headersSubmitted { submitHeaders([:]) }
+    }
+
+    private func submitHeaders(_ metadata: Metadata) {
+        guard let connection, let session = connection.session else { return }
+        headersSubmitted = true
+        var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
+        fields.append(contentsOf: metadata.wireHeaders())
+        var provider = H2Connection.dataProvider(for: self)
+        let streamID = self.streamID
+        withHeaderFields(fields) { nva, count in
+            _ = nghttp2_submit_response(session, streamID, nva, count, &provider)
+        }
+        connection.markDirty()
+    }
+
+    static func statusFields(_ status: Status, _ trailers: Metadata) -> [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = [("grpc-status", String(status.code.rawValue))]
+        if !status.message.isEmpty {
+            fields.append(("grpc-message", PercentEncoding.encode(status.message)))
+        }
+        fields.append(contentsOf: trailers.wireHeaders())
+        return fields
+    }
+
+    /// Ends the call: trailers after the data, or a Trailers-Only response.
+    func finishOnLoop(status: Status, trailers: Metadata) {
+        guard !finished else { return }
+        finished = true
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        guard !closed, let connection, let session = connection.session else { return }
+        let fields = Self.statusFields(status, trailers)
+        if headersSubmitted {
+            trailerFields = fields
+            resumeData()
+        } else {
+            headersSubmitted = true
+            let streamID = self.streamID
+            withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
+                _ = nghttp2_submit_response(session, streamID, nva, count, nil)
+            }
+            connection.markDirty()
+        }
+        // Whatever the client still sends is not read: return its credit.
+        if withheldCredit > 0 {
+            connection.consumeStream(streamID, withheldCredit)
+            withheldCredit = 0
+        }
+        messages.removeAll()
+        wakeWriter(error: RPCError(code: .cancelled, message: "the call has ended"))
+    }
+
+    /// Ends the call with an HTTP status other than 200 (not a gRPC request).
+    func rejectHTTP(status: Int, grpcStatus: Status) {
+        guard !finished, let connection, let session = connection.session else { return }
+        finished = true
+        headersSubmitted = true
+        let fields: [(name: String, value: String)] = [
+            (":status", String(status)), ("content-type", "application/grpc"),
+            ("grpc-status", String(grpcStatus.code.rawValue)),
+            ("grpc-message", PercentEncoding.encode(grpcStatus.message)),
+        ]
+        let streamID = self.streamID
+        withHeaderFields(fields) { nva, count in
+            _ = nghttp2_submit_response(session, streamID, nva, count, nil)
+        }
+        connection.markDirty()
+    }
+
+    override func endOfData(flags: UnsafeMutablePointer<UInt32>) -> Bool {
+        guard let fields = trailerFields, let connection, let session = connection.session else { return false }
+        trailerFields = nil
+        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+        let streamID = self.streamID
+        withHeaderFields(fields) { nva, count in
+            _ = nghttp2_submit_trailer(session, streamID, nva, count)
+        }
+        return true
+    }
+
+    /// The deadline passed: DEADLINE_EXCEEDED, and the handler is cancelled.
+    func deadlineExceeded() {
+        guard !finished else { return }
+        finishOnLoop(status: Status(code: .deadlineExceeded, message: "the deadline was exceeded"), trailers: [:])
+        receiveFailed(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
+        handlerTask?.cancel()
+    }
+
+    override func receiveFailed(_ error: RPCError) {
+        super.receiveFailed(error)
+        // Bad input (oversized or truncated message) ends the call at once.
+        if !finished && error.code != .deadlineExceeded && error.code != .cancelled {
+            finishOnLoop(status: error.status, trailers: [:])
+            handlerTask?.cancel()
+        }
+    }
+
+    override func streamClosed(error: RPCError) {
+        let wasFinished = finished
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        super.streamClosed(error: error)
+        finished = true
+        if !wasFinished {
+            // The client reset the stream or went away: stop the handler.
+            handlerTask?.cancel()
+        }
+    }
+}
