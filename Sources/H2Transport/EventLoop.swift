@@ -30,7 +30,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private let queue = Mutex(Queue())
     private var wakeup: OpaquePointer!
     private var thread = pthread_t()
-    private let threadReady = Mutex<pthread_t?>(nil)
+    private let threadReady = Atomic<Bool>(false)
+    /// Written by the loop thread before `init` returns, never again.
+    nonisolated(unsafe) private var loopThread = pthread_t()
     private var threadStarted = false
     // Loop thread only.
     private var running = Deque<Job>()
@@ -65,14 +67,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             let loop = Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue()
-            loop.threadReady.withLock { $0 = pthread_self() }
+            loop.loopThread = pthread_self()
+            loop.threadReady.store(true, ordering: .releasing)
             loop.run()
             return nil
         }, context)
         precondition(result == 0, "pthread_create failed: \(result)")
         threadStarted = true
         // Wait until the thread knows itself, so `inEventLoop` is right at once.
-        while threadReady.withLock({ $0 }) == nil { sched_yield() }
+        while !threadReady.load(ordering: .acquiring) { sched_yield() }
     }
 
     private func run() {
@@ -83,8 +86,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// True on the loop's own thread.
     public var inEventLoop: Bool {
-        guard let thread = threadReady.withLock({ $0 }) else { return false }
-        return pthread_equal(pthread_self(), thread) != 0
+        pthread_equal(pthread_self(), loopThread) != 0
     }
 
     /// Runs `body` on the loop thread, after what is queued already.

@@ -305,39 +305,3 @@ class H2Connection: @unchecked Sendable {
     }
 }
 
-// MARK: - Header lists
-
-/// Builds nghttp2 header fields over one contiguous buffer for the duration of a
-/// submit call (nghttp2 copies them).
-func withHeaderFields<R>(_ fields: [(name: String, value: String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> R) -> R {
-    var bytes: [UInt8] = []
-    var offsets: [(Int, Int, Int, Int)] = []
-    offsets.reserveCapacity(fields.count)
-    for field in fields {
-        let nameStart = bytes.count
-        bytes.append(contentsOf: field.name.utf8)
-        let valueStart = bytes.count
-        bytes.append(contentsOf: field.value.utf8)
-        offsets.append((nameStart, valueStart - nameStart, valueStart, bytes.count - valueStart))
-    }
-    if bytes.isEmpty { bytes.append(0) }
-    return bytes.withUnsafeMutableBufferPointer { buffer in
-        let base = buffer.baseAddress!
-        let nvs = offsets.map { nameStart, nameLength, valueStart, valueLength in
-            nghttp2_nv(name: base + nameStart, value: base + valueStart, namelen: nameLength, valuelen: valueLength,
-                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-        }
-        return nvs.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    /// Compares with an ASCII string without allocating.
-    func equals(_ string: StaticString) -> Bool {
-        guard count == string.utf8CodeUnitCount else { return false }
-        guard let base = baseAddress else { return count == 0 }
-        return memcmp(base, string.utf8Start, count) == 0
-    }
-
-    var string: String { String(decoding: self, as: UTF8.self) }
-}

@@ -17,6 +17,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     // The response.
     var headersSubmitted = false
     var finished = false
+    /// Trailers waiting for the data before them; empty means `grpc-status: 0` alone.
     private var trailerFields: [(name: String, value: String)]?
     var handlerTask: Task<Void, Never>?
     var deadlineTimer: LoopTimer?
@@ -58,12 +59,17 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     private func submitHeaders(_ metadata: Metadata) {
         guard let connection, let session = connection.session else { return }
         headersSubmitted = true
-        var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
-        fields.append(contentsOf: metadata.wireHeaders())
         var provider = H2Connection.dataProvider(for: self)
         let streamID = self.streamID
-        withHeaderFields(fields) { nva, count in
-            _ = nghttp2_submit_response(session, streamID, nva, count, &provider)
+        if metadata.isEmpty {
+            let (nva, count) = StaticHeaders.response
+            nghttp2_submit_response(session, streamID, nva, count, &provider)
+        } else {
+            var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
+            fields.append(contentsOf: metadata.wireHeaders())
+            withHeaderFields(fields) { nva, count in
+                _ = nghttp2_submit_response(session, streamID, nva, count, &provider)
+            }
         }
         connection.markDirty()
     }
@@ -84,15 +90,21 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         deadlineTimer?.cancel()
         deadlineTimer = nil
         guard !closed, let connection, let session = connection.session else { return }
-        let fields = Self.statusFields(status, trailers)
+        let plainOK = status.code == .ok && status.message.isEmpty && trailers.isEmpty
+        let fields = plainOK ? [] : Self.statusFields(status, trailers)
         if headersSubmitted {
             trailerFields = fields
             resumeData()
         } else {
             headersSubmitted = true
             let streamID = self.streamID
-            withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
-                _ = nghttp2_submit_response(session, streamID, nva, count, nil)
+            if plainOK {
+                let (nva, count) = StaticHeaders.trailersOnlyOK
+                nghttp2_submit_response(session, streamID, nva, count, nil)
+            } else {
+                withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
+                    _ = nghttp2_submit_response(session, streamID, nva, count, nil)
+                }
             }
             connection.markDirty()
         }
@@ -127,8 +139,13 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         trailerFields = nil
         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
         let streamID = self.streamID
-        withHeaderFields(fields) { nva, count in
-            _ = nghttp2_submit_trailer(session, streamID, nva, count)
+        if fields.isEmpty {
+            let (nva, count) = StaticHeaders.trailersOK
+            nghttp2_submit_trailer(session, streamID, nva, count)
+        } else {
+            withHeaderFields(fields) { nva, count in
+                _ = nghttp2_submit_trailer(session, streamID, nva, count)
+            }
         }
         return true
     }

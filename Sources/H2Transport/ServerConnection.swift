@@ -96,23 +96,25 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             // Refuse this stream (RST_STREAM); the connection carries on.
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
         }
+        // Known headers are compared as bytes: no String unless needed.
         if name.first == UInt8(ascii: ":") {
             if name.equals(":path") {
                 call.path = value.string
             } else if name.equals(":method") {
-                call.method = value.string
+                call.method = value.equals("POST") ? "POST" : value.string
             }
             return 0
         }
         if name.equals("content-type") {
-            call.contentType = value.string
+            call.contentType = isGRPCContentType(value) ? "application/grpc" : value.string
         } else if name.equals("grpc-timeout") {
             call.timeoutHeader = Array(value)
         } else if name.equals("grpc-encoding") {
-            call.encoding = value.string
-        } else if !Metadata.isReserved(name.string) {
-            if !call.metadata.addWire(name: name.string, value: Array(value)) {
-                call.malformedMetadata = name.string
+            call.encoding = value.equals("identity") ? "" : value.string
+        } else if !isReservedHeader(name) {
+            let key = name.string
+            if !call.metadata.addWire(name: key, value: Array(value)) {
+                call.malformedMetadata = key
             }
         }
         return 0
@@ -212,9 +214,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             return
         }
         let contentType = call.contentType
-        guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
-            || contentType.hasPrefix("application/grpc;")
-        else {
+        guard contentType == "application/grpc" else {
             call.rejectHTTP(
                 status: 415,
                 grpcStatus: Status(code: .invalidArgument, message: "invalid gRPC request content-type \"\(contentType)\""))

@@ -39,34 +39,69 @@ extension ProtobufCMessage {
         self.init(cMessage: unpacked)
     }
 
+    public func framedBytes() -> [UInt8] {
+        withUnsafeTemporaryAllocation(byteCount: CArena.scratchSize, alignment: 16) { scratch in
+            let arena = CArena(scratch: scratch)
+            defer { arena.release() }
+            let message = arena.allocate(CMessage.self)
+            Self.cInit(message)
+            fill(message, arena: arena)
+            let size = Self.cPackedSize(message)
+            return [UInt8](unsafeUninitializedCapacity: MessageFraming.headerSize + size) { buffer, count in
+                buffer[0] = 0
+                buffer[1] = UInt8(truncatingIfNeeded: size >> 24)
+                buffer[2] = UInt8(truncatingIfNeeded: size >> 16)
+                buffer[3] = UInt8(truncatingIfNeeded: size >> 8)
+                buffer[4] = UInt8(truncatingIfNeeded: size)
+                let written = size == 0 ? 0 : Self.cPack(message, buffer.baseAddress! + MessageFraming.headerSize)
+                precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
+                count = MessageFraming.headerSize + size
+            }
+        }
+    }
+
     public func serialize(into buffer: inout [UInt8]) {
-        let arena = CArena()
-        let message = arena.allocate(CMessage.self)
-        Self.cInit(message)
-        fill(message, arena: arena)
-        let size = Self.cPackedSize(message)
-        guard size > 0 else { return }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: size))
-        buffer.withUnsafeMutableBufferPointer { out in
-            let written = Self.cPack(message, out.baseAddress! + start)
-            precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
+        withUnsafeTemporaryAllocation(byteCount: CArena.scratchSize, alignment: 16) { scratch in
+            let arena = CArena(scratch: scratch)
+            defer { arena.release() }
+            let message = arena.allocate(CMessage.self)
+            Self.cInit(message)
+            fill(message, arena: arena)
+            let size = Self.cPackedSize(message)
+            guard size > 0 else { return }
+            let start = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: size))
+            buffer.withUnsafeMutableBufferPointer { out in
+                let written = Self.cPack(message, out.baseAddress! + start)
+                precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
+            }
         }
     }
 }
 
 /// A bump allocator for one C message tree: every allocation lives until the
-/// arena is released, then all of it goes at once.
+/// arena is released, then all of it goes at once. It starts in a caller's
+/// scratch buffer (on the stack), so small messages cost no heap allocation.
+/// Memory is not zeroed: generated code initialises every struct (`__init`) and
+/// writes every array slot.
 package final class CArena {
+    package static let scratchSize = 2048
     private var blocks: [UnsafeMutableRawPointer] = []
     private var cursor: UnsafeMutableRawPointer?
     private var remaining = 0
-    private static let blockSize = 4096
+    private static let blockSize = 8192
 
-    package init() {}
+    package init(scratch: UnsafeMutableRawBufferPointer) {
+        cursor = scratch.baseAddress
+        remaining = scratch.count
+    }
 
-    deinit {
+    /// Frees the heap blocks; the arena's memory must not be used after this.
+    package func release() {
         for block in blocks { free(block) }
+        blocks.removeAll()
+        cursor = nil
+        remaining = 0
     }
 
     private func raw(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer {
@@ -81,18 +116,18 @@ package final class CArena {
             }
         }
         if size > Self.blockSize / 4 {
-            let block = calloc(1, max(size, 1))!
+            let block = malloc(max(size, 1))!
             blocks.append(block)
             return block
         }
-        let block = calloc(1, Self.blockSize)!
+        let block = malloc(Self.blockSize)!
         blocks.append(block)
         cursor = block + size
         remaining = Self.blockSize - size
         return block
     }
 
-    /// Zeroed memory for `count` values of `T`.
+    /// Uninitialised memory for `count` values of `T`.
     package func allocate<T>(_: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
         raw(MemoryLayout<T>.stride * count, alignment: max(MemoryLayout<T>.alignment, 8))
             .bindMemory(to: T.self, capacity: count)

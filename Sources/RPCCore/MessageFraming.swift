@@ -5,10 +5,7 @@ public enum MessageFraming {
 
     /// Serializes `message` and frames it, in one buffer.
     public static func frame(_ message: some RPCMessage) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 0, 0, 0]
-        message.serialize(into: &bytes)
-        writeLength(&bytes)
-        return bytes
+        message.framedBytes()
     }
 
     /// Frames an already serialized message.
@@ -19,7 +16,8 @@ public enum MessageFraming {
         return bytes
     }
 
-    private static func writeLength(_ bytes: inout [UInt8]) {
+    /// Writes the prefix of `bytes`: flag 0 and the length of what follows it.
+    public static func writeLength(_ bytes: inout [UInt8]) {
         let length = UInt32(bytes.count - headerSize)
         bytes[1] = UInt8(truncatingIfNeeded: length >> 24)
         bytes[2] = UInt8(truncatingIfNeeded: length >> 16)
@@ -57,17 +55,18 @@ public enum DeframingError: Error, Sendable, Hashable {
 public struct MessageDeframer: Sendable {
     public let maxMessageSize: Int
 
-    @usableFromInline var header: [UInt8] = []
+    /// The prefix bytes seen so far, packed big-endian, and how many.
+    @usableFromInline var header: UInt64 = 0
+    @usableFromInline var headerCount = 0
     @usableFromInline var body: [UInt8] = []
     @usableFromInline var bodyLength = -1
 
     public init(maxMessageSize: Int) {
         self.maxMessageSize = maxMessageSize
-        header.reserveCapacity(MessageFraming.headerSize)
     }
 
     /// True while part of a message has been received.
-    public var hasPartialMessage: Bool { !header.isEmpty || bodyLength >= 0 }
+    public var hasPartialMessage: Bool { headerCount > 0 || bodyLength >= 0 }
 
     /// Feeds `bytes`; calls `onMessage` for every message they complete, in order.
     @inlinable
@@ -77,17 +76,19 @@ public struct MessageDeframer: Sendable {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             if bodyLength < 0 {
-                let need = MessageFraming.headerSize - header.count
-                let take = min(need, bytes.endIndex - index)
-                header.append(contentsOf: bytes[index..<(index + take)])
-                index += take
-                guard header.count == MessageFraming.headerSize else { return }
-                if header[0] != 0 { throw DeframingError.compressionNotSupported }
-                let length = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
+                while headerCount < MessageFraming.headerSize && index < bytes.endIndex {
+                    header = header << 8 | UInt64(bytes[index])
+                    headerCount += 1
+                    index += 1
+                }
+                guard headerCount == MessageFraming.headerSize else { return }
+                if header >> 32 != 0 { throw DeframingError.compressionNotSupported }
+                let length = Int(header & 0xFFFF_FFFF)
                 if length > maxMessageSize {
                     throw DeframingError.messageTooLarge(length: length, limit: maxMessageSize)
                 }
-                header.removeAll(keepingCapacity: true)
+                header = 0
+                headerCount = 0
                 bodyLength = length
                 body = []
                 body.reserveCapacity(length)

@@ -4,9 +4,20 @@ public protocol RPCMessage: Sendable {
     init(serializedBytes: [UInt8]) throws
     /// Appends the message's protobuf wire form to `buffer`.
     func serialize(into buffer: inout [UInt8])
+    /// The message in gRPC's length-prefixed framing. The default serializes after
+    /// a 5-byte prefix; message types that know their size first do it in one
+    /// allocation.
+    func framedBytes() -> [UInt8]
 }
 
 extension RPCMessage {
+    public func framedBytes() -> [UInt8] {
+        var bytes: [UInt8] = [0, 0, 0, 0, 0]
+        serialize(into: &bytes)
+        MessageFraming.writeLength(&bytes)
+        return bytes
+    }
+
     /// The message's protobuf wire form.
     public func serializedBytes() -> [UInt8] {
         var bytes: [UInt8] = []
