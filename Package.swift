@@ -51,3 +51,11 @@ package.targets += [
     .testTarget(name: "ProtoMessagesTests", dependencies: ["ProtoMessages", "RPCCore"]),
     .testTarget(name: "H2TransportTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "RPCHealth", "RPCTestService", "CNGHTTP2"]),
 ]
+
+package.targets += [
+    .testTarget(name: "InteropTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"]),
+]
+
+package.targets += [
+    .executableTarget(name: "importd", dependencies: ["H2Transport", "RPCCore", "RPCHealth", logging, argumentParser]),
+]

@@ -177,6 +177,8 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     }
 
     override func protocolFailure(_ code: Int32) {
-        close(error: RPCError(code: .internal, message: "HTTP/2 protocol error from \(authority): \(String(cString: nghttp2_strerror(code)))"))
+        let error = RPCError(code: .internal, message: "HTTP/2 protocol error from \(authority): \(String(cString: nghttp2_strerror(code)))")
+        for stream in streams.values { (stream as? H2ClientCall)?.onClose(errorCode: 0, connectionError: error) }
+        super.protocolFailure(code)
     }
 }

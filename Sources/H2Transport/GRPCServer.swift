@@ -39,7 +39,9 @@ public struct GRPCServerConfiguration: Sendable {
     public var resetStreamBurst: Int = 1000
     public var resetStreamRate: Int = 33
     /// CONTINUATION frames allowed after one HEADERS frame (CONTINUATION flood).
-    public var maxContinuationFrames: Int = 8
+    /// Below nghttp2's own limit (8, where a patched build has one) so that ours,
+    /// which answers GOAWAY ENHANCE_YOUR_CALM, acts first.
+    public var maxContinuationFrames: Int = 5
     /// Serve TLS with ALPN h2 instead of h2c.
     public var tls: TLSServerConfiguration?
 

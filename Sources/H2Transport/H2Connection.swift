@@ -44,6 +44,10 @@ class H2Connection: @unchecked Sendable {
     /// Close once the output is written (after GOAWAY).
     var closeWhenFlushed = false
     private var unmanaged: Unmanaged<H2Connection>?
+    private var lingerTimer: LoopTimer?
+    /// A GOAWAY that ends the connection was queued (by us or by nghttp2).
+    var goAwaySubmitted = false
+    private var lingering = false
     private var iovecs: [iovec] = Array(repeating: iovec(), count: 16)
 
     init(loop: EventLoop, bev: OpaquePointer, peer: String, limits: HTTP2Limits) {
@@ -78,6 +82,10 @@ class H2Connection: @unchecked Sendable {
     // MARK: - I/O
 
     private func readable() {
+        if lingering {
+            if let input = bufferevent_get_input(bev) { evbuffer_drain(input, evbuffer_get_length(input)) }
+            return
+        }
         guard let session, let input = bufferevent_get_input(bev) else { return }
         var total = 0
         while true {
@@ -113,14 +121,32 @@ class H2Connection: @unchecked Sendable {
             stream.wakeWriter()
         }
         if closeWhenFlushed, let output = bufferevent_get_output(bev), evbuffer_get_length(output) == 0 {
-            close()
+            lingerAndClose()
         }
+    }
+
+    /// After a GOAWAY: with everything written, shut down our side and discard
+    /// what the peer still sends for a moment before closing. Closing a socket
+    /// with unread input makes the kernel send RST, which can destroy the GOAWAY
+    /// before the peer reads it.
+    private func lingerAndClose() {
+        guard !lingering, !isClosed, let bev else { return }
+        lingering = true
+        shutdown(bufferevent_getfd(bev), Int32(SHUT_WR))
+        bufferevent_enable(bev, Int16(EV_READ))
+        let timer = LoopTimer(loop: loop)
+        timer.schedule(after: .milliseconds(500)) { [unowned self] in close() }
+        lingerTimer = timer
     }
 
     /// Socket events: EOF, errors, and (TLS, client) connection established.
     func event(_ events: Int16) {
         if events & Int16(BEV_EVENT_CONNECTED) != 0 {
             connected()
+            return
+        }
+        if lingering {
+            close()
             return
         }
         if events & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) != 0 {
@@ -136,9 +162,23 @@ class H2Connection: @unchecked Sendable {
         close()
     }
 
-    /// nghttp2 rejected the input: the peer broke the protocol.
+    /// nghttp2 rejected the input (the peer broke the protocol, or a callback of
+    /// ours refused it): stop reading, write what is queued (nghttp2's GOAWAY, or
+    /// ours), then close.
     func protocolFailure(_ code: Int32) {
-        close()
+        if !goAwaySubmitted, let session {
+            // Floods (nghttp2's own CONTINUATION, SETTINGS and queue limits) are
+            // abuse; anything else is a protocol error.
+            let flood = code == -905 || code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_SETTINGS.rawValue
+            let error = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR
+            goAwaySubmitted = true
+            nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+                error.rawValue, nil, 0)
+        }
+        bufferevent_disable(bev, Int16(EV_READ))
+        closeWhenFlushed = true
+        bufferevent_setwatermark(bev, Int16(EV_WRITE), 0, 0)
+        flush()
     }
 
     /// Bytes waiting in the socket's output buffer.
@@ -160,16 +200,16 @@ class H2Connection: @unchecked Sendable {
     /// Lets nghttp2 write what it has queued; closes the connection when both
     /// sides are done.
     func flush() {
-        guard let session, !isClosed else { return }
+        guard let session, !isClosed, !lingering else { return }
         let result = nghttp2_session_send(session)
         if result != 0 {
             close()
             return
         }
         if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && outputBuffered == 0 {
-            close()
+            closeWhenFlushed ? lingerAndClose() : close()
         } else if closeWhenFlushed && outputBuffered == 0 && nghttp2_session_want_write(session) == 0 {
-            close()
+            lingerAndClose()
         }
     }
 
@@ -192,6 +232,7 @@ class H2Connection: @unchecked Sendable {
     /// Sends GOAWAY with `code` and closes once it is written.
     func goAway(_ code: nghttp2_error_code, debug: String = "") {
         guard let session, !isClosed else { return }
+        goAwaySubmitted = true
         var debugData = Array(debug.utf8)
         nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
             code.rawValue, &debugData, debugData.count)
@@ -204,6 +245,8 @@ class H2Connection: @unchecked Sendable {
     func close(error: RPCError = RPCError(code: .unavailable, message: "the connection closed")) {
         guard !isClosed else { return }
         isClosed = true
+        lingerTimer?.cancel()
+        lingerTimer = nil
         let open = streams.values
         streams.removeAll()
         for stream in open {

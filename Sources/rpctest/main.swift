@@ -37,6 +37,7 @@ while let argument = arguments.popFirst() {
     case "--tls-key": tlsKey = value()
     case "--max-message": configuration.limits.maxReceiveMessageSize = Int(value()) ?? (4 << 20)
     case "--idle-timeout-ms": configuration.idleTimeout = .milliseconds(Int(value()) ?? 300_000)
+    case "--handshake-timeout-ms": configuration.handshakeTimeout = .milliseconds(Int(value()) ?? 10_000)
     default:
         writeLine(2, "rpctest: unknown argument \(argument)")
         exit(2)

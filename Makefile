@@ -1,0 +1,44 @@
+# importd: a contacts-import service on gRPC (nghttp2 + libevent + protobuf-c + SQLite).
+#
+#   make run     install what is missing, build, start importd on ./data
+#   make test    install what is missing, build, run every test
+#   make bench   benchmarks against the peers, figures into BENCHMARKS.md
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+BIN := .build/release
+PY := .build/venv/bin/python
+LISTEN ?= 127.0.0.1:50051
+DATA_DIR ?= ./data
+IMPORT_INTERVAL ?= 15m
+
+.PHONY: deps build test unit-test interop-test check-generated run bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build -c release
+
+check-generated: deps
+	scripts/generate-protos.sh --check
+
+unit-test: build
+	swift build -c release --build-tests
+	INTEROP_PYTHON=$(abspath $(PY)) swift test -c release --skip-build
+
+interop-test: build
+	BUILD_DIR=$(BIN) $(PY) -m pytest -q Tests/Interop
+
+test: check-generated unit-test interop-test
+
+run: build
+	$(BIN)/importd --listen $(LISTEN) --data-dir $(DATA_DIR) --import-interval $(IMPORT_INTERVAL)
+
+bench:
+	@scripts/install-deps.sh --bench
+	swift build -c release
+	bench/run.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,282 @@
+import H2Transport
+import ProtoMessages
+import RPCCore
+import Synchronization
+import Testing
+
+/// Deadlines, cancellation, limits and shutdown.
+@Suite struct LifecycleTests {
+    static let slow = MethodDescriptor(service: "t.Lifecycle", method: "Slow", kind: .unary)
+    static let forever = MethodDescriptor(service: "t.Lifecycle", method: "Forever", kind: .serverStreaming)
+
+    /// A unary handler that sleeps 10 s and a stream that never ends, both
+    /// counting how often they saw cancellation.
+    static func routes(_ cancellations: Counter) -> (inout RPCRouter) -> Void {
+        { router in
+            router.registerUnary(slow, RPCTestV1.EchoRequest.self, RPCTestV1.EchoResponse.self) { _, _ in
+                do {
+                    try await Task.sleep(for: .seconds(10))
+                } catch {
+                    cancellations.increment()
+                    throw error
+                }
+                return RPCTestV1.EchoResponse()
+            }
+            router.registerServerStreaming(forever, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { _, writer, _ in
+                var i: UInt64 = 0
+                do {
+                    while true {
+                        try await writer.write(chunk([1], index: i))
+                        i += 1
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                } catch {
+                    cancellations.increment()
+                    throw error
+                }
+            }
+        }
+    }
+
+    @Test func deadlineExceededCancelsTheHandler() async throws {
+        let cancellations = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+            let start = ContinuousClock.now
+            let error = await #expect(throws: RPCError.self) {
+                let _: RPCTestV1.EchoResponse = try await h.rpc.unary(
+                    Self.slow, request: echoRequest("x"), options: CallOptions(timeout: .milliseconds(200)))
+            }
+            #expect(error?.code == .deadlineExceeded)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(await eventually { cancellations.current == 1 })
+        }
+    }
+
+    @Test func clientLeavingAStreamCancelsTheHandler() async throws {
+        let cancellations = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+            let received: Int = try await h.rpc.serverStreaming(
+                Self.forever, request: RPCTestV1.GenerateRequest()
+            ) { (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                var n = 0
+                for try await _ in responses {
+                    n += 1
+                    if n == 3 { break }
+                }
+                return n
+            }
+            #expect(received == 3)
+            #expect(await eventually { cancellations.current == 1 })
+        }
+    }
+
+    @Test func cancellingTheClientTaskCancelsTheCall() async throws {
+        let cancellations = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+            let task = Task {
+                let _: RPCTestV1.EchoResponse = try await h.rpc.unary(Self.slow, request: echoRequest("x"))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            task.cancel()
+            let result = await task.result
+            #expect(throws: RPCError.self) { try result.get() }
+            #expect(await eventually { cancellations.current == 1 })
+        }
+    }
+
+    @Test func oversizedRequestIsResourceExhausted() async throws {
+        try await TestHarness.with { h in
+            let error = await #expect(throws: RPCError.self) {
+                try await h.client.echo(echoRequest("x", payload: [UInt8](repeating: 1, count: (4 << 20) + 1)))
+            }
+            #expect(error?.code == .resourceExhausted)
+            // The connection is still good.
+            let after = try await h.client.echo(echoRequest("after"))
+            #expect(after.message == "after")
+        }
+    }
+
+    @Test func oversizedResponseIsResourceExhaustedOnTheClient() async throws {
+        var limits = HTTP2Limits()
+        limits.maxReceiveMessageSize = 1000
+        try await TestHarness.with(clientLimits: limits) { h in
+            let error = await #expect(throws: RPCError.self) {
+                try await h.client.echo(echoRequest("x", payload: [UInt8](repeating: 1, count: 2000)))
+            }
+            #expect(error?.code == .resourceExhausted)
+        }
+    }
+
+    @Test func serverRefusingEarlyStopsTheUpload() async throws {
+        let refuse = MethodDescriptor(service: "t.Lifecycle", method: "Refuse", kind: .clientStreaming)
+        let sent = Counter()
+        try await TestHarness.with(routes: { router in
+            router.registerClientStreaming(refuse, RPCTestV1.Chunk.self, RPCTestV1.CollectSummary.self) { requests, _ in
+                for try await _ in requests {
+                    throw RPCError(code: .invalidArgument, message: "bad header row")
+                }
+                return RPCTestV1.CollectSummary()
+            }
+        }) { h in
+            let piece = [UInt8](repeating: 7, count: 64 << 10)
+            let error = await #expect(throws: RPCError.self) {
+                let _: RPCTestV1.CollectSummary = try await h.rpc.clientStreaming(refuse) { writer in
+                    for i in 0..<2000 {  // 128 MB
+                        try await writer.write(chunk(piece, index: UInt64(i)))
+                        sent.increment()
+                    }
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "bad header row")
+            #expect(sent.current < 200, "the client learned of the refusal while sending")
+        }
+    }
+
+    @Test func slowHandlerBoundsWhatTheServerBuffers() async throws {
+        let gated = MethodDescriptor(service: "t.Lifecycle", method: "Gated", kind: .clientStreaming)
+        let gate = Gate()
+        let consumed = Counter()
+        try await TestHarness.with(routes: { router in
+            router.registerClientStreaming(gated, RPCTestV1.Chunk.self, RPCTestV1.CollectSummary.self) { requests, _ in
+                var summary = RPCTestV1.CollectSummary()
+                for try await message in requests {
+                    if summary.messages == 1 { await gate.wait() }
+                    summary.messages += 1
+                    summary.bytes += UInt64(message.data.count)
+                    consumed.increment()
+                }
+                return summary
+            }
+        }) { h in
+            let sent = Counter()
+            let piece = [UInt8](repeating: 3, count: 4096)
+            let upload = Task {
+                let summary: RPCTestV1.CollectSummary = try await h.rpc.clientStreaming(gated) { writer in
+                    for i in 0..<10_000 {  // 40 MB
+                        try await writer.write(chunk(piece, index: UInt64(i)))
+                        sent.increment()
+                    }
+                }
+                return summary
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            // While the handler holds its second message, the client is held back by
+            // flow control: about one stream window (1 MiB) plus buffers, not 40 MB.
+            let inFlight = sent.current * 4096
+            #expect(consumed.current == 1)
+            #expect(inFlight < 4 << 20, "sent \(inFlight) bytes into a stalled handler")
+            await gate.open()
+            let summary = try await upload.value
+            #expect(summary.messages == 10_000)
+            #expect(summary.bytes == 40_960_000)
+        }
+    }
+
+    @Test func slowClientSuspendsTheServersWriter() async throws {
+        let firehose = MethodDescriptor(service: "t.Lifecycle", method: "Firehose", kind: .serverStreaming)
+        let written = Counter()
+        try await TestHarness.with(routes: { router in
+            router.registerServerStreaming(firehose, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { request, writer, _ in
+                let piece = [UInt8](repeating: 5, count: 4096)
+                for i in 0..<request.count {
+                    try await writer.write(chunk(piece, index: i))
+                    written.increment()
+                }
+            }
+        }) { h in
+            var request = RPCTestV1.GenerateRequest()
+            request.count = 10_000  // 40 MB
+            let total: Int = try await h.rpc.serverStreaming(firehose, request: request) {
+                (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                var iterator = responses.makeAsyncIterator()
+                _ = try await iterator.next()
+                try await Task.sleep(for: .milliseconds(800))
+                let buffered = written.current * 4096
+                #expect(buffered < 4 << 20, "the server wrote \(buffered) bytes to a client that reads nothing")
+                var n = 1
+                while try await iterator.next() != nil { n += 1 }
+                return n
+            }
+            #expect(total == 10_000)
+        }
+    }
+
+    @Test func gracefulShutdownLetsInFlightCallsFinish() async throws {
+        try await TestHarness.with { h in
+            var request = RPCTestV1.GenerateRequest()
+            request.count = 20
+            request.size = 10
+            request.intervalMs = 25
+            let stream = Task {
+                try await h.client.generate(request) { try await $0.collect().count }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let shutdown = Task { await h.server.shutdown(grace: .seconds(5)) }
+            let count = try await stream.value
+            #expect(count == 20)
+            await shutdown.value
+            let error = await #expect(throws: RPCError.self) { try await h.client.echo(echoRequest("late")) }
+            #expect(error?.code == .unavailable)
+        }
+    }
+
+    @Test func shutdownGraceEndsCallsThatOutstayIt() async throws {
+        let cancellations = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+            let stream = Task {
+                try await h.rpc.serverStreaming(Self.forever, request: RPCTestV1.GenerateRequest()) {
+                    (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in try await responses.collect().count
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let start = ContinuousClock.now
+            await h.server.shutdown(grace: .milliseconds(300))
+            #expect(ContinuousClock.now - start < .seconds(3))
+            let result = await stream.result
+            #expect(throws: RPCError.self) { try result.get() }
+            #expect(await eventually { cancellations.current == 1 })
+        }
+    }
+
+    @Test func idleConnectionsAreClosedAndTheClientReconnects() async throws {
+        try await TestHarness.with(configure: { $0.idleTimeout = .milliseconds(200) }) { h in
+            let first = try await h.client.echo(echoRequest("1"))
+            #expect(first.message == "1")
+            #expect(h.server.connectionCount == 1)
+            #expect(await eventually { h.server.connectionCount == 0 })
+            let second = try await h.client.echo(echoRequest("2"))
+            #expect(second.message == "2")
+        }
+    }
+
+    @Test func noServerIsUnavailableWithAReason() async throws {
+        // Bind a port, then free it: nothing listens there.
+        let server = GRPCServer(router: RPCRouter())
+        let port = try await server.start()
+        await server.shutdown(grace: .zero)
+        let channel = GRPCChannel(host: "127.0.0.1", port: port)
+        let client = RPCTestV1.TestService.Client(RPCClient(transport: channel))
+        let error = await #expect(throws: RPCError.self) { try await client.echo(echoRequest("x")) }
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("refused") == true)
+        await channel.close()
+    }
+}
+
+/// Blocks tasks until opened.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
+    }
+}
