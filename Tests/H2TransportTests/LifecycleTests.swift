@@ -10,10 +10,11 @@ import Testing
     static let forever = MethodDescriptor(service: "t.Lifecycle", method: "Forever", kind: .serverStreaming)
 
     /// A unary handler that sleeps 10 s and a stream that never ends, both
-    /// counting how often they saw cancellation.
-    static func routes(_ cancellations: Counter) -> (inout RPCRouter) -> Void {
+    /// counting how often they started and how often they saw cancellation.
+    static func routes(_ cancellations: Counter, started: Counter = Counter()) -> (inout RPCRouter) -> Void {
         { router in
             router.registerUnary(slow, RPCTestV1.EchoRequest.self, RPCTestV1.EchoResponse.self) { _, _ in
+                started.increment()
                 do {
                     try await Task.sleep(for: .seconds(10))
                 } catch {
@@ -40,14 +41,17 @@ import Testing
 
     @Test func deadlineExceededCancelsTheHandler() async throws {
         let cancellations = Counter()
-        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+        let started = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations, started: started)) { h in
             let start = ContinuousClock.now
             let error = await #expect(throws: RPCError.self) {
                 let _: RPCTestV1.EchoResponse = try await h.rpc.unary(
-                    Self.slow, request: echoRequest("x"), options: CallOptions(timeout: .milliseconds(200)))
+                    Self.slow, request: echoRequest("x"), options: CallOptions(timeout: .milliseconds(1000)))
             }
             #expect(error?.code == .deadlineExceeded)
-            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(ContinuousClock.now - start < .seconds(5))
+            // The handler (it sleeps 10 s) ran and was cancelled, not left running.
+            #expect(started.current == 1)
             #expect(await eventually { cancellations.current == 1 })
         }
     }
@@ -72,11 +76,12 @@ import Testing
 
     @Test func cancellingTheClientTaskCancelsTheCall() async throws {
         let cancellations = Counter()
-        try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+        let started = Counter()
+        try await TestHarness.with(routes: Self.routes(cancellations, started: started)) { h in
             let task = Task {
                 let _: RPCTestV1.EchoResponse = try await h.rpc.unary(Self.slow, request: echoRequest("x"))
             }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually { started.current == 1 })
             task.cancel()
             let result = await task.result
             #expect(throws: RPCError.self) { try result.get() }
@@ -160,7 +165,13 @@ import Testing
                 }
                 return summary
             }
-            try await Task.sleep(for: .milliseconds(800))
+            #expect(await eventually { consumed.current == 1 })
+            // Wait until the client has stalled: nothing more sent for a while.
+            var last = -1
+            while sent.current != last {
+                last = sent.current
+                try await Task.sleep(for: .milliseconds(300))
+            }
             // While the handler holds its second message, the client is held back by
             // flow control: about one stream window (1 MiB) plus buffers, not 40 MB.
             let inFlight = sent.current * 4096
@@ -208,10 +219,14 @@ import Testing
             request.count = 20
             request.size = 10
             request.intervalMs = 25
+            let received = Counter()
             let stream = Task {
-                try await h.client.generate(request) { try await $0.collect().count }
+                try await h.client.generate(request) { responses in
+                    for try await _ in responses { received.increment() }
+                    return received.current
+                }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually { received.current >= 1 })
             let shutdown = Task { await h.server.shutdown(grace: .seconds(5)) }
             let count = try await stream.value
             #expect(count == 20)
@@ -224,12 +239,15 @@ import Testing
     @Test func shutdownGraceEndsCallsThatOutstayIt() async throws {
         let cancellations = Counter()
         try await TestHarness.with(routes: Self.routes(cancellations)) { h in
+            let received = Counter()
             let stream = Task {
                 try await h.rpc.serverStreaming(Self.forever, request: RPCTestV1.GenerateRequest()) {
-                    (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in try await responses.collect().count
+                    (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                    for try await _ in responses { received.increment() }
+                    return received.current
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await eventually { received.current >= 1 })
             let start = ContinuousClock.now
             await h.server.shutdown(grace: .milliseconds(300))
             #expect(ContinuousClock.now - start < .seconds(3))
