@@ -59,3 +59,25 @@ package.targets += [
 package.targets += [
     .executableTarget(name: "importd", dependencies: ["H2Transport", "RPCCore", "RPCHealth", logging, argumentParser]),
 ]
+
+package.targets += [
+    // A small safe wrapper over the sqlite3 C API.
+    .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
+    .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
+]
+
+package.targets += [
+    // The import domain: CSV, header mapping, validation, dedup, job state machine,
+    // scheduler, progress, processing. No RPC, no SQL.
+    .target(name: "ImportEngine", dependencies: ["Platform", logging, deque]),
+    .testTarget(name: "ImportEngineTests", dependencies: ["ImportEngine", "Platform"]),
+]
+
+package.targets += [
+    // ImportStore on SQLite: all the SQL of the import domain.
+    .target(name: "ImportStoreSQLite", dependencies: ["ImportEngine", "SQLiteDB", "Platform"]),
+]
+
+package.targets += [
+    .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging]),
+]

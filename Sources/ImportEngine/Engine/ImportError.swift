@@ -1,0 +1,42 @@
+/// What the engine refuses, in terms a caller can act on. The service maps each
+/// case to one gRPC status, in one place.
+public enum ImportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// No such import, contact, campaign, subscription or token.
+    case notFound(String)
+    /// A request field is wrong; `violations` name the fields (or CSV columns).
+    case invalidArgument(String, violations: [FieldViolation] = [])
+    /// The thing is in the wrong state for this.
+    case failedPrecondition(String)
+    /// Too large.
+    case resourceExhausted(String)
+    /// A unique name or code is taken.
+    case alreadyExists(String)
+    /// The engine is stopping.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let m), .invalidArgument(let m, _), .failedPrecondition(let m), .resourceExhausted(let m),
+            .alreadyExists(let m), .unavailable(let m):
+            return m
+        }
+    }
+}
+
+/// One wrong field (google.rpc.BadRequest.FieldViolation).
+public struct FieldViolation: Sendable, Hashable {
+    public var field: String
+    public var description: String
+
+    public init(field: String, description: String) {
+        self.field = field
+        self.description = description
+    }
+}
+
+extension ImportError {
+    /// A refused header row, with one violation per problem.
+    static func header(_ problems: HeaderProblems) -> ImportError {
+        .invalidArgument(problems.description, violations: problems.problems.map { FieldViolation(field: $0.subject, description: $0.message) })
+    }
+}

@@ -1,0 +1,184 @@
+import Logging
+import Platform
+
+/// How the importer runs.
+public struct ImporterConfiguration: Sendable {
+    /// Where uploads are spooled (inside the data directory).
+    public var spoolDirectory: String
+    /// How often the scheduler runs queued imports.
+    public var importInterval: Duration = .seconds(15 * 60)
+    /// Rows per batch (one transaction each; pause and cancel act between them).
+    public var batchRows = 10_000
+    /// Largest upload accepted.
+    public var maxUploadBytes: Int64 = 2 << 30
+
+    public init(spoolDirectory: String) {
+        self.spoolDirectory = spoolDirectory
+    }
+}
+
+/// The import domain's entry point: uploads, the scheduler, state changes,
+/// queries and live updates. No RPC and no SQL: the service calls it, and it
+/// keeps everything through an `ImportStore`.
+public final class Importer: Sendable {
+    public let store: any ImportStore
+    public let clock: any WallClock
+    public let configuration: ImporterConfiguration
+    public let hub: ProgressHub
+    let logger: Logger
+    private let coordinator: RunCoordinator
+    private let scheduler: ImportScheduler
+
+    public init(store: any ImportStore, clock: any WallClock, configuration: ImporterConfiguration, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+        let hub = ProgressHub(clock: clock)
+        self.hub = hub
+        let coordinator = RunCoordinator(store: store, clock: clock)
+        self.coordinator = coordinator
+        let processor = ImportProcessor(
+            store: store, clock: clock, spoolDirectory: configuration.spoolDirectory, batchRows: configuration.batchRows,
+            logger: logger
+        ) { job, stateChanged in
+            Importer.announce(job, stateChanged: stateChanged, hub: hub, logger: logger)
+        }
+        self.scheduler = ImportScheduler(interval: configuration.importInterval, clock: clock, queued: {
+            try await store.importIDs(in: .queued)
+        }, run: { id in
+            await coordinator.run(id, processor: processor) { job in
+                Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
+            }
+        })
+    }
+
+    /// Publishes a snapshot; state changes are also logged, one line each.
+    static func announce(_ job: ImportJob, stateChanged: Bool, hub: ProgressHub, logger: Logger) {
+        if stateChanged {
+            var line = "import \(job.publicID) \(job.state) file=\"\(job.fileName)\" rows=\(job.processedRows)/\(job.totalRows)"
+            line += " created=\(job.created) updated=\(job.updated) skipped=\(job.skipped) failed=\(job.failed)"
+            if let error = job.error { line += " error=\"\(error)\"" }
+            logger.info("\(line)")
+        }
+        hub.publish(job, stateChanged: stateChanged)
+    }
+
+    func announce(_ job: ImportJob) {
+        Self.announce(job, stateChanged: true, hub: hub, logger: logger)
+    }
+
+    /// Cleans up after an unclean stop and starts the scheduler: spool files of
+    /// no import are removed, imports left RUNNING resume at once.
+    public func start() async throws {
+        try FileSystem.createDirectory(configuration.spoolDirectory)
+        let referenced = try await store.spoolNames()
+        for name in try FileSystem.list(configuration.spoolDirectory) where !referenced.contains(name) {
+            FileSystem.remove(configuration.spoolDirectory + "/" + name)
+            logger.info("removed spool file \(name): no import refers to it")
+        }
+        let interrupted = try await store.importIDs(in: .running)
+        for id in interrupted {
+            logger.info("import \(ResourceKind.importJob.format(id)) was interrupted; resuming from its checkpoint")
+        }
+        await scheduler.start(resumeFirst: interrupted)
+    }
+
+    /// Stops: the running import stops at its next batch boundary (it stays
+    /// RUNNING in storage and resumes on the next start); the scheduler stops.
+    public func shutdown() async {
+        await coordinator.shutdown()
+        await scheduler.stop()
+    }
+
+    /// When a QUEUED import will be picked up; nil for other states.
+    public func nextRunAt(_ job: ImportJob) async -> WallTime? {
+        guard job.state == .queued else { return nil }
+        return await scheduler.nextRun(for: job.id)
+    }
+
+    /// The scheduler's next tick.
+    public var nextTick: WallTime {
+        get async { await scheduler.nextTick }
+    }
+
+    func coordinatorStop(_ id: Int64, _ request: StopRequest) async -> ImportJob? {
+        await coordinator.stop(id, request)
+    }
+
+    func coordinatorTransition(_ id: Int64, from: Set<ImportState>, to: ImportState) async throws -> ImportJob? {
+        try await coordinator.transitionIdle(id, from: from, to: to)
+    }
+
+    func parseImportID(_ text: String) throws(ImportError) -> Int64 {
+        guard let id = ResourceKind.importJob.parse(text) else {
+            throw text.isEmpty ? .invalidArgument("import_id is required", violations: [FieldViolation(field: "import_id", description: "required")])
+                : .notFound("import \(text) does not exist")
+        }
+        return id
+    }
+
+    /// The import, or NOT_FOUND.
+    func existingJob(_ publicID: String) async throws -> ImportJob {
+        let id = try parseImportID(publicID)
+        guard let job = try await store.importJob(id: id) else { throw ImportError.notFound("import \(publicID) does not exist") }
+        return job
+    }
+}
+
+/// Serializes the claims of the scheduler with the stop requests of users, so a
+/// pause never races an import's start.
+actor RunCoordinator {
+    private let store: any ImportStore
+    private let clock: any WallClock
+    private var running: [Int64: RunControl] = [:]
+    private var stopping = false
+
+    init(store: any ImportStore, clock: any WallClock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Runs one import if it is still QUEUED (or RUNNING, when resuming).
+    func run(_ id: Int64, processor: ImportProcessor, announce: @Sendable (ImportJob) -> Void) async {
+        guard !stopping, let job = try? await claim(id) else { return }
+        if job.state == .running && job.startedAt != nil && job.version > 0 { announce(job) }
+        let control = RunControl()
+        running[id] = control
+        let final = await processor.run(job, control: control)
+        running[id] = nil
+        control.finish(final)
+    }
+
+    private func claim(_ id: Int64) async throws -> ImportJob? {
+        if let started = try await store.transition(id: id, from: [.queued], to: .running, error: nil, at: clock.now()) {
+            return started
+        }
+        // Resuming after a stop or crash: it is RUNNING already.
+        guard let job = try await store.importJob(id: id), job.state == .running else { return nil }
+        return job
+    }
+
+    /// Asks a running import to stop; nil when none with this id is running
+    /// (it may be RUNNING in storage but waiting to resume).
+    func stop(_ id: Int64, _ request: StopRequest) async -> ImportJob? {
+        guard let control = running[id] else { return nil }
+        return await control.stop(request)
+    }
+
+    /// Moves an import that is not being run (QUEUED, PAUSED, or RUNNING but
+    /// waiting to resume) from `from` to `to`.
+    func transitionIdle(_ id: Int64, from: Set<ImportState>, to: ImportState) async throws -> ImportJob? {
+        guard running[id] == nil else { return nil }
+        return try await store.transition(id: id, from: from, to: to, error: nil, at: clock.now())
+    }
+
+    func isRunning(_ id: Int64) -> Bool { running[id] != nil }
+
+    func shutdown() async {
+        stopping = true
+        for control in running.values {
+            _ = await control.stop(.shutdown)
+        }
+    }
+}

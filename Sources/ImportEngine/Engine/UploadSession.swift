@@ -1,0 +1,218 @@
+import Dispatch
+import Platform
+
+/// What an upload asks for (the contract's UploadOptions, ids still public).
+public struct UploadRequest: Sendable {
+    public var fileName: String = ""
+    public var kind: ContactKind = .contact
+    public var originCampaignID: String = ""
+    public var subscriptionIDs: [String] = []
+    public var onDuplicate: DuplicatePolicy = .update
+    public var columnMap: [String: String] = [:]
+    public var ignoreUnknownColumns = false
+    public var validateOnly = false
+    public var sha256: String = ""
+    public var encoding: String = ""
+
+    public init() {}
+}
+
+/// One upload in progress: chunks are hashed, converted to UTF-8 and spooled to
+/// a temporary file; the header row is checked as soon as it has arrived, so a
+/// bad file is refused while the client is still sending. Nothing is created
+/// until `finish`; `abort` (or an error) leaves nothing behind.
+///
+/// Used by one caller at a time (the upload's handler). File I/O runs on the
+/// session's own queue, never on the caller's thread.
+public final class UploadSession: @unchecked Sendable {
+    private let engine: Importer
+    private let options: ValidatedUpload
+    private let queue = DispatchQueue(label: "upload")
+    private let writer: DurableFileWriter
+    private let spoolName: String
+    private let hasher = Platform.SHA256()
+    private var received: Int64 = 0
+    /// The start of the file (UTF-8) until the header row is complete.
+    private var prefix: [UInt8] = []
+    private var header: (fields: [String], delimiter: UInt8, dataOffset: Int64)?
+    private var scratch: [UInt8] = []
+    private var done = false
+
+    struct ValidatedUpload: Sendable {
+        var request: UploadRequest
+        var originCampaignID: Int64?
+        var subscriptionIDs: [Int64]
+        var encoding: TextEncoding
+    }
+
+    init(engine: Importer, options: ValidatedUpload) throws {
+        self.engine = engine
+        self.options = options
+        self.spoolName = "upload-\(Hex.encode(SecureRandom.bytes(12))).csv"
+        self.writer = try DurableFileWriter(directory: engine.configuration.spoolDirectory, name: spoolName)
+    }
+
+    deinit {
+        if !done { writer.abort() }
+    }
+
+    /// Bytes received so far.
+    public var bytesReceived: Int64 { queue.sync { received } }
+
+    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Takes the next chunk of the file.
+    public func append(_ chunk: [UInt8]) async throws {
+        try await onQueue { try self.appendOnQueue(chunk) }
+    }
+
+    private func appendOnQueue(_ chunk: [UInt8]) throws {
+        guard !done else { throw ImportError.failedPrecondition("the upload has ended") }
+        do {
+            received += Int64(chunk.count)
+            let limit = engine.configuration.maxUploadBytes
+            if received > limit {
+                throw ImportError.resourceExhausted("the file is larger than the limit of \(limit) bytes")
+            }
+            hasher.update(chunk)
+            let utf8: [UInt8]
+            if options.encoding == .utf8 {
+                utf8 = chunk
+            } else {
+                scratch.removeAll(keepingCapacity: true)
+                options.encoding.appendUTF8(chunk[...], to: &scratch)
+                utf8 = scratch
+            }
+            try writer.write(utf8)
+            if header == nil {
+                prefix.append(contentsOf: utf8)
+                try findHeader(final: false)
+            }
+        } catch let error {
+            abortOnQueue()
+            throw error
+        }
+    }
+
+    /// Looks for a complete header record in `prefix` and checks it.
+    private func findHeader(final: Bool) throws {
+        var start = 0
+        if prefix.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
+        while start < prefix.count && (prefix[start] == 10 || prefix[start] == 13) { start += 1 }
+        // The first line end outside quotes.
+        var inQuotes = false
+        var end: Int?
+        var i = start
+        while i < prefix.count {
+            let byte = prefix[i]
+            if byte == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+            } else if !inQuotes && (byte == 10 || byte == 13) {
+                if byte == 13 && i + 1 == prefix.count && !final { return }  // CRLF may straddle chunks
+                end = byte == 13 && i + 1 < prefix.count && prefix[i + 1] == 10 ? i + 2 : i + 1
+                break
+            }
+            i += 1
+        }
+        if end == nil {
+            if final && start < prefix.count {
+                end = prefix.count
+            } else if prefix.count > 64 << 10 {
+                throw ImportError.invalidArgument("no header row in the first 64 KiB: is this a CSV file?",
+                    violations: [FieldViolation(field: "chunk", description: "no header row found")])
+            } else {
+                return
+            }
+        }
+        let headerBytes = prefix[start..<end!]
+        if options.encoding == .utf8 && !FieldRules.isValidUTF8(headerBytes) {
+            throw ImportError.invalidArgument(
+                "the header row is not valid UTF-8; if the file was saved as windows-1252 or iso-8859-1, set options.encoding",
+                violations: [FieldViolation(field: "encoding", description: "the file is not UTF-8")])
+        }
+        let delimiter = DelimiterDetector.detect(headerBytes: headerBytes)
+        var reader = CSVReader(source: MemorySource(Array(prefix[0..<end!])), delimiter: delimiter)
+        var fields: [String] = []
+        var dataOffset: Int64 = 0
+        while try reader.next() {
+            if RowPreparer.isBlank(reader) { continue }
+            fields = reader.fields
+            dataOffset = reader.nextOffset
+            break
+        }
+        do {
+            _ = try HeaderMapping.resolve(header: fields, columnMap: options.request.columnMap, ignoreUnknownColumns: options.request.ignoreUnknownColumns)
+        } catch {
+            throw ImportError.header(error)
+        }
+        header = (fields, delimiter, dataOffset)
+        prefix = []
+    }
+
+    /// Ends the upload: checks the digest, stores the file durably, counts its
+    /// rows and creates the QUEUED import.
+    public func finish() async throws -> ImportJob {
+        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64) in
+            guard !self.done else { throw ImportError.failedPrecondition("the upload has ended") }
+            do {
+                if self.header == nil { try self.findHeader(final: true) }
+                guard let header = self.header else {
+                    throw ImportError.invalidArgument("the file is empty: it has no header row",
+                        violations: [FieldViolation(field: "chunk", description: "no data was sent")])
+                }
+                let digest = Hex.encode(self.hasher.finalize())
+                let expected = self.options.request.sha256.lowercased()
+                if !expected.isEmpty && expected != digest {
+                    throw ImportError.invalidArgument("sha256 mismatch: the file received has digest \(digest), options.sha256 says \(expected)",
+                        violations: [FieldViolation(field: "sha256", description: "does not match the file")])
+                }
+                try self.writer.commit(as: self.spoolName)
+                self.done = true
+                let rows = try self.countRows(delimiter: header.delimiter, from: header.dataOffset)
+                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows)
+            } catch {
+                self.abortOnQueue()
+                throw error
+            }
+        }
+        let request = options.request
+        let new = NewImport(
+            fileName: request.fileName.isEmpty ? "upload.csv" : request.fileName, kind: request.kind,
+            originCampaignID: options.originCampaignID, subscriptionIDs: options.subscriptionIDs, onDuplicate: request.onDuplicate,
+            columnMap: request.columnMap, ignoreUnknownColumns: request.ignoreUnknownColumns, validateOnly: request.validateOnly,
+            encoding: options.encoding, sha256: spooled.digest, bytes: spooled.bytes, totalRows: spooled.rows, spoolName: spoolName,
+            header: spooled.fields, delimiter: spooled.delimiter, dataOffset: spooled.dataOffset, createdAt: engine.clock.now())
+        do {
+            return try await engine.created(new)
+        } catch {
+            FileSystem.remove(engine.configuration.spoolDirectory + "/" + spoolName)
+            throw error
+        }
+    }
+
+    private func countRows(delimiter: UInt8, from offset: Int64) throws -> Int64 {
+        let path = engine.configuration.spoolDirectory + "/" + spoolName
+        var reader = CSVReader(source: try FileReader(path: path, offset: offset), delimiter: delimiter, offset: offset)
+        var rows: Int64 = 0
+        while try reader.next() {
+            if !RowPreparer.isBlank(reader) { rows += 1 }
+        }
+        return rows
+    }
+
+    /// Drops the upload: nothing is created and the partial file is removed.
+    public func abort() {
+        queue.async { self.abortOnQueue() }
+    }
+
+    private func abortOnQueue() {
+        if !done {
+            done = true
+            writer.abort()
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Logging
+import Platform
+
+/// Runs one import: reads its spooled file from the checkpoint, prepares rows in
+/// batches and has the store apply each batch in one transaction. The next
+/// batch is parsed while the previous one is applied (two cores, two stages).
+/// Stop requests are honoured at batch boundaries.
+struct ImportProcessor: Sendable {
+    let store: any ImportStore
+    let clock: any WallClock
+    let spoolDirectory: String
+    let batchRows: Int
+    let logger: Logger
+    /// Called with every snapshot: `stateChanged` for transitions, else progress.
+    let publish: @Sendable (ImportJob, _ stateChanged: Bool) -> Void
+
+    /// Runs `job` (already RUNNING in storage) until it completes, fails or is
+    /// stopped; returns it as the run left it.
+    func run(_ job: ImportJob, control: RunControl) async -> ImportJob {
+        do {
+            return try await process(job, control: control)
+        } catch {
+            logger.error("import \(job.publicID) failed: \(error)")
+            let reason = (error as? FileError).map { "the uploaded file could not be read (\($0))" }
+                ?? "an internal error stopped the import; rows applied before it stay applied"
+            if let failed = try? await store.transition(id: job.id, from: [.running], to: .failed, error: reason, at: clock.now()) {
+                publish(failed, true)
+                return failed
+            }
+            return (try? await store.importJob(id: job.id)) ?? job
+        }
+    }
+
+    private func process(_ job: ImportJob, control: RunControl) async throws -> ImportJob {
+        let path = spoolDirectory + "/" + job.spoolName
+        let mapping = try HeaderMapping.resolve(header: job.header, columnMap: job.columnMap, ignoreUnknownColumns: job.ignoreUnknownColumns)
+        let preparer = RowPreparer(mapping: mapping)
+        var duplicates = InFileDuplicates(spool: SpoolRows(path: path, delimiter: job.delimiter), preparer: preparer)
+
+        // Rows before the checkpoint were applied already; read them again (no
+        // writes) only to know their keys.
+        if job.checkpointRow > 0 {
+            var reader = CSVReader(source: try FileReader(path: path, offset: job.dataOffset), delimiter: job.delimiter, offset: job.dataOffset)
+            var scratch = RowBatch()
+            var row = 0
+            while try reader.next(), reader.recordOffset < job.checkpointOffset {
+                if RowPreparer.isBlank(reader) { continue }
+                row += 1
+                if scratch.count >= batchRows { scratch.removeAll() }
+                let index = preparer.append(reader, rowNumber: row, to: &scratch)
+                if scratch.failures[index] == nil { _ = try duplicates.check(scratch, index) }
+            }
+        }
+
+        var reader = CSVReader(source: try FileReader(path: path, offset: job.checkpointOffset), delimiter: job.delimiter, offset: job.checkpointOffset)
+        var rowNumber = Int(job.checkpointRow)
+        var current = job
+        var applying: Task<ImportJob, any Error>?
+        var endOfFile = false
+        while true {
+            // Prepare the next batch (while the previous one is being applied).
+            var batch = RowBatch()
+            batch.nextOffset = reader.nextOffset == 0 ? job.checkpointOffset : reader.nextOffset
+            while !endOfFile && batch.count < batchRows {
+                guard try reader.next() else {
+                    endOfFile = true
+                    break
+                }
+                batch.nextOffset = reader.nextOffset
+                if RowPreparer.isBlank(reader) { continue }
+                rowNumber += 1
+                let index = preparer.append(reader, rowNumber: rowNumber, to: &batch)
+                if batch.failures[index] == nil, let duplicate = try duplicates.check(batch, index) {
+                    batch.failures[index] = [duplicate]
+                }
+            }
+            if let previous = applying {
+                current = try await previous.value
+                applying = nil
+                publish(current, false)
+                if let request = control.request {
+                    return try await stop(current, request)
+                }
+            }
+            if batch.isEmpty && endOfFile { break }
+            let toApply = batch
+            let snapshot = current
+            applying = Task { [store, clock] in
+                try await store.applyBatch(toApply, job: snapshot, at: clock.now())
+            }
+        }
+        guard let completed = try await store.transition(id: job.id, from: [.running], to: .completed, error: nil, at: clock.now()) else {
+            return try await store.importJob(id: job.id) ?? current
+        }
+        publish(completed, true)
+        return completed
+    }
+
+    private func stop(_ job: ImportJob, _ request: StopRequest) async throws -> ImportJob {
+        switch request {
+        case .shutdown:
+            // Stays RUNNING in storage; the next start resumes it from here.
+            return job
+        case .pause, .cancel:
+            let target: ImportState = request == .pause ? .paused : .cancelled
+            guard let stopped = try await store.transition(id: job.id, from: [.running], to: target, error: nil, at: clock.now()) else {
+                return try await store.importJob(id: job.id) ?? job
+            }
+            publish(stopped, true)
+            return stopped
+        }
+    }
+}

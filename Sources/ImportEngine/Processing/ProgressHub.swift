@@ -1,0 +1,140 @@
+import DequeModule
+import Synchronization
+
+/// Publishes import snapshots to in-process subscribers: one per WatchImport
+/// call, one per WatchImports call. Publishing never waits for a subscriber.
+///
+/// Each subscriber has a mailbox: state changes are always kept, a progress
+/// snapshot replaces the previous undelivered progress snapshot of the same
+/// import. Progress is throttled to one snapshot per `minimumInterval` per
+/// import; state changes go out at once.
+public final class ProgressHub: Sendable {
+    private struct State {
+        var subscribers: [Int: (filter: Int64?, mailbox: Mailbox)] = [:]
+        var nextID = 0
+        var lastProgress: [Int64: WallTime] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let clock: any WallClock
+    private let minimumInterval: Duration
+
+    public init(clock: any WallClock, minimumInterval: Duration = .milliseconds(100)) {
+        self.clock = clock
+        self.minimumInterval = minimumInterval
+    }
+
+    /// Subscribers right now (for tests and metrics).
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Sends a snapshot to the subscribers of its import and of all imports.
+    public func publish(_ job: ImportJob, stateChanged: Bool) {
+        let now = clock.now()
+        let targets = state.withLock { state -> [Mailbox] in
+            if !stateChanged {
+                if let last = state.lastProgress[job.id], now - last < minimumInterval { return [] }
+                state.lastProgress[job.id] = now
+            } else if job.state.isTerminal {
+                state.lastProgress.removeValue(forKey: job.id)
+            }
+            return state.subscribers.values.filter { $0.filter == nil || $0.filter == job.id }.map(\.mailbox)
+        }
+        for mailbox in targets {
+            mailbox.put(job, stateChanged: stateChanged)
+        }
+    }
+
+    /// A subscription to one import (or all when `importID` is nil). Iterate
+    /// `updates`; `cancel()` (or the end of iteration) unsubscribes.
+    public func subscribe(importID: Int64?) -> ProgressSubscription {
+        let mailbox = Mailbox()
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            state.subscribers[state.nextID] = (importID, mailbox)
+            return state.nextID
+        }
+        return ProgressSubscription(mailbox: mailbox) { [weak self] in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+    }
+}
+
+/// One subscriber's updates.
+public final class ProgressSubscription: Sendable {
+    fileprivate let mailbox: Mailbox
+    private let onCancel: @Sendable () -> Void
+
+    fileprivate init(mailbox: Mailbox, onCancel: @escaping @Sendable () -> Void) {
+        self.mailbox = mailbox
+        self.onCancel = onCancel
+    }
+
+    deinit {
+        cancel()
+    }
+
+    /// The next snapshot; nil once cancelled.
+    public func next() async -> ImportJob? {
+        await mailbox.take()
+    }
+
+    public func cancel() {
+        mailbox.close()
+        onCancel()
+    }
+}
+
+/// A subscriber's queue of snapshots, coalescing progress.
+final class Mailbox: Sendable {
+    private struct State {
+        var queue = Deque<(job: ImportJob, stateChanged: Bool)>()
+        var waiter: CheckedContinuation<ImportJob?, Never>?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    func put(_ job: ImportJob, stateChanged: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<ImportJob?, Never>? in
+            if state.closed { return nil }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            // The newest undelivered snapshot of the same import, if it is progress only, is outdated.
+            if !stateChanged, let last = state.queue.lastIndex(where: { $0.job.id == job.id }), !state.queue[last].stateChanged {
+                state.queue[last] = (job, false)
+            } else {
+                state.queue.append((job, stateChanged))
+            }
+            return nil
+        }
+        waiter?.resume(returning: job)
+    }
+
+    func take() async -> ImportJob? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ImportJob?, Never>) in
+                let ready = state.withLock { state -> ImportJob?? in
+                    if let first = state.queue.popFirst() { return .some(first.job) }
+                    if state.closed || Task.isCancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            close()
+        }
+    }
+
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<ImportJob?, Never>? in
+            state.closed = true
+            state.queue.removeAll()
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+}

@@ -1,0 +1,177 @@
+/// Prepared rows of one import, ready to apply: every value in one byte buffer,
+/// addressed by ranges, so a batch of thousands of rows is a handful of arrays.
+public struct RowBatch: Sendable {
+    /// Values per row: the 17 contact fields, then the email key.
+    public static let slots = ContactField.allCases.count + 1
+    public static let emailKeySlot = ContactField.allCases.count
+
+    /// Trimmed, unescaped UTF-8 values.
+    public var bytes: [UInt8] = []
+    /// Data row number (1 = the first row after the header).
+    public var rowNumbers: [Int] = []
+    /// Byte offset of each row in the spooled file.
+    public var offsets: [Int64] = []
+    /// Per row, `slots` pairs of (start, length) into `bytes`; length 0 = empty.
+    public var ranges: [Int32] = []
+    /// Rows that failed (index in the batch -> errors); the rest are valid.
+    public var failures: [Int: [RowError]] = [:]
+    /// Where reading continues after this batch (the checkpoint).
+    public var nextOffset: Int64 = 0
+
+    public init() {}
+
+    public var count: Int { rowNumbers.count }
+    public var isEmpty: Bool { rowNumbers.isEmpty }
+
+    public func range(_ row: Int, _ slot: Int) -> Range<Int> {
+        let base = (row * RowBatch.slots + slot) * 2
+        let start = Int(ranges[base])
+        return start..<(start + Int(ranges[base + 1]))
+    }
+
+    public func range(_ row: Int, _ field: ContactField) -> Range<Int> { range(row, field.rawValue) }
+
+    public func value(_ row: Int, _ field: ContactField) -> ArraySlice<UInt8> { bytes[range(row, field)] }
+
+    public func string(_ row: Int, _ field: ContactField) -> String? {
+        let r = range(row, field)
+        return r.isEmpty ? nil : String(decoding: bytes[r], as: UTF8.self)
+    }
+
+    public func emailKey(_ row: Int) -> ArraySlice<UInt8> { bytes[range(row, RowBatch.emailKeySlot)] }
+
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        rowNumbers.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        ranges.removeAll(keepingCapacity: true)
+        failures.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Turns CSV records into batch rows: maps columns, trims, checks encoding,
+/// lengths, formats and required fields. Row numbering and blank-line skipping
+/// live here so every pass over a file (upload count, processing, resume) agrees.
+public struct RowPreparer: Sendable {
+    public let mapping: HeaderMapping
+    /// Column index per field slot (-1 when the field has no column).
+    private let columnOfField: [Int]
+
+    public init(mapping: HeaderMapping) {
+        self.mapping = mapping
+        var columns = [Int](repeating: -1, count: ContactField.allCases.count)
+        for (index, field) in mapping.columns.enumerated() {
+            if let field { columns[field.rawValue] = index }
+        }
+        self.columnOfField = columns
+    }
+
+    /// A record that is no row at all: every field empty or white space.
+    public static func isBlank<S>(_ reader: CSVReader<S>) -> Bool {
+        if reader.problem != nil { return false }
+        for i in 0..<reader.fieldCount where !reader.rawField(i).allSatisfy(FieldRules.isWhitespace) {
+            return false
+        }
+        return true
+    }
+
+    /// Appends the reader's current record to `batch` as row `rowNumber`.
+    /// Returns the row's index in the batch; failures are recorded in the batch.
+    @discardableResult
+    public func append<S>(_ reader: CSVReader<S>, rowNumber: Int, to batch: inout RowBatch) -> Int {
+        let index = batch.count
+        batch.rowNumbers.append(rowNumber)
+        batch.offsets.append(reader.recordOffset)
+        let rangesStart = batch.ranges.count
+        batch.ranges.append(contentsOf: repeatElement(0, count: RowBatch.slots * 2))
+        var errors: [RowError] = []
+
+        if let problem = reader.problem {
+            errors.append(RowError(code: .malformedRow, column: "", message: problem.message))
+        } else if reader.fieldCount != mapping.header.count {
+            errors.append(RowError(code: .malformedRow, column: "",
+                message: "the row has \(reader.fieldCount) field\(reader.fieldCount == 1 ? "" : "s"), the header has \(mapping.header.count)"))
+        }
+        if !errors.isEmpty {
+            batch.failures[index] = errors
+            return index
+        }
+
+        for field in ContactField.allCases {
+            let column = columnOfField[field.rawValue]
+            guard column >= 0 else { continue }
+            let start = batch.bytes.count
+            reader.appendField(column, to: &batch.bytes)
+            // Trim.
+            var lower = start
+            var upper = batch.bytes.count
+            while lower < upper && FieldRules.isWhitespace(batch.bytes[lower]) { lower += 1 }
+            while upper > lower && FieldRules.isWhitespace(batch.bytes[upper - 1]) { upper -= 1 }
+            let value = batch.bytes[lower..<upper]
+            let name = mapping.header[column]
+            if let error = Self.check(field, value, columnName: name) {
+                errors.append(error)
+            }
+            batch.ranges[rangesStart + field.rawValue * 2] = Int32(lower)
+            batch.ranges[rangesStart + field.rawValue * 2 + 1] = Int32(upper - lower)
+        }
+        // Required fields.
+        for field in [ContactField.firstName, .lastName] {
+            if batch.ranges[rangesStart + field.rawValue * 2 + 1] == 0 && !errors.contains(where: { $0.column == mapping.columnName(for: field) }) {
+                errors.append(RowError(code: .missingRequired, column: mapping.columnName(for: field), message: "\(field.name) is required"))
+            }
+        }
+        let contactPoints = ContactField.contactPoints
+        if contactPoints.allSatisfy({ batch.ranges[rangesStart + $0.rawValue * 2 + 1] == 0 }) {
+            let columns = contactPoints.compactMap { mapping.column(for: $0).map { mapping.header[$0] } }
+            errors.append(RowError(code: .missingRequired, column: columns.joined(separator: "/"),
+                message: "at least one of email, phone or mobile is required"))
+        }
+        // The email key.
+        let emailRange = Int(batch.ranges[rangesStart + ContactField.email.rawValue * 2])..<Int(
+            batch.ranges[rangesStart + ContactField.email.rawValue * 2] + batch.ranges[rangesStart + ContactField.email.rawValue * 2 + 1])
+        if !emailRange.isEmpty && errors.isEmpty {
+            let keyStart = batch.bytes.count
+            FieldRules.appendEmailKey(batch.bytes[emailRange], to: &batch.bytes)
+            batch.ranges[rangesStart + RowBatch.emailKeySlot * 2] = Int32(keyStart)
+            batch.ranges[rangesStart + RowBatch.emailKeySlot * 2 + 1] = Int32(batch.bytes.count - keyStart)
+        }
+        if !errors.isEmpty { batch.failures[index] = errors }
+        return index
+    }
+
+    /// The first problem of one trimmed value, if any.
+    static func check(_ field: ContactField, _ value: ArraySlice<UInt8>, columnName: String) -> RowError? {
+        if value.isEmpty { return nil }
+        var ascii = true
+        for b in value where b >= 0x80 {
+            ascii = false
+            break
+        }
+        if !ascii && !FieldRules.isValidUTF8(value) {
+            return RowError(code: .invalidEncoding, column: columnName,
+                message: "\(columnName) is not valid UTF-8; if the file was saved as windows-1252 or iso-8859-1, upload it with that encoding")
+        }
+        let length = ascii ? value.count : FieldRules.characterCount(value)
+        if length > field.maxLength {
+            return RowError(code: .valueTooLong, column: columnName,
+                message: "\(columnName) is \(length) characters long; the limit is \(field.maxLength)")
+        }
+        switch field {
+        case .email where !FieldRules.isValidEmail(value):
+            return RowError(code: .invalidEmail, column: columnName, message: "\"\(Self.quoted(value))\" is not a valid email address")
+        case .phone where !FieldRules.isValidPhone(value), .mobile where !FieldRules.isValidPhone(value):
+            return RowError(code: .invalidPhone, column: columnName,
+                message: "\"\(Self.quoted(value))\" is not a valid phone number (6 to 20 digits, optional leading +)")
+        case .birthDate where !FieldRules.isValidDate(value):
+            return RowError(code: .invalidDate, column: columnName, message: "\"\(Self.quoted(value))\" is not a valid date (YYYY-MM-DD)")
+        default:
+            return nil
+        }
+    }
+
+    private static func quoted(_ value: ArraySlice<UInt8>) -> String {
+        let text = String(decoding: value.prefix(80), as: UTF8.self)
+        return value.count > 80 ? text + "…" : text
+    }
+}

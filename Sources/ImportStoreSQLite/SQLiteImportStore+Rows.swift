@@ -1,0 +1,162 @@
+import ImportEngine
+import SQLiteDB
+
+/// Row results, summaries, and revert.
+extension SQLiteImportStore {
+    public func rows(importID: Int64, outcome: RowOutcome?, afterRow: Int64, limit: Int) async throws -> [ImportRowRecord] {
+        try await reader.run { db in
+            let filter: String
+            if let outcome {
+                // `outcome <> 1` lets SQLite use the partial index of non-CREATED rows.
+                filter = outcome == .created ? "AND outcome = 1" : "AND outcome = \(outcome.rawValue) AND outcome <> 1"
+            } else {
+                filter = ""
+            }
+            var records = try db.cached("""
+                SELECT row_number, outcome, contact_id, offset, revert_state FROM import_rows
+                WHERE import_id = ? AND row_number > ? \(filter) ORDER BY row_number LIMIT ?
+                """).query([.integer(importID), .integer(afterRow), .integer(Int64(limit))]) { r in
+                ImportRowRecord(
+                    rowNumber: r.int64(0), outcome: RowOutcome(rawValue: r.int(1)) ?? .failed, contactID: r.optionalInt64(2), errors: [],
+                    offset: r.int64(3), revertKept: r.optionalInt64(4) == 2)
+            }
+            guard let first = records.first?.rowNumber, let last = records.last?.rowNumber, outcome != .created else { return records }
+            var errors: [Int64: [RowError]] = [:]
+            try db.cached("""
+                SELECT row_number, code, column_name, message FROM import_row_errors
+                WHERE import_id = ? AND row_number BETWEEN ? AND ? ORDER BY row_number, seq
+                """).query([.integer(importID), .integer(first), .integer(last)]) { r in
+                errors[r.int64(0), default: []].append(RowError(
+                    code: RowErrorCode(rawValue: r.text(1) ?? "") ?? .malformedRow, column: r.text(2) ?? "", message: r.text(3) ?? ""))
+            }
+            for i in records.indices {
+                records[i].errors = errors[records[i].rowNumber] ?? []
+            }
+            return records
+        }
+    }
+
+    public func summary(importID: Int64, by grouping: RowGrouping) async throws -> [(key: String, count: Int64)] {
+        try await reader.run { db in
+            switch grouping {
+            case .outcome:
+                // The counters are committed with the rows they count.
+                guard let job = try Self.job(db, importID) else { return [] }
+                return [("CREATED", job.created), ("UPDATED", job.updated), ("SKIPPED", job.skipped), ("FAILED", job.failed)]
+                    .filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
+            case .errorCode, .column:
+                let key = grouping == .errorCode ? "code" : "CASE column_name WHEN '' THEN '(row)' ELSE column_name END"
+                return try db.cached("""
+                    SELECT \(key) AS k, count(DISTINCT row_number) AS n FROM import_row_errors WHERE import_id = ?
+                    GROUP BY k ORDER BY n DESC, k
+                    """).query([.integer(importID)]) { (key: $0.text(0) ?? "", count: $0.int64(1)) }
+            }
+        }
+    }
+
+    /// Reverts in chunks of rows, each chunk one transaction; every row is
+    /// marked as it is done, so a revert broken off by a crash goes on where it
+    /// stopped when asked again.
+    public func revert(job: ImportJob, at: WallTime) async throws -> ImportJob {
+        var after: Int64 = 0
+        while true {
+            let start = after
+            let last = try await writer.run { db -> Int64? in
+                try db.transaction { try Self.revertChunk(db, job: job, after: start, at: at) }
+            }
+            guard let last else { break }
+            after = last
+        }
+        return try await writer.run { db in
+            try db.transaction {
+                guard let current = try Self.job(db, job.id) else { throw ImportError.notFound("import \(job.publicID) does not exist") }
+                let note = current.revertKeptRows > 0
+                    ? "reverted; \(current.revertKeptRows) row\(current.revertKeptRows == 1 ? " was" : "s were") left in place because a later import changed the contact"
+                    : nil
+                try db.cached("""
+                    UPDATE imports SET state = ?, error = ?, updated_at = ?, version = version + 1 WHERE id = ? AND state IN (?, ?)
+                    """).execute([
+                        .integer(Int64(ImportState.reverted.rawValue)), SQLValue(note), .integer(at.microseconds), .integer(job.id),
+                        .integer(Int64(ImportState.completed.rawValue)), .integer(Int64(ImportState.cancelled.rawValue)),
+                    ])
+                guard db.changes == 1 else {
+                    throw ImportError.failedPrecondition("import \(job.publicID) is \(current.state); only COMPLETED or CANCELLED imports can be reverted")
+                }
+                return try Self.job(db, job.id)!
+            }
+        }
+    }
+
+    /// One chunk of a revert; the last row number done, or nil when none was left.
+    private static func revertChunk(_ db: Connection, job: ImportJob, after: Int64, at: WallTime) throws -> Int64? {
+        let rows = try db.cached("""
+            SELECT row_number, outcome, contact_id, previous FROM import_rows
+            WHERE import_id = ? AND row_number > ? AND outcome IN (1, 2) AND revert_state IS NULL AND contact_id IS NOT NULL
+            ORDER BY row_number LIMIT 5000
+            """).query([.integer(job.id), .integer(after)]) { r in (r.int64(0), r.int(1), r.int64(2), r.isNull(3) ? nil : r.blob(3)) }
+        guard let lastRow = rows.last?.0 else { return nil }
+        let touchedBy = try db.cached("SELECT updated_by_import FROM contacts WHERE id = ?")
+        let deleteContact = try db.cached("DELETE FROM contacts WHERE id = ?")
+        let deleteAllSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ?")
+        let deleteAddedSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ? AND added_by_import = ?")
+        let mark = try db.cached("UPDATE import_rows SET revert_state = ? WHERE import_id = ? AND row_number = ?")
+        let restores = Schema.contactColumns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ")
+        let restore = try db.cached("""
+            UPDATE contacts SET \(restores), email_key = CASE WHEN ? THEN ? ELSE email_key END,
+                kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?
+            """)
+        var reverted: Int64 = 0
+        var kept: Int64 = 0
+        for (rowNumber, outcome, contactID, previousBlob) in rows {
+            let lastUpdater = try touchedBy.queryOne([.integer(contactID)]) { $0.optionalInt64(0) }
+            guard let lastUpdater else {
+                // The contact is gone already.
+                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
+                reverted += 1
+                continue
+            }
+            let untouched = lastUpdater == nil || lastUpdater == job.id
+            if outcome == RowOutcome.created.rawValue && untouched {
+                try deleteAllSubscriptions.execute([.integer(contactID)])
+                try deleteContact.execute([.integer(contactID)])
+                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
+                reverted += 1
+                continue
+            }
+            try deleteAddedSubscriptions.execute([.integer(contactID), .integer(job.id)])
+            if outcome == RowOutcome.updated.rawValue && lastUpdater == job.id, let blob = previousBlob, let previous = PreviousValues.decode(blob) {
+                var bindings: [SQLValue] = []
+                var restored: [Int: String?] = [:]
+                for (slot, value) in previous.fields { restored[slot] = value }
+                for field in ContactField.allCases {
+                    if let value = restored[field.rawValue] {
+                        bindings.append(.integer(1))
+                        bindings.append(SQLValue(value))
+                    } else {
+                        bindings.append(.integer(0))
+                        bindings.append(.null)
+                    }
+                }
+                let emailRestored = restored[ContactField.email.rawValue]
+                bindings.append(.integer(emailRestored != nil ? 1 : 0))
+                if let email = emailRestored ?? nil {
+                    var key: [UInt8] = []
+                    FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
+                    bindings.append(.text(String(decoding: key, as: UTF8.self)))
+                } else {
+                    bindings.append(.null)
+                }
+                bindings += [.integer(previous.kind), SQLValue(previous.updatedBy), .integer(previous.updatedAt), .integer(contactID)]
+                try restore.execute(bindings)
+                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
+                reverted += 1
+            } else {
+                try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
+                kept += 1
+            }
+        }
+        try db.cached("UPDATE imports SET reverted_rows = reverted_rows + ?, revert_kept_rows = revert_kept_rows + ?, version = version + 1 WHERE id = ?")
+            .execute([.integer(reverted), .integer(kept), .integer(job.id)])
+        return lastRow
+    }
+}

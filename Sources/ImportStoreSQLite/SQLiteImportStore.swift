@@ -1,0 +1,276 @@
+import ImportEngine
+import Platform
+import SQLiteDB
+
+/// `ImportStore` on SQLite in WAL mode: one writer connection (imports are
+/// applied there, batch by batch) and one reader connection, so queries never
+/// wait for an import and an import never waits for a query.
+public final class SQLiteImportStore: ImportStore {
+    let writer: DatabaseQueue
+    let reader: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating and migrating) the database at `path`.
+    public init(path: String) throws {
+        self.path = path
+        writer = try DatabaseQueue(path: path, label: "sqlite-writer") { db in
+            try Schema.configure(db, writer: true)
+            try Migrator.migrate(db, Schema.migrations)
+        }
+        reader = try DatabaseQueue(path: path, label: "sqlite-reader") { db in
+            try Schema.configure(db, writer: false)
+        }
+    }
+
+    // MARK: - Campaigns and subscriptions
+
+    public func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign {
+        try await createTag(table: "campaigns", name: name, code: code, at: at)
+    }
+
+    public func campaign(id: Int64) async throws -> Campaign? {
+        try await tag(table: "campaigns", id: id)
+    }
+
+    public func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] {
+        try await tags(table: "campaigns", afterID: afterID, limit: limit)
+    }
+
+    public func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription {
+        try await createTag(table: "subscriptions", name: name, code: code, at: at)
+    }
+
+    public func subscription(id: Int64) async throws -> Subscription? {
+        try await tag(table: "subscriptions", id: id)
+    }
+
+    public func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription] {
+        try await tags(table: "subscriptions", afterID: afterID, limit: limit)
+    }
+
+    private func createTag(table: String, name: String, code: String?, at: WallTime) async throws -> AudienceTag {
+        try await writer.run { db in
+            do {
+                try db.cached("INSERT INTO \(table) (name, code, created_at) VALUES (?, ?, ?)")
+                    .execute([.text(name), SQLValue(code), .integer(at.microseconds)])
+            } catch let error as SQLiteError where error.isUniqueViolation {
+                throw StoreError.duplicate(code ?? name)
+            }
+            return AudienceTag(id: db.lastInsertRowID, name: name, code: code, createdAt: at)
+        }
+    }
+
+    private func tag(table: String, id: Int64) async throws -> AudienceTag? {
+        try await reader.run { db in
+            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE id = ?").queryOne([.integer(id)], Self.readTag)
+        }
+    }
+
+    private func tags(table: String, afterID: Int64, limit: Int) async throws -> [AudienceTag] {
+        try await reader.run { db in
+            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE id > ? ORDER BY id LIMIT ?")
+                .query([.integer(afterID), .integer(Int64(limit))], Self.readTag)
+        }
+    }
+
+    static func readTag(_ row: Statement) -> AudienceTag {
+        AudienceTag(id: row.int64(0), name: row.text(1) ?? "", code: row.text(2), createdAt: WallTime(microseconds: row.int64(3)))
+    }
+
+    // MARK: - Imports
+
+    static let importColumns = """
+        id, state, version, file_name, kind, origin_campaign_id, subscription_ids, on_duplicate, column_map,
+        ignore_unknown_columns, validate_only, encoding, sha256, bytes, total_rows, processed_rows, created, updated,
+        skipped, failed, error, created_at, started_at, finished_at, updated_at, reverted_rows, revert_kept_rows,
+        spool_name, header, delimiter, data_offset, checkpoint_offset, checkpoint_row
+        """
+
+    static func readJob(_ r: Statement) -> ImportJob {
+        var job = ImportJob(
+            id: r.int64(0), state: ImportState(rawValue: r.int(1)) ?? .failed, fileName: r.text(3) ?? "",
+            kind: ContactKind(rawValue: r.int(4)) ?? .contact, originCampaignID: r.optionalInt64(5),
+            subscriptionIDs: Codec.ids(r.text(6) ?? ""), onDuplicate: DuplicatePolicy(rawValue: r.int(7)) ?? .update,
+            columnMap: Codec.map(r.text(8) ?? ""), ignoreUnknownColumns: r.int(9) != 0, validateOnly: r.int(10) != 0,
+            encoding: TextEncoding(rawValue: r.text(11) ?? "") ?? .utf8, sha256: r.text(12) ?? "", bytes: r.int64(13),
+            totalRows: r.int64(14), createdAt: WallTime(microseconds: r.int64(21)),
+            updatedAt: WallTime(microseconds: r.int64(24)), spoolName: r.text(27) ?? "", header: Codec.list(r.text(28) ?? ""),
+            delimiter: UInt8(truncatingIfNeeded: r.int(29)), dataOffset: r.int64(30), checkpointOffset: r.int64(31),
+            checkpointRow: r.int64(32))
+        job.version = r.int64(2)
+        job.processedRows = r.int64(15)
+        job.created = r.int64(16)
+        job.updated = r.int64(17)
+        job.skipped = r.int64(18)
+        job.failed = r.int64(19)
+        job.error = r.text(20)
+        job.startedAt = r.optionalInt64(22).map(WallTime.init(microseconds:))
+        job.finishedAt = r.optionalInt64(23).map(WallTime.init(microseconds:))
+        job.revertedRows = r.int64(25)
+        job.revertKeptRows = r.int64(26)
+        return job
+    }
+
+    static func job(_ db: Connection, _ id: Int64) throws -> ImportJob? {
+        try db.cached("SELECT \(importColumns) FROM imports WHERE id = ?").queryOne([.integer(id)], readJob)
+    }
+
+    public func createImport(_ new: NewImport) async throws -> ImportJob {
+        try await writer.run { db in
+            // The upload's answer promises durability: this commit syncs fully.
+            try db.pragma("synchronous=FULL")
+            defer { _ = try? db.pragma("synchronous=NORMAL") }
+            try db.cached("""
+                INSERT INTO imports (state, file_name, kind, origin_campaign_id, subscription_ids, on_duplicate, column_map,
+                    ignore_unknown_columns, validate_only, encoding, sha256, bytes, total_rows, created_at, updated_at,
+                    spool_name, header, delimiter, data_offset, checkpoint_offset)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute([
+                    .integer(Int64(ImportState.queued.rawValue)), .text(new.fileName), .integer(Int64(new.kind.rawValue)),
+                    SQLValue(new.originCampaignID), .text(Codec.ids(new.subscriptionIDs)), .integer(Int64(new.onDuplicate.rawValue)),
+                    .text(Codec.map(new.columnMap)), SQLValue(new.ignoreUnknownColumns), SQLValue(new.validateOnly),
+                    .text(new.encoding.rawValue), .text(new.sha256), .integer(new.bytes), .integer(new.totalRows),
+                    .integer(new.createdAt.microseconds), .integer(new.createdAt.microseconds), .text(new.spoolName),
+                    .text(Codec.list(new.header)), .integer(Int64(new.delimiter)), .integer(new.dataOffset), .integer(new.dataOffset),
+                ])
+            return try Self.job(db, db.lastInsertRowID)!
+        }
+    }
+
+    public func importJob(id: Int64) async throws -> ImportJob? {
+        try await reader.run { db in try Self.job(db, id) }
+    }
+
+    public func importJobs(states: Set<ImportState>, beforeID: Int64, limit: Int) async throws -> [ImportJob] {
+        try await reader.run { db in
+            let filter = states.isEmpty ? "" : "AND state IN (\(states.map { String($0.rawValue) }.sorted().joined(separator: ",")))"
+            return try db.prepare("SELECT \(Self.importColumns) FROM imports WHERE id < ? \(filter) ORDER BY id DESC LIMIT ?")
+                .query([.integer(beforeID), .integer(Int64(limit))], Self.readJob)
+        }
+    }
+
+    public func importIDs(in state: ImportState) async throws -> [Int64] {
+        try await reader.run { db in
+            try db.cached("SELECT id FROM imports WHERE state = ? ORDER BY id").query([.integer(Int64(state.rawValue))]) { $0.int64(0) }
+        }
+    }
+
+    public func transition(id: Int64, from: Set<ImportState>, to: ImportState, error: String?, at: WallTime) async throws -> ImportJob? {
+        try await writer.run { db in
+            try db.transaction {
+                let allowed = from.map { String($0.rawValue) }.sorted().joined(separator: ",")
+                var sets = "state = ?, version = version + 1, updated_at = ?, error = COALESCE(?, error)"
+                if to == .running { sets += ", started_at = COALESCE(started_at, ?)" }
+                if to.isTerminal && to != .reverted { sets += ", finished_at = ?" }
+                let statement = try db.cached("UPDATE imports SET \(sets) WHERE id = ? AND state IN (\(allowed))")
+                var bindings: [SQLValue] = [.integer(Int64(to.rawValue)), .integer(at.microseconds), SQLValue(error)]
+                if to == .running || (to.isTerminal && to != .reverted) { bindings.append(.integer(at.microseconds)) }
+                bindings.append(.integer(id))
+                try statement.execute(bindings)
+                return db.changes == 1 ? try Self.job(db, id) : nil
+            }
+        }
+    }
+
+    public func spoolNames() async throws -> Set<String> {
+        try await reader.run { db in
+            Set(try db.cached("SELECT spool_name FROM imports").query { $0.text(0) ?? "" })
+        }
+    }
+
+    // MARK: - Contacts
+
+    public func contact(id: Int64) async throws -> ContactRecord? {
+        try await reader.run { db in
+            let columns = Schema.contactColumns.joined(separator: ", ")
+            let subscriptions = try db.cached("SELECT subscription_id FROM contact_subscriptions WHERE contact_id = ? ORDER BY subscription_id")
+                .query([.integer(id)]) { $0.int64(0) }
+            return try db.cached("""
+                SELECT id, kind, \(columns), origin_campaign_id, created_by_import, updated_by_import, created_at, updated_at
+                FROM contacts WHERE id = ?
+                """).queryOne([.integer(id)]) { r in
+                var fields: [ContactField: String] = [:]
+                for field in ContactField.allCases {
+                    if let value = r.text(Int32(2 + field.rawValue)) { fields[field] = value }
+                }
+                let base = Int32(2 + ContactField.allCases.count)
+                return ContactRecord(
+                    id: r.int64(0), kind: ContactKind(rawValue: r.int(1)) ?? .contact, fields: fields,
+                    originCampaignID: r.optionalInt64(base), subscriptionIDs: subscriptions, createdByImportID: r.optionalInt64(base + 1),
+                    updatedByImportID: r.optionalInt64(base + 2), createdAt: WallTime(microseconds: r.int64(base + 3)),
+                    updatedAt: WallTime(microseconds: r.int64(base + 4)))
+            }
+        }
+    }
+
+    // MARK: - Tokens
+
+    public func createToken(name: String, scope: TokenScope, hash: String, at: WallTime) async throws -> APIToken {
+        try await writer.run { db in
+            try db.cached("INSERT INTO api_tokens (name, scope, token_hash, created_at) VALUES (?, ?, ?, ?)")
+                .execute([.text(name), .integer(Int64(scope.rawValue)), .text(hash), .integer(at.microseconds)])
+            return APIToken(id: db.lastInsertRowID, name: name, scope: scope, createdAt: at, revokedAt: nil)
+        }
+    }
+
+    public func tokens() async throws -> [APIToken] {
+        try await reader.run { db in
+            try db.cached("SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY id").query([], Self.readToken)
+        }
+    }
+
+    public func revokeToken(id: Int64, at: WallTime) async throws -> Bool {
+        try await writer.run { db in
+            try db.cached("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?").execute([.integer(at.microseconds), .integer(id)])
+            return db.changes == 1
+        }
+    }
+
+    public func token(hash: String) async throws -> APIToken? {
+        try await reader.run { db in
+            try db.cached("SELECT id, name, scope, created_at, revoked_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+                .queryOne([.text(hash)], Self.readToken)
+        }
+    }
+
+    static func readToken(_ r: Statement) -> APIToken {
+        APIToken(id: r.int64(0), name: r.text(1) ?? "", scope: TokenScope(rawValue: r.int(2)) ?? .read,
+            createdAt: WallTime(microseconds: r.int64(3)), revokedAt: r.optionalInt64(4).map(WallTime.init(microseconds:)))
+    }
+}
+
+/// How lists live in TEXT columns: ids comma-separated; strings and map entries
+/// separated by the ASCII record (0x1E) and unit (0x1F) separators.
+enum Codec {
+    static func ids(_ ids: [Int64]) -> String { ids.map(String.init).joined(separator: ",") }
+    static func ids(_ text: String) -> [Int64] { text.split(separator: ",").compactMap { Int64($0) } }
+    static func list(_ items: [String]) -> String { items.joined(separator: "\u{1E}") }
+    static func list(_ text: String) -> [String] { text.isEmpty ? [] : text.split(separator: "\u{1E}", omittingEmptySubsequences: false).map(String.init) }
+
+    static func map(_ map: [String: String]) -> String {
+        map.sorted { $0.key < $1.key }.map { "\($0.key)\u{1F}\($0.value)" }.joined(separator: "\u{1E}")
+    }
+
+    static func map(_ text: String) -> [String: String] {
+        var map: [String: String] = [:]
+        for entry in list(text) {
+            let parts = entry.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2 { map[String(parts[0])] = String(parts[1]) }
+        }
+        return map
+    }
+}
+
+extension SQLiteImportStore {
+    /// Ids of contacts with this email key (diagnostics and tests).
+    public func contactIDs(emailKey: String) async throws -> [Int64] {
+        try await reader.run { db in
+            try db.cached("SELECT id FROM contacts WHERE email_key = ?").query([.text(emailKey)]) { $0.int64(0) }
+        }
+    }
+
+    /// Rows in a table (diagnostics and tests).
+    public func count(_ table: String) async throws -> Int64 {
+        try await reader.run { db in try db.scalar("SELECT count(*) FROM \(table)") ?? 0 }
+    }
+}

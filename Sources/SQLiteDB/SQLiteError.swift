@@ -1,0 +1,28 @@
+import CSQLite
+
+/// A failed SQLite call: the result code (extended), SQLite's message, and the
+/// SQL it ran. Never shown to API clients (the service maps it to INTERNAL).
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    /// The extended result code, e.g. `SQLITE_CONSTRAINT_UNIQUE` (2067).
+    public let code: Int32
+    public let message: String
+    public let sql: String?
+
+    public init(code: Int32, message: String, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    /// The primary result code (`SQLITE_CONSTRAINT` for every constraint failure).
+    public var primaryCode: Int32 { code & 0xFF }
+
+    public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
+    // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555) are macros Swift cannot import.
+    public var isUniqueViolation: Bool { code == 2067 || code == 1555 }
+    public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    public var description: String {
+        "SQLite error \(code): \(message)" + (sql.map { " in \"\($0)\"" } ?? "")
+    }
+}

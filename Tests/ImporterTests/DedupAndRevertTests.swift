@@ -1,0 +1,130 @@
+import ImportEngine
+import Testing
+
+@Suite struct DedupAndRevertTests {
+    @Test func updateMergesNonEmptyFieldsAndSkipLeavesContactsAlone() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        let first = try await h.upload("external_id,first_name,last_name,email,phone,city\nX1,Ana,Old,ana@example.org,,Lima\n,Bo,Keep,bo@example.org,,Oslo\n")
+        try await h.tick()
+        // UPDATE (default): matched by external_id and by email (case-insensitively).
+        let second = try await h.upload("external_id,first_name,last_name,email,phone,city\nX1,Ana,New,,+51 1 234 5678,Cusco\n,Bo,Keep,BO@EXAMPLE.ORG,,\n,Cy,New,cy@example.org,,\n") {
+            $0.kind = .lead
+        }
+        try await h.tick()
+        let done = try await h.job(second.id)
+        #expect(done.updated == 2 && done.created == 1)
+        let ana = try #require(try await h.contact(email: "ana@example.org"))
+        #expect(ana.fields[.firstName] == "Ana" && ana.fields[.lastName] == "New" && ana.fields[.city] == "Cusco")
+        #expect(ana.kind == .contact, "an import of leads never turns a contact into a lead")
+        #expect(ana.createdByImportID == first.id && ana.updatedByImportID == second.id)
+        let bo = try #require(try await h.contact(email: "bo@example.org"))
+        #expect(bo.fields[.email] == "bo@example.org" && bo.fields[.city] == "Oslo")
+        // SKIP.
+        let third = try await h.upload("first_name,last_name,email\nAna,Changed,ANA@example.org\n") { $0.onDuplicate = .skip }
+        try await h.tick()
+        let skipped = try await h.job(third.id)
+        #expect(skipped.skipped == 1 && skipped.updated == 0)
+        #expect(try await h.contact(email: "ana@example.org")?.fields[.lastName] == "New")
+        let rows = try await h.importer.rows(third.publicID, outcome: .skipped, pageSize: 0, pageToken: "").rows
+        #expect(rows.first?.record.contactID == ana.id)
+        #expect(try await h.contactCount() == 3)
+        await h.close()
+    }
+
+    @Test func keysThatPointAtTwoContactsAreARowError() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        _ = try await h.upload("external_id,first_name,last_name,email\nA,Ann,One,one@example.org\nB,Ben,Two,two@example.org\n")
+        try await h.tick()
+        let clash = try await h.upload("external_id,first_name,last_name,email\nA,Ann,One,two@example.org\nC,Cat,Three,one@example.org\n")
+        try await h.tick()
+        let done = try await h.job(clash.id)
+        #expect(done.failed == 2 && done.updated == 0)
+        let rows = try await h.importer.rows(clash.publicID, outcome: .failed, pageSize: 0, pageToken: "").rows
+        #expect(rows.allSatisfy { $0.record.errors.first?.code == .conflictingContact })
+        #expect(try await h.contact(email: "one@example.org")?.fields[.externalID] == "A")
+        await h.close()
+    }
+
+    @Test func dryRunChecksEverythingAndWritesNoContact() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        _ = try await h.upload("first_name,last_name,email\nAna,One,ana@example.org\n")
+        try await h.tick()
+        let dry = try await h.upload("first_name,last_name,email\nAna,Two,ana@example.org\nNew,Person,new@example.org\nBad,,x@example.org\n") {
+            $0.validateOnly = true
+        }
+        try await h.tick()
+        let done = try await h.job(dry.id)
+        #expect(done.state == .completed && done.validateOnly)
+        #expect(done.updated == 1 && done.created == 1 && done.failed == 1)
+        #expect(try await h.contactCount() == 1)
+        #expect(try await h.contact(email: "ana@example.org")?.fields[.lastName] == "One")
+        let rows = try await h.importer.rows(dry.publicID, outcome: nil, pageSize: 0, pageToken: "").rows
+        #expect(rows[1].record.outcome == .created && rows[1].record.contactID == nil)
+        await #expect(throws: ImportError.self) { _ = try await h.importer.revert(dry.publicID) }
+        await h.close()
+    }
+
+    @Test func revertDeletesCreatedRestoresUpdatedKeepsLaterTouchedAndRemovesSubscriptions() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        let list = try await h.importer.createSubscription(name: "Newsletter", code: "news")
+        let base = try await h.upload("first_name,last_name,email,city\nOld,Timer,old@example.org,Rome\n")
+        try await h.tick()
+        let wrong = try await h.upload("first_name,last_name,email,city\nOld,Changed,old@example.org,Paris\nNew,One,new1@example.org,\nNew,Two,new2@example.org,\n") {
+            $0.subscriptionIDs = [ResourceKind.subscription.format(list.id)]
+        }
+        try await h.tick()
+        #expect(try await h.contact(email: "old@example.org")?.subscriptionIDs == [list.id])
+        // A later import touches new2.
+        let later = try await h.upload("first_name,last_name,email\nNew,Two-Touched,new2@example.org\n")
+        try await h.tick()
+        let reverted = try await h.importer.revert(wrong.publicID)
+        #expect(reverted.state == .reverted)
+        #expect(reverted.revertedRows == 2 && reverted.revertKeptRows == 1)
+        #expect(reverted.error?.contains("1 row was left in place") == true)
+        let old = try #require(try await h.contact(email: "old@example.org"))
+        #expect(old.fields[.lastName] == "Timer" && old.fields[.city] == "Rome")
+        #expect(old.updatedByImportID == nil && old.subscriptionIDs.isEmpty)
+        #expect(try await h.contact(email: "new1@example.org") == nil)
+        let kept = try #require(try await h.contact(email: "new2@example.org"))
+        #expect(kept.fields[.lastName] == "Two-Touched" && kept.subscriptionIDs.isEmpty)
+        let rows = try await h.importer.rows(wrong.publicID, outcome: nil, pageSize: 0, pageToken: "").rows
+        #expect(rows.filter(\.record.revertKept).map(\.record.rowNumber) == [3])
+        // Reverting twice, or a QUEUED import, is refused.
+        await #expect(throws: ImportError.self) { _ = try await h.importer.revert(wrong.publicID) }
+        let queued = try await h.upload(contactsCSV(1))
+        await #expect(throws: ImportError.self) { _ = try await h.importer.revert(queued.publicID) }
+        // Reverting the later import then the base restores in order.
+        _ = try await h.importer.revert(later.publicID)
+        _ = try await h.importer.revert(base.publicID)
+        #expect(try await h.contact(email: "old@example.org") == nil)
+        await h.close()
+    }
+
+    @Test func inFileDuplicatesByExternalIDAndEmail() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        let job = try await h.upload("""
+            external_id,first_name,last_name,email
+            E1,A,One,a@example.org
+            E1,B,Two,b@example.org
+            ,C,Three,A@Example.org
+            ,D,Four,
+            E2,,Five,a@example.org
+            E3,F,Six,a2@example.org
+
+            """)
+        try await h.tick()
+        let rows = try await h.importer.rows(job.publicID, outcome: nil, pageSize: 0, pageToken: "").rows
+        #expect(rows.map(\.record.outcome) == [.created, .failed, .failed, .failed, .failed, .created])
+        #expect(rows[1].record.errors.first?.message == "same external_id as row 1")
+        #expect(rows[2].record.errors.first?.message == "same email as row 1")
+        #expect(rows[3].record.errors.first?.code == .missingRequired)
+        // Row 5 failed validation, so it is no first occurrence for later rows either.
+        #expect(rows[4].record.errors.first?.code == .missingRequired)
+        await h.close()
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import ImportEngine
+import ImportStoreSQLite
+import Logging
+import Platform
+
+/// An importer on real SQLite in a temporary directory, on a manual clock that
+/// starts at 2026-01-05 10:07:00 UTC (the 15-minute ticks are :00 :15 :30 :45).
+final class ImporterHarness: @unchecked Sendable {
+    static let start = WallTime(seconds: 1_767_607_620)  // 2026-01-05T10:07:00Z
+
+    let directory: String
+    let clock: ManualClock
+    let store: any ImportStore
+    let sqlite: SQLiteImportStore
+    private(set) var importer: Importer
+    let interval: Duration
+    let batchRows: Int
+
+    init(batchRows: Int = 10_000, interval: Duration = .seconds(900), store wrap: ((SQLiteImportStore) -> any ImportStore)? = nil,
+         directory: String? = nil, clock: ManualClock? = nil) async throws {
+        self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("importer-\(UUID().uuidString)").path
+        try FileSystem.createDirectory(self.directory)
+        self.clock = clock ?? ManualClock(now: Self.start)
+        self.sqlite = try SQLiteImportStore(path: self.directory + "/importd.sqlite")
+        self.store = wrap?(sqlite) ?? sqlite
+        self.interval = interval
+        self.batchRows = batchRows
+        var configuration = ImporterConfiguration(spoolDirectory: self.directory + "/spool")
+        configuration.importInterval = interval
+        configuration.batchRows = batchRows
+        configuration.maxUploadBytes = 10 << 20
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        importer = Importer(store: self.store, clock: self.clock, configuration: configuration, logger: logger)
+        try await importer.start()
+    }
+
+    func close() async {
+        await importer.shutdown()
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Uploads `csv` in chunks of `chunkSize` bytes.
+    func upload(_ csv: String, chunkSize: Int = 7, configure: (inout UploadRequest) -> Void = { _ in }) async throws -> ImportJob {
+        try await upload(bytes: Array(csv.utf8), chunkSize: chunkSize, configure: configure)
+    }
+
+    func upload(bytes: [UInt8], chunkSize: Int = 4096, configure: (inout UploadRequest) -> Void = { _ in }) async throws -> ImportJob {
+        var request = UploadRequest()
+        request.fileName = "contacts.csv"
+        configure(&request)
+        let session = try await importer.beginUpload(request)
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + chunkSize, bytes.count)
+            try await session.append(Array(bytes[offset..<end]))
+            offset = end
+        }
+        return try await session.finish()
+    }
+
+    /// Moves the clock to the next tick and waits until nothing is QUEUED or
+    /// RUNNING (or `until` holds).
+    func tick(until condition: (@Sendable (ImportJob) -> Bool)? = nil, id: Int64? = nil) async throws {
+        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        clock.advance(to: await importer.nextTick)
+        try await settle(until: condition, id: id)
+    }
+
+    /// Waits until no import is QUEUED or RUNNING with work left (or `until` holds for `id`).
+    func settle(until condition: (@Sendable (ImportJob) -> Bool)? = nil, id: Int64? = nil, timeout: Duration = .seconds(20)) async throws {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            if let condition, let id, let job = try await store.importJob(id: id), condition(job) { return }
+            if condition == nil {
+                let busy = try await store.importIDs(in: .running).count
+                if busy == 0 && clock.sleeperCount > 0 { return }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        struct Timeout: Error {}
+        throw Timeout()
+    }
+
+    func job(_ id: Int64) async throws -> ImportJob {
+        try await store.importJob(id: id)!
+    }
+
+    func contact(email: String) async throws -> ContactRecord? {
+        let ids = try await sqlite.contactIDs(emailKey: email.lowercased())
+        guard let id = ids.first else { return nil }
+        return try await store.contact(id: id)
+    }
+
+    func contactCount() async throws -> Int64 {
+        try await sqlite.count("contacts")
+    }
+
+    /// Restarts the importer on the same data (as after a crash or stop).
+    func restart() async throws {
+        var configuration = ImporterConfiguration(spoolDirectory: directory + "/spool")
+        configuration.importInterval = interval
+        configuration.batchRows = batchRows
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        importer = Importer(store: store, clock: clock, configuration: configuration, logger: logger)
+        try await importer.start()
+    }
+}
+
+/// A store that makes every batch take `delay` (real time), so a test can act
+/// while an import is RUNNING.
+final class SlowStore: ImportStore, @unchecked Sendable {
+    let base: any ImportStore
+    let delay: Duration
+
+    init(_ base: any ImportStore, delay: Duration) {
+        self.base = base
+        self.delay = delay
+    }
+
+    func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob {
+        try await Task.sleep(for: delay)
+        return try await base.applyBatch(batch, job: job, at: at)
+    }
+
+    func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign { try await base.createCampaign(name: name, code: code, at: at) }
+    func campaign(id: Int64) async throws -> Campaign? { try await base.campaign(id: id) }
+    func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] { try await base.campaigns(afterID: afterID, limit: limit) }
+    func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription { try await base.createSubscription(name: name, code: code, at: at) }
+    func subscription(id: Int64) async throws -> Subscription? { try await base.subscription(id: id) }
+    func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription] { try await base.subscriptions(afterID: afterID, limit: limit) }
+    func createImport(_ new: NewImport) async throws -> ImportJob { try await base.createImport(new) }
+    func importJob(id: Int64) async throws -> ImportJob? { try await base.importJob(id: id) }
+    func importJobs(states: Set<ImportState>, beforeID: Int64, limit: Int) async throws -> [ImportJob] { try await base.importJobs(states: states, beforeID: beforeID, limit: limit) }
+    func importIDs(in state: ImportState) async throws -> [Int64] { try await base.importIDs(in: state) }
+    func transition(id: Int64, from: Set<ImportState>, to: ImportState, error: String?, at: WallTime) async throws -> ImportJob? {
+        try await base.transition(id: id, from: from, to: to, error: error, at: at)
+    }
+    func revert(job: ImportJob, at: WallTime) async throws -> ImportJob { try await base.revert(job: job, at: at) }
+    func spoolNames() async throws -> Set<String> { try await base.spoolNames() }
+    func rows(importID: Int64, outcome: RowOutcome?, afterRow: Int64, limit: Int) async throws -> [ImportRowRecord] {
+        try await base.rows(importID: importID, outcome: outcome, afterRow: afterRow, limit: limit)
+    }
+    func summary(importID: Int64, by grouping: RowGrouping) async throws -> [(key: String, count: Int64)] { try await base.summary(importID: importID, by: grouping) }
+    func contact(id: Int64) async throws -> ContactRecord? { try await base.contact(id: id) }
+    func createToken(name: String, scope: TokenScope, hash: String, at: WallTime) async throws -> APIToken { try await base.createToken(name: name, scope: scope, hash: hash, at: at) }
+    func tokens() async throws -> [APIToken] { try await base.tokens() }
+    func revokeToken(id: Int64, at: WallTime) async throws -> Bool { try await base.revokeToken(id: id, at: at) }
+    func token(hash: String) async throws -> APIToken? { try await base.token(hash: hash) }
+}
+
+/// A CSV of `count` valid contacts: first,last,email.
+func contactsCSV(_ count: Int, start: Int = 0, header: String = "first_name,last_name,email") -> String {
+    var text = header + "\n"
+    for i in start..<(start + count) {
+        text += "First\(i),Last\(i),person\(i)@example.org\n"
+    }
+    return text
+}
