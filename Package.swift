@@ -81,3 +81,8 @@ package.targets += [
 package.targets += [
     .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging]),
 ]
+
+package.targets += [
+    // Benchmarks of the engine alone (make bench).
+    .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
+]

@@ -51,7 +51,10 @@ def engine(data):
         lines.append("| %s | %.2f | %.0f | %.2fx |" % (label, row["seconds"], data["rows"] / row["seconds"], base / row["seconds"]))
     if "peak_rss_mb" in data:
         lines.append("")
-        lines.append("Peak RSS of the engine run: %.0f MB." % data["peak_rss_mb"])
+        lines.append("Engine run: peak RSS %.0f MB, %.0f MB written to disk (WAL, database, checkpoints)." % (
+            data["peak_rss_mb"], data.get("written_mb", 0)))
+    lines.append("")
+    lines.append("Runs (s): " + "; ".join("%s %s" % (k, ", ".join("%.2f" % r for r in data[k]["runs"])) for k, _ in data["order"]))
     return "\n".join(lines)
 
 

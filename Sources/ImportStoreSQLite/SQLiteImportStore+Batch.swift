@@ -4,12 +4,16 @@ import SQLiteDB
 /// Applying a batch of prepared rows: the import's hot path.
 extension SQLiteImportStore {
     public func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob {
-        try await writer.run { db in
-            try db.transaction {
-                var applier = try BatchApplier(db: db, job: job, at: at)
-                for row in 0..<batch.count {
-                    try applier.apply(batch, row)
-                }
+        let state = writerState
+        return try await writer.run { db in
+            // Moved out of the dictionary (not copied), and back after the commit.
+            let keys = state.keys.removeValue(forKey: job.id)
+            let mark = keys?.mark
+            var applier = try BatchApplier(db: db, job: job, at: at, keys: keys)
+            let result: ImportJob
+            do {
+                result = try db.transaction {
+                try applier.apply(batch)
                 let counts = applier.counts
                 try db.cached("""
                     UPDATE imports SET processed_rows = processed_rows + ?, created = created + ?, updated = updated + ?,
@@ -26,7 +30,122 @@ extension SQLiteImportStore {
                     throw ImportError.failedPrecondition("import \(job.publicID) is no longer RUNNING")
                 }
                 return try Self.job(db, job.id)!
+                }
+            } catch {
+                if var rolledBack = applier.keys, let mark {
+                    rolledBack.truncate(to: mark)
+                    state.keys[job.id] = rolledBack
+                }
+                throw error
             }
+            // Committed: the batch's keys join the run's.
+            if var committed = applier.keys {
+                committed.lastRow = result.checkpointRow
+                state.keys[job.id] = committed
+            }
+            return result
+        }
+    }
+
+    /// Adds the dedup keys of the contacts an import created since the last
+    /// sync, in key order, in one transaction (see `Schema`): from memory when
+    /// this process ran the rows, else (after a crash) from the stored contacts.
+    public func syncKeys(importID: Int64) async throws {
+        let state = writerState
+        try await writer.run { db in
+            let pending = state.keys.removeValue(forKey: importID)
+            try db.transaction {
+                guard let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) else { return }
+                if let pending {
+                    try pending.write(db)
+                    try Self.markSynced(db, importID: importID, through: pending.lastRow)
+                } else {
+                    try Self.syncKeysFromContacts(db, importID: importID, after: synced)
+                }
+            }
+        }
+    }
+
+    private static func markSynced(_ db: Connection, importID: Int64, through row: Int64) throws {
+        try db.cached("UPDATE imports SET keys_synced_row = max(keys_synced_row, ?) WHERE id = ?").execute([.integer(row), .integer(importID)])
+    }
+
+    private static func syncKeysFromContacts(_ db: Connection, importID: Int64, after synced: Int64) throws {
+        let select = try db.cached("""
+            SELECT r.row_number, c.id, c.email, c.external_id FROM import_rows r JOIN contacts c ON c.id = r.contact_id
+            WHERE r.import_id = ? AND r.row_number > ? AND r.outcome = 1 ORDER BY r.row_number LIMIT 200000
+            """)
+        var after = synced
+        while true {
+            var keys = KeyAccumulator(from: after)
+            var last: Int64?
+            try select.forEachRow([.integer(importID), .integer(after)]) { r in
+                last = r.int64(0)
+                let id = r.int64(1)
+                if let email = r.text(2) { keys.add(kind: ContactKeys.email, key: ContactKeys.emailKey(email), contactID: id) }
+                if let externalID = r.text(3) { keys.add(kind: ContactKeys.externalID, key: externalID, contactID: id) }
+            }
+            guard let last else { break }
+            try keys.write(db)
+            after = last
+        }
+        try markSynced(db, importID: importID, through: after)
+    }
+
+    /// Starts collecting the run's keys in memory.
+    private func startCollectingKeys(importID: Int64) async throws {
+        let state = writerState
+        try await writer.run { db in
+            let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
+            state.keys[importID] = KeyAccumulator(from: synced)
+        }
+    }
+
+    public func beginRun(importID: Int64) async throws {
+        try await syncKeys(importID: importID)
+        try await startCollectingKeys(importID: importID)
+    }
+
+    public func endRun(importID: Int64) async throws {
+        try await syncKeys(importID: importID)
+    }
+
+    /// Adds the keys of every import whose created contacts still lack them.
+    public func recover() async throws {
+        let pending = try await reader.run { db in
+            try db.cached("SELECT id FROM imports WHERE keys_synced_row < checkpoint_row AND validate_only = 0 ORDER BY id")
+                .query([]) { $0.int64(0) }
+        }
+        for id in pending {
+            try await syncKeys(importID: id)
+        }
+    }
+}
+
+/// The dedup keys of a contact.
+enum ContactKeys {
+    static let email: Int64 = 1
+    static let externalID: Int64 = 2
+
+    static func emailKey(_ email: String) -> String {
+        var key: [UInt8] = []
+        FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
+        return String(decoding: key, as: UTF8.self)
+    }
+
+    /// The contact a key belongs to.
+    static func owner(_ db: Connection, kind: Int64, key: String) throws -> Int64? {
+        try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?").queryOne([.integer(kind), .text(key)]) { $0.int64(0) }
+    }
+
+    /// Moves a contact's key of `kind` from `old` to `new` (either may be nil).
+    static func replace(_ db: Connection, contact: Int64, kind: Int64, old: String?, new: String?) throws {
+        if let old {
+            try db.cached("DELETE FROM contact_keys WHERE kind = ? AND key = ? AND contact_id = ?")
+                .execute([.integer(kind), .text(old), .integer(contact)])
+        }
+        if let new {
+            try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)").execute([.integer(kind), .text(new), .integer(contact)])
         }
     }
 }
@@ -45,79 +164,61 @@ struct BatchApplier {
     let job: ImportJob
     let at: WallTime
     var counts = Counts()
+    /// The run's keys (nil for a dry run, or when no run collects them).
+    var keys: KeyAccumulator?
+    private var rowSink: RowResultSink
     private let insertContact: Statement
-    private let insertRow: Statement
     private let insertError: Statement
     private let insertSubscription: Statement
-    private let byExternalID: Statement
-    private let byEmailKey: Statement
+    private let keyOwner: Statement
     private let loadContact: Statement
     private let mergeContact: Statement
 
     static let fieldCount = ContactField.allCases.count
 
-    static func emailKey(_ email: String) -> String {
-        var key: [UInt8] = []
-        FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
-        return String(decoding: key, as: UTF8.self)
-    }
-
-    init(db: Connection, job: ImportJob, at: WallTime) throws {
+    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?) throws {
         self.db = db
         self.job = job
         self.at = at
+        self.keys = job.validateOnly ? nil : keys
+        self.rowSink = try RowResultSink(db: db, importID: job.id)
         let columns = Schema.contactColumns.joined(separator: ", ")
         let placeholders = Array(repeating: "?", count: Self.fieldCount).joined(separator: ", ")
         insertContact = try db.cached("""
-            INSERT INTO contacts (kind, \(columns), email_key, origin_campaign_id, created_by_import, created_at, updated_at)
-            VALUES (?, \(placeholders), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            INSERT INTO contacts (kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at)
+            VALUES (?, \(placeholders), ?, ?, ?, ?)
             """)
-        insertRow = try db.cached("INSERT INTO import_rows (import_id, row_number, outcome, contact_id, offset, previous) VALUES (?, ?, ?, ?, ?, ?)")
         insertError = try db.cached("INSERT INTO import_row_errors (import_id, row_number, seq, code, column_name, message) VALUES (?, ?, ?, ?, ?, ?)")
         insertSubscription = try db.cached(
             "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at) VALUES (?, ?, ?, ?)")
-        byExternalID = try db.cached("SELECT id FROM contacts WHERE external_id = ?")
-        byEmailKey = try db.cached("SELECT id FROM contacts WHERE email_key = ?")
+        keyOwner = try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?")
         loadContact = try db.cached("SELECT kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ?")
         let merges = Schema.contactColumns.map { "\($0) = COALESCE(?, \($0))" }.joined(separator: ", ")
         mergeContact = try db.cached("""
-            UPDATE contacts SET \(merges), email_key = COALESCE(?, email_key), kind = ?, updated_by_import = ?, updated_at = ?
-            WHERE id = ?
+            UPDATE contacts SET \(merges), kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?
             """)
     }
 
+    /// Applies every row of `batch`.
+    mutating func apply(_ batch: RowBatch) throws {
+        for row in 0..<batch.count {
+            try apply(batch, row)
+        }
+        try rowSink.flush()
+    }
+
     mutating func apply(_ batch: RowBatch, _ row: Int) throws {
-        if let errors = batch.failures[row] {
+        if batch.hasFailures, let errors = batch.failures[row] {
             try fail(batch, row, errors)
             return
         }
-        if job.validateOnly {
-            try dryRun(batch, row)
-            return
-        }
-        // Most rows are new: try to insert, and look for a match only on conflict.
-        insertContact.reset()
-        try insertContact.bind(1, Int64(job.kind.rawValue))
-        for field in ContactField.allCases {
-            try insertContact.bindText(Int32(2 + field.rawValue), batch.bytes, batch.range(row, field))
-        }
-        let base = Int32(2 + Self.fieldCount)
-        try insertContact.bindText(base, batch.bytes, batch.range(row, RowBatch.emailKeySlot))
-        if let campaign = job.originCampaignID { try insertContact.bind(base + 1, campaign) } else { try insertContact.bindNull(base + 1) }
-        try insertContact.bind(base + 2, job.id)
-        try insertContact.bind(base + 3, at.microseconds)
-        try insertContact.bind(base + 4, at.microseconds)
-        try insertContact.step()
-        if db.changes == 1 {
-            let id = db.lastInsertRowID
-            for subscription in job.subscriptionIDs {
-                try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
-            }
-            try record(batch, row, .created, contactID: id, previous: nil)
-            return
-        }
         guard let (existing, byEmail) = try match(batch, row) else {
-            throw ImportError.failedPrecondition("a contact conflicted on insert but matches neither its external_id nor its email")
+            if job.validateOnly {
+                try record(batch, row, .created, contactID: nil, previous: nil)
+            } else {
+                try create(batch, row)
+            }
+            return
         }
         if job.onDuplicate == .skip {
             try record(batch, row, .skipped, contactID: existing, previous: nil)
@@ -126,33 +227,55 @@ struct BatchApplier {
         try merge(batch, row, into: existing, matchedByEmail: byEmail)
     }
 
+    /// A new contact, appended; its keys come with the run's key sync.
+    private mutating func create(_ batch: RowBatch, _ row: Int) throws {
+        try insertContact.withBuffer(batch.bytes) { binder in
+            try binder.int(1, Int64(job.kind.rawValue))
+            for field in ContactField.allCases {
+                try binder.text(Int32(2 + field.rawValue), batch.range(row, field))
+            }
+            let base = Int32(2 + Self.fieldCount)
+            try binder.int(base, job.originCampaignID)
+            try binder.int(base + 1, job.id)
+            try binder.int(base + 2, at.microseconds)
+            try binder.int(base + 3, at.microseconds)
+            try binder.step()
+        }
+        let id = db.lastInsertRowID
+        for subscription in job.subscriptionIDs {
+            try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
+        }
+        if keys != nil {
+            keys!.add(kind: ContactKeys.email, batch.bytes, batch.range(row, RowBatch.emailKeySlot), contactID: id)
+            keys!.add(kind: ContactKeys.externalID, batch.bytes, batch.range(row, .externalID), contactID: id)
+        }
+        try record(batch, row, .created, contactID: id, previous: nil)
+    }
+
+
+    private func owner(_ kind: Int64, _ batch: RowBatch, _ range: Range<Int>) throws -> Int64? {
+        try keyOwner.withBuffer(batch.bytes) { binder in
+            try binder.int(1, kind)
+            try binder.text(2, range)
+            return try binder.step() ? keyOwner.int64(0) : nil
+        }
+    }
+
     /// The existing contact a row matches: by external_id, then by email.
     private func match(_ batch: RowBatch, _ row: Int) throws -> (Int64, byEmail: Bool)? {
         let externalID = batch.range(row, .externalID)
-        if !externalID.isEmpty {
-            byExternalID.reset()
-            try byExternalID.bindText(1, batch.bytes, externalID)
-            if try byExternalID.step() {
-                let id = byExternalID.int64(0)
-                byExternalID.reset()
-                return (id, false)
-            }
+        if !externalID.isEmpty, let id = try owner(ContactKeys.externalID, batch, externalID) {
+            return (id, false)
         }
         let key = batch.range(row, RowBatch.emailKeySlot)
-        if !key.isEmpty {
-            byEmailKey.reset()
-            try byEmailKey.bindText(1, batch.bytes, key)
-            if try byEmailKey.step() {
-                let id = byEmailKey.int64(0)
-                byEmailKey.reset()
-                return (id, true)
-            }
+        if !key.isEmpty, let id = try owner(ContactKeys.email, batch, key) {
+            return (id, true)
         }
         return nil
     }
 
     /// UPDATE: the row's non-empty fields go into the contact; what they replace
-    /// is recorded for a revert.
+    /// is recorded for a revert. A dry run only checks that it could.
     private mutating func merge(_ batch: RowBatch, _ row: Int, into id: Int64, matchedByEmail: Bool) throws {
         loadContact.reset()
         try loadContact.bind(1, id)
@@ -166,50 +289,54 @@ struct BatchApplier {
         let oldUpdatedAt = loadContact.int64(Int32(2 + Self.fieldCount))
         loadContact.reset()
 
+        // Keys the row would give the contact must not be another contact's.
         let rowExternalID = batch.range(row, .externalID)
-        if matchedByEmail, !rowExternalID.isEmpty, let existing = old[ContactField.externalID.rawValue],
-            existing != String(decoding: batch.bytes[rowExternalID], as: UTF8.self)
-        {
-            try conflict(batch, row, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(existing)")
+        let rowExternal = rowExternalID.isEmpty ? nil : String(decoding: batch.bytes[rowExternalID], as: UTF8.self)
+        let oldExternal = old[ContactField.externalID.rawValue]
+        if matchedByEmail, let rowExternal, let oldExternal, rowExternal != oldExternal {
+            try conflict(batch, row, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(oldExternal)")
+            return
+        }
+        let keyRange = batch.range(row, RowBatch.emailKeySlot)
+        let rowEmailKey = keyRange.isEmpty ? nil : String(decoding: batch.bytes[keyRange], as: UTF8.self)
+        let oldEmailKey = old[ContactField.email.rawValue].map(ContactKeys.emailKey)
+        let emailKeyChanges = rowEmailKey != nil && rowEmailKey != oldEmailKey
+        if emailKeyChanges, let other = try owner(ContactKeys.email, batch, keyRange), other != id {
+            try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(id)), but its email belongs to contact \(ResourceKind.contact.format(other))")
+            return
+        }
+        if job.validateOnly {
+            try record(batch, row, .updated, contactID: id, previous: nil)
             return
         }
         var previous = PreviousValues()
         mergeContact.reset()
         for field in ContactField.allCases {
             let range = batch.range(row, field)
-            var value = range.isEmpty ? nil : String(decoding: batch.bytes[range], as: UTF8.self)
-            if field == .email, let current = old[field.rawValue], let incoming = value,
-                String(decoding: batch.bytes[batch.range(row, RowBatch.emailKeySlot)], as: UTF8.self) == Self.emailKey(current)
-            {
-                value = nil  // the same address in other letter case: no change
-                _ = incoming
-            }
-            if let value, value != old[field.rawValue] {
+            // An email that differs only in letter case is the same address: no change.
+            let unchanged = range.isEmpty || (field == .email && !emailKeyChanges)
+                || String(decoding: batch.bytes[range], as: UTF8.self) == old[field.rawValue]
+            if unchanged {
+                try mergeContact.bindNull(Int32(1 + field.rawValue))
+            } else {
                 previous.fields.append((field.rawValue, old[field.rawValue]))
                 try mergeContact.bindText(Int32(1 + field.rawValue), batch.bytes, range)
-            } else {
-                try mergeContact.bindNull(Int32(1 + field.rawValue))
             }
         }
         let base = Int32(1 + Self.fieldCount)
-        let emailChanged = previous.fields.contains { $0.0 == ContactField.email.rawValue }
-        if !emailChanged { try mergeContact.bindNull(Int32(1 + ContactField.email.rawValue)) }
-        try mergeContact.bindText(base, batch.bytes, emailChanged ? batch.range(row, RowBatch.emailKeySlot) : 0..<0)
         // A lead becomes a contact; a contact never becomes a lead.
-        let newKind = job.kind == .contact ? Int64(ContactKind.contact.rawValue) : oldKind
-        try mergeContact.bind(base + 1, newKind)
-        try mergeContact.bind(base + 2, job.id)
-        try mergeContact.bind(base + 3, at.microseconds)
-        try mergeContact.bind(base + 4, id)
-        do {
-            try mergeContact.step()
-        } catch let error as SQLiteError where error.isUniqueViolation {
-            mergeContact.reset()
-            let which = error.message.contains("email_key") ? "email" : "external_id"
-            try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(id)), but its \(which) belongs to another contact")
-            return
-        }
+        try mergeContact.bind(base, job.kind == .contact ? Int64(ContactKind.contact.rawValue) : oldKind)
+        try mergeContact.bind(base + 1, job.id)
+        try mergeContact.bind(base + 2, at.microseconds)
+        try mergeContact.bind(base + 3, id)
+        try mergeContact.step()
         mergeContact.reset()
+        if emailKeyChanges {
+            try ContactKeys.replace(db, contact: id, kind: ContactKeys.email, old: oldEmailKey, new: rowEmailKey)
+        }
+        if let rowExternal, oldExternal == nil {
+            try ContactKeys.replace(db, contact: id, kind: ContactKeys.externalID, old: nil, new: rowExternal)
+        }
         previous.kind = oldKind
         previous.updatedBy = oldUpdatedBy
         previous.updatedAt = oldUpdatedAt
@@ -222,42 +349,6 @@ struct BatchApplier {
     private mutating func conflict(_ batch: RowBatch, _ row: Int, _ message: String) throws {
         let column = batch.range(row, .externalID).isEmpty ? "email" : "external_id"
         try fail(batch, row, [RowError(code: .conflictingContact, column: column, message: message)])
-    }
-
-    /// A dry run: the outcome the row would have, nothing written to contacts.
-    private mutating func dryRun(_ batch: RowBatch, _ row: Int) throws {
-        guard let (existing, byEmail) = try match(batch, row) else {
-            try record(batch, row, .created, contactID: nil, previous: nil)
-            return
-        }
-        if job.onDuplicate == .skip {
-            try record(batch, row, .skipped, contactID: existing, previous: nil)
-            return
-        }
-        // Would the merge collide with another contact?
-        let externalID = batch.range(row, .externalID)
-        let key = batch.range(row, RowBatch.emailKeySlot)
-        if !byEmail && !key.isEmpty {
-            byEmailKey.reset()
-            try byEmailKey.bindText(1, batch.bytes, key)
-            let other = try byEmailKey.step() ? byEmailKey.int64(0) : existing
-            byEmailKey.reset()
-            if other != existing {
-                try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(existing)), but its email belongs to another contact")
-                return
-            }
-        }
-        if byEmail && !externalID.isEmpty {
-            loadContact.reset()
-            try loadContact.bind(1, existing)
-            let current = try loadContact.step() ? loadContact.text(Int32(1 + ContactField.externalID.rawValue)) : nil
-            loadContact.reset()
-            if let current, current != String(decoding: batch.bytes[externalID], as: UTF8.self) {
-                try conflict(batch, row, "the email belongs to contact \(ResourceKind.contact.format(existing)), whose external_id is \(current)")
-                return
-            }
-        }
-        try record(batch, row, .updated, contactID: existing, previous: nil)
     }
 
     private mutating func fail(_ batch: RowBatch, _ row: Int, _ errors: [RowError]) throws {
@@ -277,14 +368,60 @@ struct BatchApplier {
         case .skipped: counts.skipped += 1
         case .failed: counts.failed += 1
         }
-        insertRow.reset()
-        try insertRow.bind(1, job.id)
-        try insertRow.bind(2, Int64(batch.rowNumbers[row]))
-        try insertRow.bind(3, Int64(outcome.rawValue))
-        if let contactID { try insertRow.bind(4, contactID) } else { try insertRow.bindNull(4) }
-        try insertRow.bind(5, batch.offsets[row])
-        if let previous { try insertRow.bind(6, .blob(previous)) } else { try insertRow.bindNull(6) }
-        try insertRow.step()
+        try rowSink.add(row: Int64(batch.rowNumbers[row]), outcome: Int64(outcome.rawValue), contactID: contactID, offset: batch.offsets[row], previous: previous)
+    }
+}
+
+/// Buffers row results and writes them 64 to a statement: one statement per
+/// row would cost more than the rows themselves.
+struct RowResultSink {
+    static let width = 64
+    private let importID: Int64
+    private let many: Statement
+    private let one: Statement
+    private var buffered: [(row: Int64, outcome: Int64, contactID: Int64?, offset: Int64, previous: [UInt8]?)] = []
+
+    init(db: Connection, importID: Int64) throws {
+        self.importID = importID
+        let tuple = "(?, ?, ?, ?, ?, ?)"
+        let sql = "INSERT INTO import_rows (import_id, row_number, outcome, contact_id, offset, previous) VALUES "
+        many = try db.cached(sql + Array(repeating: tuple, count: Self.width).joined(separator: ", "))
+        one = try db.cached(sql + tuple)
+        buffered.reserveCapacity(Self.width)
+    }
+
+    mutating func add(row: Int64, outcome: Int64, contactID: Int64?, offset: Int64, previous: [UInt8]?) throws {
+        buffered.append((row, outcome, contactID, offset, previous))
+        if buffered.count == Self.width { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard !buffered.isEmpty else { return }
+        let statement = buffered.count == Self.width ? many : one
+        if buffered.count == Self.width {
+            try bind(statement, buffered)
+            try statement.step()
+            statement.reset()
+        } else {
+            for entry in buffered {
+                try bind(statement, [entry])
+                try statement.step()
+                statement.reset()
+            }
+        }
+        buffered.removeAll(keepingCapacity: true)
+    }
+
+    private func bind(_ statement: Statement, _ entries: [(row: Int64, outcome: Int64, contactID: Int64?, offset: Int64, previous: [UInt8]?)]) throws {
+        for (i, entry) in entries.enumerated() {
+            let base = Int32(i * 6)
+            try statement.bind(base + 1, importID)
+            try statement.bind(base + 2, entry.row)
+            try statement.bind(base + 3, entry.outcome)
+            if let contactID = entry.contactID { try statement.bind(base + 4, contactID) } else { try statement.bindNull(base + 4) }
+            try statement.bind(base + 5, entry.offset)
+            if let previous = entry.previous { try statement.bind(base + 6, .blob(previous)) } else { try statement.bindNull(base + 6) }
+        }
     }
 }
 

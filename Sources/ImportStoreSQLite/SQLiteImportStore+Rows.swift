@@ -25,7 +25,7 @@ extension SQLiteImportStore {
             try db.cached("""
                 SELECT row_number, code, column_name, message FROM import_row_errors
                 WHERE import_id = ? AND row_number BETWEEN ? AND ? ORDER BY row_number, seq
-                """).query([.integer(importID), .integer(first), .integer(last)]) { r in
+                """).forEachRow([.integer(importID), .integer(first), .integer(last)]) { r in
                 errors[r.int64(0), default: []].append(RowError(
                     code: RowErrorCode(rawValue: r.text(1) ?? "") ?? .malformedRow, column: r.text(2) ?? "", message: r.text(3) ?? ""))
             }
@@ -58,6 +58,7 @@ extension SQLiteImportStore {
     /// marked as it is done, so a revert broken off by a crash goes on where it
     /// stopped when asked again.
     public func revert(job: ImportJob, at: WallTime) async throws -> ImportJob {
+        try await syncKeys(importID: job.id)
         var after: Int64 = 0
         while true {
             let start = after
@@ -95,28 +96,26 @@ extension SQLiteImportStore {
             ORDER BY row_number LIMIT 5000
             """).query([.integer(job.id), .integer(after)]) { r in (r.int64(0), r.int(1), r.int64(2), r.isNull(3) ? nil : r.blob(3)) }
         guard let lastRow = rows.last?.0 else { return nil }
-        let touchedBy = try db.cached("SELECT updated_by_import FROM contacts WHERE id = ?")
+        let current = try db.cached("SELECT updated_by_import, email, external_id FROM contacts WHERE id = ?")
         let deleteContact = try db.cached("DELETE FROM contacts WHERE id = ?")
         let deleteAllSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ?")
         let deleteAddedSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ? AND added_by_import = ?")
         let mark = try db.cached("UPDATE import_rows SET revert_state = ? WHERE import_id = ? AND row_number = ?")
         let restores = Schema.contactColumns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ")
-        let restore = try db.cached("""
-            UPDATE contacts SET \(restores), email_key = CASE WHEN ? THEN ? ELSE email_key END,
-                kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?
-            """)
+        let restore = try db.cached("UPDATE contacts SET \(restores), kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?")
         var reverted: Int64 = 0
         var kept: Int64 = 0
         for (rowNumber, outcome, contactID, previousBlob) in rows {
-            let lastUpdater = try touchedBy.queryOne([.integer(contactID)]) { $0.optionalInt64(0) }
-            guard let lastUpdater else {
+            guard let (lastUpdater, email, externalID) = try current.queryOne([.integer(contactID)], { ($0.optionalInt64(0), $0.text(1), $0.text(2)) }) else {
                 // The contact is gone already.
                 try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
                 reverted += 1
                 continue
             }
-            let untouched = lastUpdater == nil || lastUpdater == job.id
-            if outcome == RowOutcome.created.rawValue && untouched {
+            let emailKey = email.map(ContactKeys.emailKey)
+            if outcome == RowOutcome.created.rawValue && (lastUpdater == nil || lastUpdater == job.id) {
+                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: nil)
+                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: nil)
                 try deleteAllSubscriptions.execute([.integer(contactID)])
                 try deleteContact.execute([.integer(contactID)])
                 try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
@@ -124,36 +123,42 @@ extension SQLiteImportStore {
                 continue
             }
             try deleteAddedSubscriptions.execute([.integer(contactID), .integer(job.id)])
-            if outcome == RowOutcome.updated.rawValue && lastUpdater == job.id, let blob = previousBlob, let previous = PreviousValues.decode(blob) {
-                var bindings: [SQLValue] = []
-                var restored: [Int: String?] = [:]
-                for (slot, value) in previous.fields { restored[slot] = value }
-                for field in ContactField.allCases {
-                    if let value = restored[field.rawValue] {
-                        bindings.append(.integer(1))
-                        bindings.append(SQLValue(value))
-                    } else {
-                        bindings.append(.integer(0))
-                        bindings.append(.null)
-                    }
-                }
-                let emailRestored = restored[ContactField.email.rawValue]
-                bindings.append(.integer(emailRestored != nil ? 1 : 0))
-                if let email = emailRestored ?? nil {
-                    var key: [UInt8] = []
-                    FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
-                    bindings.append(.text(String(decoding: key, as: UTF8.self)))
-                } else {
-                    bindings.append(.null)
-                }
-                bindings += [.integer(previous.kind), SQLValue(previous.updatedBy), .integer(previous.updatedAt), .integer(contactID)]
-                try restore.execute(bindings)
-                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
-                reverted += 1
-            } else {
+            guard outcome == RowOutcome.updated.rawValue, lastUpdater == job.id, let blob = previousBlob,
+                let previous = PreviousValues.decode(blob)
+            else {
+                // A later import changed the contact: it stays as it is.
                 try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
                 kept += 1
+                continue
             }
+            var restored: [Int: String?] = [:]
+            for (slot, value) in previous.fields { restored[slot] = value }
+            // The address it had may belong to someone else by now.
+            let emailBack = restored[ContactField.email.rawValue]
+            let keyBack = emailBack.map { $0.map(ContactKeys.emailKey) } ?? emailKey
+            if keyBack != emailKey, let keyBack, let owner = try ContactKeys.owner(db, kind: ContactKeys.email, key: keyBack), owner != contactID {
+                try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
+                kept += 1
+                continue
+            }
+            var bindings: [SQLValue] = []
+            for field in ContactField.allCases {
+                if let value = restored[field.rawValue] {
+                    bindings += [.integer(1), SQLValue(value)]
+                } else {
+                    bindings += [.integer(0), .null]
+                }
+            }
+            bindings += [.integer(previous.kind), SQLValue(previous.updatedBy), .integer(previous.updatedAt), .integer(contactID)]
+            try restore.execute(bindings)
+            if keyBack != emailKey {
+                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: keyBack)
+            }
+            if let externalBack = restored[ContactField.externalID.rawValue], externalBack != externalID {
+                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: externalBack)
+            }
+            try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
+            reverted += 1
         }
         try db.cached("UPDATE imports SET reverted_rows = reverted_rows + ?, revert_kept_rows = revert_kept_rows + ?, version = version + 1 WHERE id = ?")
             .execute([.integer(reverted), .integer(kept), .integer(job.id)])

@@ -8,6 +8,7 @@ import SQLiteDB
 public final class SQLiteImportStore: ImportStore {
     let writer: DatabaseQueue
     let reader: DatabaseQueue
+    let writerState = WriterState()
     public let path: String
 
     /// Opens (creating and migrating) the database at `path`.
@@ -265,7 +266,7 @@ extension SQLiteImportStore {
     /// Ids of contacts with this email key (diagnostics and tests).
     public func contactIDs(emailKey: String) async throws -> [Int64] {
         try await reader.run { db in
-            try db.cached("SELECT id FROM contacts WHERE email_key = ?").query([.text(emailKey)]) { $0.int64(0) }
+            try db.cached("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
         }
     }
 

@@ -2,10 +2,18 @@ import SQLiteDB
 
 /// The schema, as ordered migrations applied at start.
 ///
-/// What is written per imported row is kept small: the contact itself, one
-/// `import_rows` entry (outcome, contact, the row's byte offset in the spooled
-/// file: its values are read back from there, never stored twice), and for
-/// UPDATED rows what the update overwrote (so a revert can restore it).
+/// What is written per imported row is kept small and sequential: the contact
+/// (appended), one `import_rows` entry (appended: outcome, contact, the row's byte
+/// offset in the spooled file, whose values are read back from there, never
+/// stored twice), and for UPDATED rows what the update overwrote.
+///
+/// The dedup keys (email, case-folded, and external_id) are derived data: they
+/// live in `contact_keys`, one unique B-tree, and the keys of the contacts an
+/// import creates are added in key order when its run ends (and again when a
+/// run resumes, so a crash leaves nothing out). Adding them row by row would
+/// dirty a random index page per row and make every batch commit rewrite most
+/// of the index. While a run lasts, its own keys are caught by the in-file
+/// duplicate check (an earlier valid row of the same file), never by this table.
 enum Schema {
     static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", sql: """
@@ -54,7 +62,8 @@ enum Schema {
                 delimiter INTEGER NOT NULL,
                 data_offset INTEGER NOT NULL,
                 checkpoint_offset INTEGER NOT NULL,
-                checkpoint_row INTEGER NOT NULL DEFAULT 0
+                checkpoint_row INTEGER NOT NULL DEFAULT 0,
+                keys_synced_row INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX imports_by_state ON imports (state, id);
 
@@ -64,15 +73,19 @@ enum Schema {
                 external_id TEXT, title TEXT, first_name TEXT, last_name TEXT, email TEXT, phone TEXT,
                 mobile TEXT, address1 TEXT, address2 TEXT, city TEXT, state TEXT, postal_code TEXT,
                 country TEXT, birth_date TEXT, gender TEXT, company TEXT, notes TEXT,
-                email_key TEXT,
                 origin_campaign_id INTEGER,
                 created_by_import INTEGER,
                 updated_by_import INTEGER,
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
             );
-            CREATE UNIQUE INDEX contacts_by_external_id ON contacts (external_id) WHERE external_id IS NOT NULL;
-            CREATE UNIQUE INDEX contacts_by_email_key ON contacts (email_key) WHERE email_key IS NOT NULL;
+            -- kind 1: email (case-folded), 2: external_id. Unique per kind.
+            CREATE TABLE contact_keys (
+                kind INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                contact_id INTEGER NOT NULL,
+                PRIMARY KEY (kind, key)
+            ) WITHOUT ROWID;
 
             CREATE TABLE contact_subscriptions (
                 contact_id INTEGER NOT NULL,
@@ -122,8 +135,13 @@ enum Schema {
         if writer {
             try db.pragma("journal_mode=WAL")
             try db.pragma("synchronous=NORMAL")
+            // Checkpoint less often: a page changed by several batches is then
+            // copied to the database once.
+            try db.pragma("wal_autocheckpoint=8192")
+            try db.pragma("cache_size=-131072")
+        } else {
+            try db.pragma("cache_size=-32768")
         }
-        try db.pragma("cache_size=-65536")
         try db.pragma("temp_store=MEMORY")
         try db.pragma("mmap_size=268435456")
     }

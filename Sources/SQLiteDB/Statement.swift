@@ -78,8 +78,58 @@ public final class Statement {
         }
     }
 
+    /// Runs `body` with a binder that binds text straight from `buffer`, without
+    /// copying (SQLITE_STATIC). The pointers never outlive the call: bindings
+    /// are cleared before it returns, so `body` must step the statement itself.
+    public func withBuffer<R>(_ buffer: [UInt8], _ body: (BufferBinder) throws -> R) throws -> R {
+        try buffer.withUnsafeBufferPointer { pointer in
+            defer {
+                sqlite3_reset(handle)
+                sqlite3_clear_bindings(handle)
+            }
+            return try body(BufferBinder(statement: self, base: pointer.baseAddress))
+        }
+    }
+
     public func bindNull(_ index: Int32) throws {
         try check(sqlite3_bind_null(handle, index))
+    }
+
+    /// Binds values of one buffer to a statement, for the duration of
+    /// `Statement.withBuffer`.
+    public struct BufferBinder {
+        let statement: Statement
+        let base: UnsafePointer<UInt8>?
+        private static let staticDestructor = unsafeBitCast(OpaquePointer(bitPattern: 0), to: sqlite3_destructor_type.self)
+
+        /// Binds the bytes `range` of the buffer as UTF-8 text; empty binds NULL.
+        public func text(_ index: Int32, _ range: Range<Int>) throws {
+            guard !range.isEmpty, let base else {
+                try statement.bindNull(index)
+                return
+            }
+            let start = UnsafeRawPointer(base + range.lowerBound).assumingMemoryBound(to: CChar.self)
+            let result = sqlite3_bind_text(statement.handle, index, start, Int32(range.count), Self.staticDestructor)
+            if result != SQLITE_OK { throw statement.connection.error(result, sql: statement.sql) }
+        }
+
+        public func int(_ index: Int32, _ value: Int64) throws {
+            try statement.bind(index, value)
+        }
+
+        public func int(_ index: Int32, _ value: Int64?) throws {
+            if let value { try statement.bind(index, value) } else { try statement.bindNull(index) }
+        }
+
+        public func null(_ index: Int32) throws {
+            try statement.bindNull(index)
+        }
+
+        /// Steps once; true when a row is available.
+        @discardableResult
+        public func step() throws -> Bool {
+            try statement.step()
+        }
     }
 
     // MARK: - Running
@@ -116,6 +166,16 @@ public final class Statement {
             rows.append(try row(self))
         }
         return rows
+    }
+
+    /// Binds, runs, and calls `body` for every row.
+    public func forEachRow(_ bindings: [SQLValue] = [], _ body: (Statement) throws -> Void) throws {
+        sqlite3_reset(handle)
+        try bind(bindings)
+        defer { sqlite3_reset(handle) }
+        while try step() {
+            try body(self)
+        }
     }
 
     /// Binds, runs, and maps the first row, if any.

@@ -77,6 +77,7 @@ public final class Importer: Sendable {
             FileSystem.remove(configuration.spoolDirectory + "/" + name)
             logger.info("removed spool file \(name): no import refers to it")
         }
+        try await store.recover()
         let interrupted = try await store.importIDs(in: .running)
         for id in interrupted {
             logger.info("import \(ResourceKind.importJob.format(id)) was interrupted; resuming from its checkpoint")

@@ -18,9 +18,15 @@ struct ImportProcessor: Sendable {
     /// stopped; returns it as the run left it.
     func run(_ job: ImportJob, control: RunControl) async -> ImportJob {
         do {
+            try await store.beginRun(importID: job.id)
             return try await process(job, control: control)
         } catch {
             logger.error("import \(job.publicID) failed: \(error)")
+            do {
+                try await store.endRun(importID: job.id)
+            } catch {
+                logger.error("import \(job.publicID): finishing its run failed too: \(error)")
+            }
             let reason = (error as? FileError).map { "the uploaded file could not be read (\($0))" }
                 ?? "an internal error stopped the import; rows applied before it stay applied"
             if let failed = try? await store.transition(id: job.id, from: [.running], to: .failed, error: reason, at: clock.now()) {
@@ -89,6 +95,7 @@ struct ImportProcessor: Sendable {
                 try await store.applyBatch(toApply, job: snapshot, at: clock.now())
             }
         }
+        try await store.endRun(importID: job.id)
         guard let completed = try await store.transition(id: job.id, from: [.running], to: .completed, error: nil, at: clock.now()) else {
             return try await store.importJob(id: job.id) ?? current
         }
@@ -97,6 +104,7 @@ struct ImportProcessor: Sendable {
     }
 
     private func stop(_ job: ImportJob, _ request: StopRequest) async throws -> ImportJob {
+        try await store.endRun(importID: job.id)
         switch request {
         case .shutdown:
             // Stays RUNNING in storage; the next start resumes it from here.

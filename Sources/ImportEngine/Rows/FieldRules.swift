@@ -127,6 +127,27 @@ public enum FieldRules {
         return day <= days
     }
 
+    /// Appends the key of the email at `range` of `buffer` to the same buffer,
+    /// reading by index (a slice of `buffer` held across the append would make
+    /// every append copy the whole buffer).
+    public static func appendEmailKey(of range: Range<Int>, in buffer: inout [UInt8]) {
+        var ascii = true
+        for i in range where buffer[i] >= 0x80 {
+            ascii = false
+            break
+        }
+        if ascii {
+            buffer.reserveCapacity(buffer.count + range.count)
+            for i in range {
+                let b = buffer[i]
+                buffer.append(b >= 0x41 && b <= 0x5A ? b + 32 : b)
+            }
+        } else {
+            let lowered = String(decoding: buffer[range], as: UTF8.self).lowercased()
+            buffer.append(contentsOf: lowered.utf8)
+        }
+    }
+
     /// The key emails are matched by: lower-cased (ASCII fast path).
     public static func appendEmailKey(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
         if bytes.allSatisfy({ $0 < 0x80 }) {

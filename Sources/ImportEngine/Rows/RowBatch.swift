@@ -21,6 +21,7 @@ public struct RowBatch: Sendable {
     public init() {}
 
     public var count: Int { rowNumbers.count }
+    public var hasFailures: Bool { !failures.isEmpty }
     public var isEmpty: Bool { rowNumbers.isEmpty }
 
     public func range(_ row: Int, _ slot: Int) -> Range<Int> {
@@ -132,7 +133,7 @@ public struct RowPreparer: Sendable {
             batch.ranges[rangesStart + ContactField.email.rawValue * 2] + batch.ranges[rangesStart + ContactField.email.rawValue * 2 + 1])
         if !emailRange.isEmpty && errors.isEmpty {
             let keyStart = batch.bytes.count
-            FieldRules.appendEmailKey(batch.bytes[emailRange], to: &batch.bytes)
+            FieldRules.appendEmailKey(of: emailRange, in: &batch.bytes)
             batch.ranges[rangesStart + RowBatch.emailKeySlot * 2] = Int32(keyStart)
             batch.ranges[rangesStart + RowBatch.emailKeySlot * 2 + 1] = Int32(batch.bytes.count - keyStart)
         }

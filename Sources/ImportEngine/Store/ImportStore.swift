@@ -32,6 +32,14 @@ public protocol ImportStore: Sendable {
     /// Applies prepared rows (see the protocol's note); returns the import with
     /// its new counters and checkpoint.
     func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob
+    /// A run of the import is about to start, and has ended (completed, paused,
+    /// cancelled, failed or stopped for shutdown). A store may keep derived data
+    /// up to date here rather than row by row (the SQLite store adds the dedup
+    /// keys of the contacts the run created).
+    func beginRun(importID: Int64) async throws
+    func endRun(importID: Int64) async throws
+    /// At start-up: completes what runs cut short by a crash left undone.
+    func recover() async throws
     /// Undoes a COMPLETED or CANCELLED import and marks it REVERTED.
     func revert(job: ImportJob, at: WallTime) async throws -> ImportJob
     /// Spool files that belong to an import.

@@ -142,6 +142,9 @@ final class SlowStore: ImportStore, @unchecked Sendable {
         try await base.transition(id: id, from: from, to: to, error: error, at: at)
     }
     func revert(job: ImportJob, at: WallTime) async throws -> ImportJob { try await base.revert(job: job, at: at) }
+    func beginRun(importID: Int64) async throws { try await base.beginRun(importID: importID) }
+    func endRun(importID: Int64) async throws { try await base.endRun(importID: importID) }
+    func recover() async throws { try await base.recover() }
     func spoolNames() async throws -> Set<String> { try await base.spoolNames() }
     func rows(importID: Int64, outcome: RowOutcome?, afterRow: Int64, limit: Int) async throws -> [ImportRowRecord] {
         try await base.rows(importID: importID, outcome: outcome, afterRow: afterRow, limit: limit)

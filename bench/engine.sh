@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The import engine on 1M generated contacts (shared/bench/gen_contacts.py)
+# against sqlite3's own .import of the same file into a table with a unique
+# case-insensitive email index (shared/bench/import_schema.sql), alternating,
+# several rounds; medians to $1/engine.json.
+set -euo pipefail
+out=$1
+rows=${BENCH_ENGINE_ROWS:-1000000}
+rounds=${BENCH_ROUNDS:-3}
+shared=../shared/bench
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cache=bench-out/contacts-$rows.csv
+if [ ! -s "$cache" ]; then
+    echo "generating $rows contacts"
+    python3 "$shared/gen_contacts.py" "$rows" -o "$cache" 2> "$work/gen.txt"
+fi
+
+results="$work/results.txt"
+: > "$results"
+for round in $(seq "$rounds"); do
+    rm -f "$work"/ref.db*
+    sqlite3 "$work/ref.db" < "$shared/import_schema.sql"
+    start=$(date +%s.%N)
+    sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $cache contacts" 2>/dev/null || true
+    end=$(date +%s.%N)
+    echo "sqlite3_import $(echo "$end - $start" | bc)" >> "$results"
+    .build/release/importbench "$cache" > "$work/engine.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
+    tail -4 "$results" | head -1
+    echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
+done
+python3 - "$results" "$out/engine.json" "$rows" "$cache" <<'PY'
+import json, os, statistics, sys
+values = {}
+for line in open(sys.argv[1]):
+    key, value = line.split()
+    values.setdefault(key, []).append(float(value))
+median = {k: statistics.median(v) for k, v in values.items()}
+data = {
+    "rows": int(sys.argv[3]), "bytes": os.path.getsize(sys.argv[4]),
+    "sqlite3_import": {"seconds": median["sqlite3_import"], "runs": values["sqlite3_import"]},
+    "engine": {"seconds": median["engine"], "runs": values["engine"]},
+    "upload": {"seconds": median["upload"], "runs": values["upload"]},
+    "peak_rss_mb": max(values["rss"]), "written_mb": median["written"],
+    "order": [["sqlite3_import", "sqlite3 .import (15 TEXT columns, unique lower(email) index)"],
+              ["engine", "importd engine: parse, validate, dedup, contacts, per-row results, keys"],
+              ["upload", "importd upload: hash, spool to disk with fsync, count rows"]],
+}
+json.dump(data, open(sys.argv[2], "w"), indent=2)
+PY
