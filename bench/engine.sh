@@ -28,7 +28,6 @@ for round in $(seq "$rounds"); do
     echo "sqlite3_import $(echo "$end - $start" | bc)" >> "$results"
     .build/release/importbench "$cache" > "$work/engine.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
-    tail -4 "$results" | head -1
     echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
 done
 python3 - "$results" "$out/engine.json" "$rows" "$cache" <<'PY'

@@ -70,7 +70,10 @@ extension Importer {
         if job.validateOnly {
             throw ImportError.failedPrecondition("a dry run (validate_only) changed nothing; there is nothing to revert")
         }
-        let reverted = try await store.revert(job: job, at: clock.now())
+        let store = self.store
+        let at = clock.now()
+        // Not while an import runs (see RunCoordinator).
+        let reverted = try await coordinatorExclusively { try await store.revert(job: job, at: at) }
         announce(reverted)
         return reverted
     }

@@ -111,6 +111,10 @@ public final class Importer: Sendable {
         try await coordinator.transitionIdle(id, from: from, to: to)
     }
 
+    func coordinatorExclusively<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await coordinator.exclusively(body)
+    }
+
     func parseImportID(_ text: String) throws(ImportError) -> Int64 {
         guard let id = ResourceKind.importJob.parse(text) else {
             throw text.isEmpty ? .invalidArgument("import_id is required", violations: [FieldViolation(field: "import_id", description: "required")])
@@ -128,12 +132,39 @@ public final class Importer: Sendable {
 }
 
 /// Serializes the claims of the scheduler with the stop requests of users, so a
-/// pause never races an import's start.
+/// pause never races an import's start; and runs with reverts, which must not
+/// overlap (a revert may give a contact back an email that a running import,
+/// whose keys are not stored yet, has just given to a new contact).
 actor RunCoordinator {
     private let store: any ImportStore
     private let clock: any WallClock
     private var running: [Int64: RunControl] = [:]
     private var stopping = false
+    private var exclusive = false
+    private var exclusiveWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` while no import runs and no other revert does.
+    func exclusively<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        if !exclusive {
+            exclusive = true
+            return
+        }
+        await withCheckedContinuation { exclusiveWaiters.append($0) }
+    }
+
+    private func release() {
+        if exclusiveWaiters.isEmpty {
+            exclusive = false
+        } else {
+            exclusiveWaiters.removeFirst().resume()
+        }
+    }
 
     init(store: any ImportStore, clock: any WallClock) {
         self.store = store
@@ -142,6 +173,9 @@ actor RunCoordinator {
 
     /// Runs one import if it is still QUEUED (or RUNNING, when resuming).
     func run(_ id: Int64, processor: ImportProcessor, announce: @Sendable (ImportJob) -> Void) async {
+        guard !stopping else { return }
+        await acquire()
+        defer { release() }
         guard !stopping, let job = try? await claim(id) else { return }
         if job.state == .running && job.startedAt != nil && job.version > 0 { announce(job) }
         let control = RunControl()
