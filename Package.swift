@@ -57,7 +57,9 @@ package.targets += [
 ]
 
 package.targets += [
-    .executableTarget(name: "importd", dependencies: ["H2Transport", "RPCCore", "RPCHealth", logging, argumentParser]),
+    .executableTarget(name: "importd", dependencies: [
+        "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "ImportService", "Platform", logging, argumentParser,
+    ]),
 ]
 
 package.targets += [
@@ -85,4 +87,9 @@ package.targets += [
 package.targets += [
     // Benchmarks of the engine alone (make bench).
     .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
+]
+
+package.targets += [
+    // The ImportService RPCs mapped to the import engine; domain errors -> gRPC status in one place.
+    .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", logging]),
 ]

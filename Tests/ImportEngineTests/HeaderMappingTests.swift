@@ -32,6 +32,12 @@ import Testing
         }
     }
 
+    @Test(arguments: [("emial", ContactField.email), ("Frist Name", .firstName), ("phne", .phone), ("Surename", .lastName),
+                      ("zipcod", .postalCode), ("Loyalty", nil), ("Frequent Flyer", nil), ("notez", .notes)])
+    func suggestionsCatchTyposNotLookalikes(header: String, expected: ContactField?) {
+        #expect(HeaderMapping.closestField(to: header) == expected)
+    }
+
     @Test func ignoreUnknownColumnsAndColumnMap() throws {
         let ignoring = try HeaderMapping.resolve(header: ["first_name", "last_name", "email", "Loyalty Tier"], columnMap: [:], ignoreUnknownColumns: true)
         #expect(ignoring.columns == [.firstName, .lastName, .email, nil])

@@ -4,6 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
 
 import servers  # noqa: E402
 
@@ -21,3 +22,58 @@ def fresh_rpctest_server(request):
     server = servers.Process([servers.binary("rpctest")] + list(args))
     yield server
     server.close()
+
+
+class Importd:
+    """A real importd on 127.0.0.1 (port picked by the system) with its own data
+    directory, importing every second."""
+
+    def __init__(self, data_dir, *extra):
+        self.data_dir = str(data_dir)
+        args = [servers.binary("importd"), "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+                "--import-interval", "1s", "--batch-rows", "500"] + list(extra)
+        self.server = servers.Process(args, log=os.path.join(os.path.dirname(self.data_dir), "importd-%s.log" % os.path.basename(self.data_dir)))
+        self.address = self.server.address
+        self.token = open(os.path.join(self.data_dir, "admin.token")).read().strip()
+
+    def client(self, token=None, **kwargs):
+        import importd_client
+        return importd_client.ImportdClient(self.address, token=self.token if token is None else token, **kwargs)
+
+    def token_cli(self, *args):
+        import subprocess
+        result = subprocess.run([servers.binary("importd"), "token"] + list(args) + ["--data-dir", self.data_dir],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def new_token(self, scope, name=""):
+        return self.token_cli("create", "--scope", scope, "--name", name or scope).strip()
+
+    def stop(self):
+        return self.server.terminate()
+
+    def log(self):
+        return self.server.stderr()
+
+
+@pytest.fixture(scope="module")
+def importd(tmp_path_factory):
+    server = Importd(tmp_path_factory.mktemp("importd") / "data")
+    yield server
+    assert server.stop() == 0
+
+
+@pytest.fixture
+def fresh_importd(tmp_path):
+    servers_started = []
+
+    def start(*extra, data_dir=None):
+        server = Importd(data_dir or tmp_path / ("data%d" % len(servers_started)), *extra)
+        servers_started.append(server)
+        return server
+
+    yield start
+    for server in servers_started:
+        if server.server.proc.poll() is None:
+            server.stop()

@@ -9,8 +9,8 @@ from concurrent import futures
 
 import grpc
 
-sys.path.insert(0, os.path.dirname(__file__))
-from protos import test_grpc, test_pb2  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+from importd_protos import test_grpc, test_pb2  # noqa: E402
 
 
 class TestService(test_grpc.TestServiceServicer):

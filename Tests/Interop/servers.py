@@ -2,6 +2,7 @@
 "listening on HOST:PORT" once bound to a port the OS picked."""
 import os
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -19,10 +20,13 @@ def binary(name):
 class Process:
     """A child process serving on 127.0.0.1; stops on close (stdin EOF, then SIGTERM)."""
 
-    def __init__(self, args, env=None, ready="listening on ", timeout=30):
+    def __init__(self, args, env=None, ready="listening on ", timeout=30, log=None):
         self.args = args
+        # stderr goes to a file: a pipe nobody reads would fill and stall the server.
+        self.log_path = log or os.path.join(tempfile.mkdtemp(prefix="server-log-"), "stderr.log")
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env=dict(os.environ, **(env or {})), text=True)
         deadline = time.time() + timeout
         self.address = None
@@ -37,7 +41,7 @@ class Process:
                 break
         if self.address is None:
             self.proc.kill()
-            raise RuntimeError("%s did not start: %s %s" % (args[0], "".join(self.lines), self.proc.stderr.read()))
+            raise RuntimeError("%s did not start: %s %s" % (args[0], "".join(self.lines), open(self.log_path).read()))
         self.port = int(self.address.rsplit(":", 1)[1])
 
     def close(self, timeout=15):
@@ -54,4 +58,14 @@ class Process:
         return self.proc.returncode
 
     def stderr(self):
-        return self.proc.stderr.read() if self.proc.poll() is not None else ""
+        self.log.flush()
+        return open(self.log_path).read()
+
+    def terminate(self, timeout=20):
+        """SIGTERM, and the exit status."""
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()

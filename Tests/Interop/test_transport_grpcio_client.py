@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from protos import test_grpc, test_pb2
+from importd_protos import test_grpc, test_pb2
 
 
 def stub(server, options=None):

@@ -13,6 +13,7 @@ public final class ProgressHub: Sendable {
         var subscribers: [Int: (filter: Int64?, mailbox: Mailbox)] = [:]
         var nextID = 0
         var lastProgress: [Int64: WallTime] = [:]
+        var closed = false
     }
 
     private let state = Mutex(State())
@@ -44,13 +45,27 @@ public final class ProgressHub: Sendable {
         }
     }
 
+    /// Ends every subscription, now and later (the server is stopping).
+    public func closeAll() {
+        let mailboxes = state.withLock { state -> [Mailbox] in
+            state.closed = true
+            defer { state.subscribers.removeAll() }
+            return state.subscribers.values.map(\.mailbox)
+        }
+        for mailbox in mailboxes { mailbox.close() }
+    }
+
     /// A subscription to one import (or all when `importID` is nil). Iterate
     /// `updates`; `cancel()` (or the end of iteration) unsubscribes.
     public func subscribe(importID: Int64?) -> ProgressSubscription {
         let mailbox = Mailbox()
         let id = state.withLock { state -> Int in
             state.nextID += 1
-            state.subscribers[state.nextID] = (importID, mailbox)
+            if state.closed {
+                mailbox.close()
+            } else {
+                state.subscribers[state.nextID] = (importID, mailbox)
+            }
             return state.nextID
         }
         return ProgressSubscription(mailbox: mailbox) { [weak self] in

@@ -1,10 +1,13 @@
-"""Python stubs for the project's protos, generated from Protos/ at import time
-into a cache directory (never committed), with grpcio-tools' protoc."""
+"""Python stubs for importd's protos, generated from Protos/ at first import
+into .build/pygen (never committed) with grpcio-tools' protoc.
+
+    from importd_protos import imports_pb2, imports_grpc
+"""
 import os
 import sys
 import tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.environ.get("IMPORTD_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTOS = os.path.join(ROOT, "Protos")
 OUT = os.path.join(ROOT, ".build", "pygen")
 # Our own copies of google/* and grpc/health protos are not generated: the

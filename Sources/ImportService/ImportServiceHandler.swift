@@ -1,0 +1,208 @@
+import ImportEngine
+import Logging
+import ProtoMessages
+import RPCCore
+import RPCHealth
+
+/// `softrip.marketing.imports.v1.ImportService`: each RPC mapped to the import
+/// engine. Domain errors turn into statuses in `ErrorMapping.swift`, nowhere else.
+public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol {
+    let importer: Importer
+    let logger: Logger
+
+    public init(importer: Importer, logger: Logger) {
+        self.importer = importer
+        self.logger = logger
+    }
+
+    /// A router with this service, the health service and authentication.
+    public static func router(importer: Importer, health: HealthService, logger: Logger) -> RPCRouter {
+        var router = RPCRouter()
+        ImportServiceHandler(importer: importer, logger: logger).registerRoutes(with: &router)
+        health.registerRoutes(with: &router)
+        health.setStatus(.serving, forService: ImportsV1.ImportService.serviceName)
+        router.interceptors = [TokenAuthenticator(importer: importer)]
+        router.onUnexpectedError = { error, context in
+            logger.error("\(context.method.path) failed: \(error)")
+        }
+        return router
+    }
+
+    private func wire(_ job: ImportJob) async -> ImportsV1.ImportJob {
+        Wire.job(job, nextRunAt: await importer.nextRunAt(job))
+    }
+
+    // MARK: - Uploads
+
+    public func uploadContacts(requests: RPCAsyncSequence<ImportsV1.UploadContactsRequest>, context: ServerContext) async throws
+        -> ImportsV1.ImportJob
+    {
+        var messages = requests.makeAsyncIterator()
+        guard let first = try await messages.next(), case .options(let options)? = first.item else {
+            throw ImportError.invalidArgument("the first message of UploadContacts must carry options",
+                violations: [FieldViolation(field: "options", description: "required in the first message")])
+        }
+        let session: UploadSession
+        do {
+            session = try await importer.beginUpload(try Wire.upload(options))
+        } catch {
+            logger.info("refused upload \"\(options.fileName)\" from \(context.peer): \(error)")
+            throw error
+        }
+        do {
+            while let message = try await messages.next() {
+                guard case .chunk(let bytes)? = message.item else {
+                    throw ImportError.invalidArgument("only the first message may carry options; later ones carry chunks",
+                        violations: [FieldViolation(field: "options", description: "sent again")])
+                }
+                try await session.append(bytes)
+            }
+            let job = try await session.finish()
+            return await wire(job)
+        } catch {
+            session.abort()
+            logger.info("refused upload \"\(options.fileName)\" from \(context.peer) after \(session.bytesReceived) bytes: \(error)")
+            throw error
+        }
+    }
+
+    // MARK: - Live status
+
+    public func watchImport(request: ImportsV1.WatchImportRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
+        let (snapshot, updates) = try await importer.watch(request.importID)
+        defer { updates.cancel() }
+        try await response.write(await wire(snapshot))
+        if snapshot.state.isTerminal { return }
+        var version = snapshot.version
+        while let update = await updates.next() {
+            // A snapshot published before ours was read can arrive after it.
+            guard update.version > version else { continue }
+            version = update.version
+            try await response.write(await wire(update))
+            if update.state.isTerminal { return }
+        }
+        try Task.checkCancellation()
+        throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+    }
+
+    public func watchImports(request: ImportsV1.WatchImportsRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
+        let filter = try Wire.states(request.states)
+        let updates = importer.watchAll()
+        defer { updates.cancel() }
+        // The snapshot: every import that is still going (QUEUED, RUNNING, PAUSED).
+        var versions: [Int64: Int64] = [:]
+        var token = ""
+        repeat {
+            let page = try await importer.jobs(states: [.queued, .running, .paused], pageSize: Int32(Paging.maxSize), pageToken: token)
+            for job in page.jobs.reversed() where filter.isEmpty || filter.contains(job.state) {
+                versions[job.id] = job.version
+                try await response.write(await wire(job))
+            }
+            token = page.nextPageToken
+        } while !token.isEmpty
+        while let update = await updates.next() {
+            guard update.version > versions[update.id, default: 0] else { continue }
+            versions[update.id] = update.version
+            guard filter.isEmpty || filter.contains(update.state) else { continue }
+            try await response.write(await wire(update))
+        }
+        try Task.checkCancellation()
+        throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+    }
+
+    // MARK: - Imports
+
+    public func getImport(request: ImportsV1.GetImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
+        await wire(try await importer.job(request.importID))
+    }
+
+    public func listImports(request: ImportsV1.ListImportsRequest, context: ServerContext) async throws -> ImportsV1.ListImportsResponse {
+        let page = try await importer.jobs(states: try Wire.states(request.states), pageSize: request.pageSize, pageToken: request.pageToken)
+        var response = ImportsV1.ListImportsResponse()
+        for job in page.jobs { response.imports.append(await wire(job)) }
+        response.nextPageToken = page.nextPageToken
+        return response
+    }
+
+    public func pauseImport(request: ImportsV1.PauseImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
+        await wire(try await importer.pause(request.importID))
+    }
+
+    public func resumeImport(request: ImportsV1.ResumeImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
+        await wire(try await importer.resume(request.importID))
+    }
+
+    public func cancelImport(request: ImportsV1.CancelImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
+        await wire(try await importer.cancel(request.importID))
+    }
+
+    public func revertImport(request: ImportsV1.RevertImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
+        await wire(try await importer.revert(request.importID))
+    }
+
+    // MARK: - Rows
+
+    public func listImportRows(request: ImportsV1.ListImportRowsRequest, context: ServerContext) async throws -> ImportsV1.ListImportRowsResponse {
+        let page = try await importer.rows(request.importID, outcome: try Wire.outcome(request.outcome), pageSize: request.pageSize,
+            pageToken: request.pageToken)
+        var response = ImportsV1.ListImportRowsResponse()
+        response.rows = page.rows.map(Wire.row)
+        response.nextPageToken = page.nextPageToken
+        response.header = page.header
+        return response
+    }
+
+    public func summarizeImport(request: ImportsV1.SummarizeImportRequest, context: ServerContext) async throws -> ImportsV1.SummarizeImportResponse {
+        let groups = try await importer.summary(request.importID, by: try Wire.grouping(request.groupBy))
+        var response = ImportsV1.SummarizeImportResponse()
+        response.groups = groups.map {
+            var group = ImportsV1.SummarizeImportResponse.Group()
+            group.key = $0.key
+            group.count = UInt64($0.count)
+            return group
+        }
+        return response
+    }
+
+    public func exportImportErrors(request: ImportsV1.ExportImportErrorsRequest, response: RPCWriter<ImportsV1.FileChunk>, context: ServerContext) async throws {
+        try await importer.exportErrors(request.importID) { bytes in
+            var chunk = ImportsV1.FileChunk()
+            chunk.data = bytes
+            try await response.write(chunk)
+        }
+    }
+
+    // MARK: - Contacts, template, campaigns, subscriptions
+
+    public func getContact(request: ImportsV1.GetContactRequest, context: ServerContext) async throws -> ImportsV1.Contact {
+        Wire.contact(try await importer.contact(request.contactID))
+    }
+
+    public func getImportTemplate(request: ImportsV1.GetImportTemplateRequest, context: ServerContext) async throws -> ImportsV1.ImportTemplate {
+        Wire.template(importer.template())
+    }
+
+    public func listCampaigns(request: ImportsV1.ListCampaignsRequest, context: ServerContext) async throws -> ImportsV1.ListCampaignsResponse {
+        let page = try await importer.campaigns(pageSize: request.pageSize, pageToken: request.pageToken)
+        var response = ImportsV1.ListCampaignsResponse()
+        response.campaigns = page.items.map(Wire.campaign)
+        response.nextPageToken = page.nextPageToken
+        return response
+    }
+
+    public func listSubscriptions(request: ImportsV1.ListSubscriptionsRequest, context: ServerContext) async throws -> ImportsV1.ListSubscriptionsResponse {
+        let page = try await importer.subscriptions(pageSize: request.pageSize, pageToken: request.pageToken)
+        var response = ImportsV1.ListSubscriptionsResponse()
+        response.subscriptions = page.items.map(Wire.subscription)
+        response.nextPageToken = page.nextPageToken
+        return response
+    }
+
+    public func createCampaign(request: ImportsV1.CreateCampaignRequest, context: ServerContext) async throws -> ImportsV1.Campaign {
+        Wire.campaign(try await importer.createCampaign(name: request.name, code: request.code))
+    }
+
+    public func createSubscription(request: ImportsV1.CreateSubscriptionRequest, context: ServerContext) async throws -> ImportsV1.Subscription {
+        Wire.subscription(try await importer.createSubscription(name: request.name, code: request.code))
+    }
+}

@@ -1,0 +1,73 @@
+import ImportEngine
+import ProtoMessages
+import RPCCore
+import Synchronization
+
+/// Checks `authorization: Bearer <token>` on every ImportService call against
+/// the scope the method needs: read (Get, List, Watch, Summarize, Export),
+/// write (also upload, pause, resume, cancel, revert), admin (also create
+/// campaigns and subscriptions). Health checks need no token.
+///
+/// Lookups are cached for two seconds, so a revoked token stops working within
+/// that and a flood of calls costs no database read each.
+public final class TokenAuthenticator: ServerInterceptor {
+    private let importer: Importer
+    private let cache = Mutex<[String: (token: APIToken?, expires: ContinuousClock.Instant)]>([:])
+    private let ttl: Duration
+
+    public init(importer: Importer, ttl: Duration = .seconds(2)) {
+        self.importer = importer
+        self.ttl = ttl
+    }
+
+    /// The scope each method needs.
+    public static func requiredScope(_ method: String) -> TokenScope {
+        switch method {
+        case "CreateCampaign", "CreateSubscription": return .admin
+        case "UploadContacts", "PauseImport", "ResumeImport", "CancelImport", "RevertImport": return .write
+        default: return .read
+        }
+    }
+
+    public func intercept(context: ServerContext) async throws {
+        guard context.method.service == ImportsV1.ImportService.serviceName else { return }
+        guard let header = context.metadata.first("authorization") else {
+            throw RPCError(code: .unauthenticated, message: "missing credentials: send the header \"authorization: Bearer <token>\"")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw RPCError(code: .unauthenticated, message: "the authorization header must be \"Bearer <token>\"")
+        }
+        let secret = String(parts[1]).trimmingCharacters(in: " ")
+        guard let token = try await lookup(secret) else {
+            throw RPCError(code: .unauthenticated, message: "the token is not valid (unknown or revoked)")
+        }
+        let required = Self.requiredScope(context.method.method)
+        guard token.scope >= required else {
+            throw RPCError(code: .permissionDenied,
+                message: "\(context.method.method) needs a \(required) token; this one (\(token.name)) has the \(token.scope) scope")
+        }
+    }
+
+    private func lookup(_ secret: String) async throws -> APIToken? {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[secret] }), cached.expires > now {
+            return cached.token
+        }
+        let token = try await importer.authenticate(secret: secret)
+        cache.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[secret] = (token, now + ttl)
+        }
+        return token
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Dispatch
+import H2Transport
+import ImportEngine
+import ImportService
+import ImportStoreSQLite
+import Logging
+import Platform
+import RPCCore
+import RPCHealth
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the import service (the default command).")
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 lets the system pick).")
+    var listen: String = "127.0.0.1:50051"
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Option(help: "How often the scheduler runs queued imports, aligned to multiples of it (15m: :00 :15 :30 :45).")
+    var importInterval: DurationArgument = DurationArgument(argument: "15m")!
+
+    @Option(help: "Certificate chain (PEM): serve TLS with ALPN h2 instead of h2c.")
+    var tlsCert: String?
+
+    @Option(help: "Private key (PEM) of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Largest upload accepted, in megabytes.")
+    var maxUploadMb: Int = 2048
+
+    @Option(help: "Rows per batch: one transaction each; pause and cancel act between batches.")
+    var batchRows: Int = 10_000
+
+    @Option(help: "Event loop threads for connections.")
+    var eventLoops: Int = 1
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard splitHostPort(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0 else { throw ValidationError("sizes and counts must be positive") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "importd")
+        let (host, port) = splitHostPort(listen)!
+        // The database and spooled files hold personal data: owner only.
+        umask(0o077)
+
+        try FileSystem.createDirectory(data.dataDir)
+        let store = try SQLiteImportStore(path: data.databasePath)
+        var configuration = ImporterConfiguration(spoolDirectory: data.spoolDirectory)
+        configuration.importInterval = importInterval.duration
+        configuration.maxUploadBytes = Int64(maxUploadMb) << 20
+        configuration.batchRows = batchRows
+        let importer = Importer(store: store, clock: SystemClock(), configuration: configuration, logger: logger)
+        try await ensureAdminToken(importer, logger: logger)
+        try await importer.start()
+
+        let health = HealthService()
+        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger)
+        var server = GRPCServerConfiguration()
+        server.host = host
+        server.port = port
+        server.eventLoops = eventLoops
+        if let tlsCert, let tlsKey {
+            server.tls = TLSServerConfiguration(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
+        }
+        let grpc = GRPCServer(router: router, configuration: server)
+        let bound: Int
+        do {
+            bound = try await grpc.start()
+        } catch {
+            await importer.shutdown()
+            throw error
+        }
+        let address = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
+        logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
+        let nextRun = iso8601(await importer.nextTick)
+        logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
+        // For scripts and tests: one line on stdout once the server is ready.
+        print("listening on \(address)")
+        fflushStandardOutput()
+
+        await waitForTermination()
+        logger.info("stopping: ending watch streams, draining calls, stopping the running import at a batch boundary")
+        health.markAllNotServing()
+        importer.hub.closeAll()
+        async let drained: Void = grpc.shutdown(grace: .seconds(10))
+        async let stopped: Void = importer.shutdown()
+        _ = await (drained, stopped)
+        logger.info("stopped")
+    }
+
+    /// The first start creates an admin token and writes it to DIR/admin.token (0600).
+    private func ensureAdminToken(_ importer: Importer, logger: Logger) async throws {
+        guard !FileSystem.exists(data.adminTokenPath) else { return }
+        let (token, secret) = try await importer.createToken(name: "admin", scope: .admin)
+        try FileSystem.writeFile(data.adminTokenPath, contents: secret + "\n", mode: 0o600)
+        logger.info("created admin token \(ResourceKind.token.format(token.id)) in \(data.adminTokenPath) (mode 0600)")
+    }
+}
+
+/// Splits `HOST:PORT` (IPv6 as `[::1]:PORT`).
+func splitHostPort(_ text: String) -> (String, Int)? {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+    else { return nil }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return host.isEmpty ? nil : (host, port)
+}
+
+func fflushStandardOutput() {
+    fflush(nil)
+}
+
+/// `2026-01-05T10:15:00Z`.
+func iso8601(_ time: WallTime) -> String {
+    var seconds = time_t(time.seconds)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    var buffer = [CChar](repeating: 0, count: 32)
+    let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Returns on SIGTERM or SIGINT.
+func waitForTermination() async {
+    signal(SIGTERM, SIG_IGN)
+    signal(SIGINT, SIG_IGN)
+    signal(SIGPIPE, SIG_IGN)
+    let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let once = OnceFlag()
+        for source in sources {
+            source.setEventHandler {
+                if once.set() { continuation.resume() }
+            }
+            source.resume()
+        }
+    }
+    for source in sources { source.cancel() }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "once")
+    private var done = false
+
+    /// True the first time only.
+    func set() -> Bool {
+        queue.sync {
+            defer { done = true }
+            return !done
+        }
+    }
+}
