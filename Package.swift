@@ -38,7 +38,8 @@ package.targets += [
 
 package.targets += [
     // Thin wrappers over OpenSSL's digests and random numbers, and files.
-    .target(name: "Platform", dependencies: ["COpenSSL"]),
+    .target(name: "CPlatform"),
+    .target(name: "Platform", dependencies: ["COpenSSL", "CPlatform"]),
     // grpc.health.v1.Health, served by every server built on the core.
     .target(name: "RPCHealth", dependencies: ["RPCCore", "ProtoMessages"]),
     // rpctest.v1.TestService and its server, for interop tests and benchmarks.
@@ -92,4 +93,9 @@ package.targets += [
 package.targets += [
     // The ImportService RPCs mapped to the import engine; domain errors -> gRPC status in one place.
     .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", logging]),
+]
+
+package.targets += [
+    // The bundled command-line client: gRPC client transport only, no SQLite, no engine.
+    .executableTarget(name: "importctl", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
 ]

@@ -441,6 +441,69 @@ class FileGenerator:
         for n in m.nested_type:
             self.gen_message_conversion(w, n, full + "." + n.name)
 
+    # -- JSON ----------------------------------------------------------------
+
+    def json_value(self, field, expr):
+        """JSONValue expression for one (singular) value of `field`."""
+        if field.type == FD.TYPE_MESSAGE:
+            if field.type_name == ".google.protobuf.Timestamp":
+                return ".string(%s.rfc3339)" % expr
+            return "%s.protoJSON" % expr
+        if field.type == FD.TYPE_ENUM:
+            return ".string(%s.protoName)" % expr
+        if field.type == FD.TYPE_STRING:
+            return ".string(%s)" % expr
+        if field.type == FD.TYPE_BYTES:
+            return ".string(Base64.encode(%s, padded: true))" % expr
+        if field.type == FD.TYPE_BOOL:
+            return ".bool(%s)" % expr
+        if field.type in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):
+            return ".double(Double(%s))" % expr
+        if field.type in (FD.TYPE_UINT64, FD.TYPE_FIXED64, FD.TYPE_UINT32, FD.TYPE_FIXED32):
+            return ".uint(UInt64(%s))" % expr
+        return ".int(Int64(%s))" % expr
+
+    def gen_message_json(self, w, m, full):
+        _, _, swift, _, _, _ = self.reg.messages[full]
+        if m.options.map_entry:
+            return
+        w()
+        w("extension %s: ProtoJSONRepresentable {" % swift)
+        w.indent()
+        w("public var protoJSON: JSONValue {")
+        w.indent()
+        w("var pairs: [JSONValue.Pair] = []")
+        oneofs = {}
+        for field in m.field:
+            if field.HasField("oneof_index"):
+                oneofs.setdefault(field.oneof_index, []).append(field)
+                continue
+            prop = "self." + lower_camel(field.name)
+            _, _, kind = self.field_info(field)
+            if kind == "map":
+                entry = self.reg.messages[field.type_name][1]
+                w('pairs.append(JSONValue.Pair("%s", .object(%s.keys.sorted().map { JSONValue.Pair($0, %s) })))' % (
+                    field.name, prop, self.json_value(entry.field[1], "%s[$0]!" % prop)))
+            elif kind.startswith("repeated_"):
+                w('pairs.append(JSONValue.Pair("%s", .array(%s.map { %s })))' % (field.name, prop, self.json_value(field, "$0")))
+            elif kind == "message":
+                w('pairs.append(JSONValue.Pair("%s", %s.map { %s } ?? .null))' % (field.name, prop, self.json_value(field, "$0")))
+            else:
+                w('pairs.append(JSONValue.Pair("%s", %s))' % (field.name, self.json_value(field, prop)))
+        for idx, fields in sorted(oneofs.items()):
+            w("switch self.%s {" % lower_camel(m.oneof_decl[idx].name))
+            for field in fields:
+                w("case .%s(let v): pairs.append(JSONValue.Pair(\"%s\", %s))" % (lower_camel(field.name), field.name, self.json_value(field, "v")))
+            w("case nil: break")
+            w("}")
+        w("return .object(pairs)")
+        w.dedent()
+        w("}")
+        w.dedent()
+        w("}")
+        for n in m.nested_type:
+            self.gen_message_json(w, n, full + "." + n.name)
+
     # -- enums ---------------------------------------------------------------
 
     def gen_enum(self, w, e, full, loc_path):
@@ -626,6 +689,8 @@ class FileGenerator:
             w("}")
             for m in self.f.message_type:
                 self.gen_message_conversion(w, m, "." + self.f.package + "." + m.name)
+            for m in self.f.message_type:
+                self.gen_message_json(w, m, "." + self.f.package + "." + m.name)
         for i, s in enumerate(self.f.service):
             self.gen_service(w, s, i)
         return w.text()

@@ -157,3 +157,12 @@ extension GoogleProtobuf.AnyMessage: ProtobufCMessage {
         if !self.value.isEmpty { c.pointee.value = arena.binary(self.value) }
     }
 }
+
+extension GoogleProtobuf.AnyMessage: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("type_url", .string(self.typeURL)))
+        pairs.append(JSONValue.Pair("value", .string(Base64.encode(self.value, padded: true))))
+        return .object(pairs)
+    }
+}

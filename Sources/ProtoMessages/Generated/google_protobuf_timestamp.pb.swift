@@ -145,3 +145,12 @@ extension GoogleProtobuf.Timestamp: ProtobufCMessage {
         c.pointee.nanos = self.nanos
     }
 }
+
+extension GoogleProtobuf.Timestamp: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("seconds", .int(Int64(self.seconds))))
+        pairs.append(JSONValue.Pair("nanos", .int(Int64(self.nanos))))
+        return .object(pairs)
+    }
+}

@@ -73,3 +73,20 @@ extension GoogleRPC.BadRequest.FieldViolation: ProtobufCNested {
         if !self.description.isEmpty { c.pointee.description = arena.cString(self.description) }
     }
 }
+
+extension GoogleRPC.BadRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("field_violations", .array(self.fieldViolations.map { $0.protoJSON })))
+        return .object(pairs)
+    }
+}
+
+extension GoogleRPC.BadRequest.FieldViolation: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("field", .string(self.field)))
+        pairs.append(JSONValue.Pair("description", .string(self.description)))
+        return .object(pairs)
+    }
+}

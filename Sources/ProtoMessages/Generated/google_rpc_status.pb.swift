@@ -53,3 +53,13 @@ extension GoogleRPC.Status: ProtobufCMessage {
         }
     }
 }
+
+extension GoogleRPC.Status: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("code", .int(Int64(self.code))))
+        pairs.append(JSONValue.Pair("message", .string(self.message)))
+        pairs.append(JSONValue.Pair("details", .array(self.details.map { $0.protoJSON })))
+        return .object(pairs)
+    }
+}

@@ -126,6 +126,22 @@ extension GrpcHealthV1.HealthCheckResponse: ProtobufCMessage {
     }
 }
 
+extension GrpcHealthV1.HealthCheckRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("service", .string(self.service)))
+        return .object(pairs)
+    }
+}
+
+extension GrpcHealthV1.HealthCheckResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("status", .string(self.status.protoName)))
+        return .object(pairs)
+    }
+}
+
 extension GrpcHealthV1 {
     public enum Health {
         public static let serviceName = "grpc.health.v1.Health"

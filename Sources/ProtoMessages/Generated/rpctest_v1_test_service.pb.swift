@@ -246,6 +246,58 @@ extension RPCTestV1.GenerateRequest: ProtobufCMessage {
     }
 }
 
+extension RPCTestV1.EchoRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("message", .string(self.message)))
+        pairs.append(JSONValue.Pair("payload", .string(Base64.encode(self.payload, padded: true))))
+        pairs.append(JSONValue.Pair("fail_code", .int(Int64(self.failCode))))
+        pairs.append(JSONValue.Pair("fail_message", .string(self.failMessage)))
+        pairs.append(JSONValue.Pair("sleep_ms", .int(Int64(self.sleepMs))))
+        pairs.append(JSONValue.Pair("echo_metadata", .array(self.echoMetadata.map { .string($0) })))
+        return .object(pairs)
+    }
+}
+
+extension RPCTestV1.EchoResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("message", .string(self.message)))
+        pairs.append(JSONValue.Pair("payload", .string(Base64.encode(self.payload, padded: true))))
+        return .object(pairs)
+    }
+}
+
+extension RPCTestV1.Chunk: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("data", .string(Base64.encode(self.data, padded: true))))
+        pairs.append(JSONValue.Pair("index", .uint(UInt64(self.index))))
+        return .object(pairs)
+    }
+}
+
+extension RPCTestV1.CollectSummary: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("messages", .uint(UInt64(self.messages))))
+        pairs.append(JSONValue.Pair("bytes", .uint(UInt64(self.bytes))))
+        pairs.append(JSONValue.Pair("sha256", .string(self.sha256)))
+        return .object(pairs)
+    }
+}
+
+extension RPCTestV1.GenerateRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("count", .uint(UInt64(self.count))))
+        pairs.append(JSONValue.Pair("size", .uint(UInt64(self.size))))
+        pairs.append(JSONValue.Pair("interval_ms", .int(Int64(self.intervalMs))))
+        pairs.append(JSONValue.Pair("fail_code", .int(Int64(self.failCode))))
+        return .object(pairs)
+    }
+}
+
 extension RPCTestV1 {
     public enum TestService {
         public static let serviceName = "rpctest.v1.TestService"

@@ -1922,6 +1922,372 @@ extension ImportsV1.CreateSubscriptionRequest: ProtobufCMessage {
     }
 }
 
+extension ImportsV1.UploadOptions: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("file_name", .string(self.fileName)))
+        pairs.append(JSONValue.Pair("kind", .string(self.kind.protoName)))
+        pairs.append(JSONValue.Pair("origin_campaign_id", .string(self.originCampaignID)))
+        pairs.append(JSONValue.Pair("subscription_ids", .array(self.subscriptionIDs.map { .string($0) })))
+        pairs.append(JSONValue.Pair("on_duplicate", .string(self.onDuplicate.protoName)))
+        pairs.append(JSONValue.Pair("column_map", .object(self.columnMap.keys.sorted().map { JSONValue.Pair($0, .string(self.columnMap[$0]!)) })))
+        pairs.append(JSONValue.Pair("ignore_unknown_columns", .bool(self.ignoreUnknownColumns)))
+        pairs.append(JSONValue.Pair("validate_only", .bool(self.validateOnly)))
+        pairs.append(JSONValue.Pair("sha256", .string(self.sha256)))
+        pairs.append(JSONValue.Pair("encoding", .string(self.encoding)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.UploadContactsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        switch self.item {
+        case .options(let v): pairs.append(JSONValue.Pair("options", v.protoJSON))
+        case .chunk(let v): pairs.append(JSONValue.Pair("chunk", .string(Base64.encode(v, padded: true))))
+        case nil: break
+        }
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ImportJob: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("id", .string(self.id)))
+        pairs.append(JSONValue.Pair("state", .string(self.state.protoName)))
+        pairs.append(JSONValue.Pair("file_name", .string(self.fileName)))
+        pairs.append(JSONValue.Pair("kind", .string(self.kind.protoName)))
+        pairs.append(JSONValue.Pair("origin_campaign_id", .string(self.originCampaignID)))
+        pairs.append(JSONValue.Pair("subscription_ids", .array(self.subscriptionIDs.map { .string($0) })))
+        pairs.append(JSONValue.Pair("bytes", .uint(UInt64(self.bytes))))
+        pairs.append(JSONValue.Pair("total_rows", .uint(UInt64(self.totalRows))))
+        pairs.append(JSONValue.Pair("processed_rows", .uint(UInt64(self.processedRows))))
+        pairs.append(JSONValue.Pair("created", .uint(UInt64(self.created))))
+        pairs.append(JSONValue.Pair("updated", .uint(UInt64(self.updated))))
+        pairs.append(JSONValue.Pair("skipped", .uint(UInt64(self.skipped))))
+        pairs.append(JSONValue.Pair("failed", .uint(UInt64(self.failed))))
+        pairs.append(JSONValue.Pair("error", .string(self.error)))
+        pairs.append(JSONValue.Pair("validate_only", .bool(self.validateOnly)))
+        pairs.append(JSONValue.Pair("created_at", self.createdAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("started_at", self.startedAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("finished_at", self.finishedAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("next_run_at", self.nextRunAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("on_duplicate", .string(self.onDuplicate.protoName)))
+        pairs.append(JSONValue.Pair("sha256", .string(self.sha256)))
+        pairs.append(JSONValue.Pair("encoding", .string(self.encoding)))
+        pairs.append(JSONValue.Pair("updated_at", self.updatedAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("reverted_rows", .uint(UInt64(self.revertedRows))))
+        pairs.append(JSONValue.Pair("revert_kept_rows", .uint(UInt64(self.revertKeptRows))))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.WatchImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.WatchImportsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("states", .array(self.states.map { .string($0.protoName) })))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.GetImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListImportsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("page_size", .int(Int64(self.pageSize))))
+        pairs.append(JSONValue.Pair("page_token", .string(self.pageToken)))
+        pairs.append(JSONValue.Pair("states", .array(self.states.map { .string($0.protoName) })))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListImportsResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("imports", .array(self.imports.map { $0.protoJSON })))
+        pairs.append(JSONValue.Pair("next_page_token", .string(self.nextPageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.PauseImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ResumeImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.CancelImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.RevertImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.RowError: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("code", .string(self.code)))
+        pairs.append(JSONValue.Pair("column", .string(self.column)))
+        pairs.append(JSONValue.Pair("message", .string(self.message)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ImportRow: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("row_number", .uint(UInt64(self.rowNumber))))
+        pairs.append(JSONValue.Pair("outcome", .string(self.outcome.protoName)))
+        pairs.append(JSONValue.Pair("contact_id", .string(self.contactID)))
+        pairs.append(JSONValue.Pair("errors", .array(self.errors.map { $0.protoJSON })))
+        pairs.append(JSONValue.Pair("values", .array(self.values.map { .string($0) })))
+        pairs.append(JSONValue.Pair("revert_kept", .bool(self.revertKept)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListImportRowsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        pairs.append(JSONValue.Pair("outcome", .string(self.outcome.protoName)))
+        pairs.append(JSONValue.Pair("page_size", .int(Int64(self.pageSize))))
+        pairs.append(JSONValue.Pair("page_token", .string(self.pageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListImportRowsResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("rows", .array(self.rows.map { $0.protoJSON })))
+        pairs.append(JSONValue.Pair("next_page_token", .string(self.nextPageToken)))
+        pairs.append(JSONValue.Pair("header", .array(self.header.map { .string($0) })))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.SummarizeImportRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        pairs.append(JSONValue.Pair("group_by", .string(self.groupBy.protoName)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.SummarizeImportResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("groups", .array(self.groups.map { $0.protoJSON })))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.SummarizeImportResponse.Group: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("key", .string(self.key)))
+        pairs.append(JSONValue.Pair("count", .uint(UInt64(self.count))))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ExportImportErrorsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("import_id", .string(self.importID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.FileChunk: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("data", .string(Base64.encode(self.data, padded: true))))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.GetContactRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("contact_id", .string(self.contactID)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.Contact: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("id", .string(self.id)))
+        pairs.append(JSONValue.Pair("kind", .string(self.kind.protoName)))
+        pairs.append(JSONValue.Pair("external_id", .string(self.externalID)))
+        pairs.append(JSONValue.Pair("title", .string(self.title)))
+        pairs.append(JSONValue.Pair("first_name", .string(self.firstName)))
+        pairs.append(JSONValue.Pair("last_name", .string(self.lastName)))
+        pairs.append(JSONValue.Pair("email", .string(self.email)))
+        pairs.append(JSONValue.Pair("phone", .string(self.phone)))
+        pairs.append(JSONValue.Pair("mobile", .string(self.mobile)))
+        pairs.append(JSONValue.Pair("address1", .string(self.address1)))
+        pairs.append(JSONValue.Pair("address2", .string(self.address2)))
+        pairs.append(JSONValue.Pair("city", .string(self.city)))
+        pairs.append(JSONValue.Pair("state", .string(self.state)))
+        pairs.append(JSONValue.Pair("postal_code", .string(self.postalCode)))
+        pairs.append(JSONValue.Pair("country", .string(self.country)))
+        pairs.append(JSONValue.Pair("birth_date", .string(self.birthDate)))
+        pairs.append(JSONValue.Pair("gender", .string(self.gender)))
+        pairs.append(JSONValue.Pair("company", .string(self.company)))
+        pairs.append(JSONValue.Pair("notes", .string(self.notes)))
+        pairs.append(JSONValue.Pair("origin_campaign_id", .string(self.originCampaignID)))
+        pairs.append(JSONValue.Pair("subscription_ids", .array(self.subscriptionIDs.map { .string($0) })))
+        pairs.append(JSONValue.Pair("created_by_import_id", .string(self.createdByImportID)))
+        pairs.append(JSONValue.Pair("updated_by_import_id", .string(self.updatedByImportID)))
+        pairs.append(JSONValue.Pair("created_at", self.createdAt.map { .string($0.rfc3339) } ?? .null))
+        pairs.append(JSONValue.Pair("updated_at", self.updatedAt.map { .string($0.rfc3339) } ?? .null))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.GetImportTemplateRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.FieldSpec: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("name", .string(self.name)))
+        pairs.append(JSONValue.Pair("required", .bool(self.required)))
+        pairs.append(JSONValue.Pair("aliases", .array(self.aliases.map { .string($0) })))
+        pairs.append(JSONValue.Pair("description", .string(self.description)))
+        pairs.append(JSONValue.Pair("example", .string(self.example)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ImportTemplate: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("csv", .string(Base64.encode(self.csv, padded: true))))
+        pairs.append(JSONValue.Pair("fields", .array(self.fields.map { $0.protoJSON })))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.Campaign: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("id", .string(self.id)))
+        pairs.append(JSONValue.Pair("name", .string(self.name)))
+        pairs.append(JSONValue.Pair("code", .string(self.code)))
+        pairs.append(JSONValue.Pair("created_at", self.createdAt.map { .string($0.rfc3339) } ?? .null))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.Subscription: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("id", .string(self.id)))
+        pairs.append(JSONValue.Pair("name", .string(self.name)))
+        pairs.append(JSONValue.Pair("code", .string(self.code)))
+        pairs.append(JSONValue.Pair("created_at", self.createdAt.map { .string($0.rfc3339) } ?? .null))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListCampaignsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("page_size", .int(Int64(self.pageSize))))
+        pairs.append(JSONValue.Pair("page_token", .string(self.pageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListCampaignsResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("campaigns", .array(self.campaigns.map { $0.protoJSON })))
+        pairs.append(JSONValue.Pair("next_page_token", .string(self.nextPageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListSubscriptionsRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("page_size", .int(Int64(self.pageSize))))
+        pairs.append(JSONValue.Pair("page_token", .string(self.pageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.ListSubscriptionsResponse: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("subscriptions", .array(self.subscriptions.map { $0.protoJSON })))
+        pairs.append(JSONValue.Pair("next_page_token", .string(self.nextPageToken)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.CreateCampaignRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("name", .string(self.name)))
+        pairs.append(JSONValue.Pair("code", .string(self.code)))
+        return .object(pairs)
+    }
+}
+
+extension ImportsV1.CreateSubscriptionRequest: ProtoJSONRepresentable {
+    public var protoJSON: JSONValue {
+        var pairs: [JSONValue.Pair] = []
+        pairs.append(JSONValue.Pair("name", .string(self.name)))
+        pairs.append(JSONValue.Pair("code", .string(self.code)))
+        return .object(pairs)
+    }
+}
+
 extension ImportsV1 {
     /// Imports contacts and leads from CSV files, tags them with an origin campaign
     /// and subscriptions, and reports progress and per-row results.

@@ -1,0 +1,105 @@
+import ArgumentParser
+import H2Transport
+import ProtoMessages
+import RPCCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connection and output options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("importd's address, HOST:PORT (env IMPORTCTL_SERVER).", valueName: "host:port"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("API token (env IMPORTCTL_TOKEN); importd writes an admin token to DATA_DIR/admin.token.", valueName: "token"))
+    var token: String?
+
+    @Flag(help: "Machine-readable output: one JSON object per item, with the proto field names.")
+    var json = false
+
+    @Flag(help: "Connect with TLS (ALPN h2), trusting the system's certificates or --tls-ca.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("PEM file of the CA certificates to trust (implies --tls).", valueName: "file"))
+    var tlsCA: String?
+
+    @Option(help: ArgumentHelp("Name to verify in the server's certificate (default: the host).", valueName: "name"))
+    var tlsServerName: String?
+
+    @Flag(help: "Skip TLS certificate verification (testing only).")
+    var tlsInsecure = false
+
+    var serverAddress: String {
+        server ?? environment("IMPORTCTL_SERVER") ?? "127.0.0.1:50051"
+    }
+
+    var tokenValue: String? {
+        token ?? environment("IMPORTCTL_TOKEN")
+    }
+
+    func validate() throws {
+        guard HostPort(serverAddress) != nil else {
+            throw ValidationError("--server must be HOST:PORT, e.g. 127.0.0.1:50051 (got \(serverAddress))")
+        }
+    }
+
+    /// A client of the import service over a new channel.
+    func connect() -> Connection {
+        let address = HostPort(serverAddress)!
+        var tlsConfiguration: TLSClientConfiguration?
+        if tls || tlsCA != nil || tlsInsecure || tlsServerName != nil {
+            tlsConfiguration = TLSClientConfiguration(trustRootsFile: tlsCA, insecureSkipVerify: tlsInsecure, serverName: tlsServerName)
+        }
+        let channel = GRPCChannel(host: address.host, port: address.port, tls: tlsConfiguration, connectTimeout: .seconds(5))
+        var metadata = Metadata()
+        if let tokenValue, !tokenValue.isEmpty {
+            metadata.add("authorization", "Bearer " + tokenValue.trimmingWhitespace)
+        }
+        let rpc = RPCClient(transport: channel, defaultMetadata: metadata)
+        return Connection(channel: channel, service: ImportsV1.ImportService.Client(rpc), address: serverAddress, hasToken: tokenValue != nil)
+    }
+}
+
+/// A channel and its typed client; close it when done.
+struct Connection: Sendable {
+    let channel: GRPCChannel
+    let service: ImportsV1.ImportService.Client
+    let address: String
+    let hasToken: Bool
+
+    func close() async {
+        await channel.close()
+    }
+}
+
+struct HostPort {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let text = String(cString: value)
+    return text.isEmpty ? nil : text
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Foundation
+import Platform
+import ProtoMessages
+import RPCCore
+
+struct Upload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload a CSV file of contacts or leads; it is imported at the next scheduled run.",
+        discussion: """
+            The file is streamed in chunks (never read whole) with its SHA-256; the header row is checked
+            at once and a bad file is refused before anything is created.
+
+            Examples:
+              importctl upload contacts.csv --campaign cmp_3 --subscription sub_1 --watch
+              importctl upload leads.csv --kind lead --on-duplicate skip
+              importctl upload export.csv --map 'Vorname=first_name' --map 'Interne Nr=' --validate-only
+              importctl upload excel.csv --encoding windows-1252
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The CSV file (comma, semicolon or tab separated; UTF-8 unless --encoding).")
+    var file: String
+
+    @Option(help: "contact or lead.")
+    var kind: String = "contact"
+
+    @Option(help: ArgumentHelp("The origin campaign, e.g. cmp_3.", valueName: "id"))
+    var campaign: String?
+
+    @Option(name: .customLong("subscription"), help: ArgumentHelp("A subscription (mailing list) to add, e.g. sub_1; repeatable.", valueName: "id"))
+    var subscriptions: [String] = []
+
+    @Option(help: "update (merge non-empty fields into the existing contact) or skip (leave it alone).")
+    var onDuplicate: String = "update"
+
+    @Option(name: .customLong("map"), help: ArgumentHelp("Map a column: 'CSV header=field', or 'CSV header=' to ignore it; repeatable.", valueName: "header=field"))
+    var maps: [String] = []
+
+    @Flag(help: "Ignore columns that map to no contact field instead of refusing the file.")
+    var ignoreUnknownColumns = false
+
+    @Flag(help: "A dry run: check every row, write no contact.")
+    var validateOnly = false
+
+    @Option(help: "utf-8, windows-1252 or iso-8859-1.")
+    var encoding: String = "utf-8"
+
+    @Flag(help: "Then follow the import live until it ends.")
+    var watch = false
+
+    static let encodings = ["utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin1"]
+
+    func validate() throws {
+        guard ["contact", "lead"].contains(kind.lowercased()) else { throw ValidationError("--kind must be contact or lead") }
+        guard ["update", "skip"].contains(onDuplicate.lowercased()) else { throw ValidationError("--on-duplicate must be update or skip") }
+        guard Self.encodings.contains(encoding.lowercased()) else {
+            throw ValidationError("--encoding must be utf-8, windows-1252 or iso-8859-1")
+        }
+        for map in maps where !map.contains("=") {
+            throw ValidationError("--map takes 'CSV header=field' (or 'CSV header=' to ignore the column), got '\(map)'")
+        }
+        guard FileSystem.exists(file) else { throw ValidationError("\(file): no such file") }
+        guard let size = FileSystem.size(file), size > 0 else { throw ValidationError("\(file) is empty") }
+    }
+
+    func options(sha256: String) -> ImportsV1.UploadOptions {
+        var options = ImportsV1.UploadOptions()
+        options.fileName = String(file.split(separator: "/").last ?? Substring(file))
+        options.kind = kind.lowercased() == "lead" ? .lead : .contact
+        options.originCampaignID = campaign ?? ""
+        options.subscriptionIDs = subscriptions
+        options.onDuplicate = onDuplicate.lowercased() == "skip" ? .skip : .update
+        for map in maps {
+            let separator = map.lastIndex(of: "=")!
+            options.columnMap[String(map[..<separator])] = String(map[map.index(after: separator)...]).trimmingWhitespace
+        }
+        options.ignoreUnknownColumns = ignoreUnknownColumns
+        options.validateOnly = validateOnly
+        options.sha256 = sha256
+        options.encoding = encoding.lowercased()
+        return options
+    }
+
+    func run() async throws {
+        try await withConnection(global) { connection in
+            let size = Double(FileSystem.size(file) ?? 0)
+            let sha256 = try Self.digest(file)
+            let options = options(sha256: sha256)
+            let progress = UploadProgress(name: options.fileName, total: size,
+                live: Terminal.isTerminal(Terminal.standardError) && !global.json, quiet: global.json)
+            if !progress.live && !global.json {
+                Terminal.write(Terminal.standardError, "uploading \(options.fileName) (\(Format.bytes(size)))\n")
+            }
+            let path = file
+            let uploader = Task {
+                try await connection.service.uploadContacts { writer in
+                    var first = ImportsV1.UploadContactsRequest()
+                    first.item = .options(options)
+                    try await writer.write(first)
+                    let reader = try FileReader(path: path)
+                    var buffer: [UInt8] = []
+                    var sent = 0.0
+                    while true {
+                        buffer.removeAll(keepingCapacity: true)
+                        guard try reader.read(into: &buffer, maxCount: 256 << 10) > 0 else { break }
+                        var chunk = ImportsV1.UploadContactsRequest()
+                        chunk.item = .chunk(buffer)
+                        try await writer.write(chunk)
+                        sent += Double(buffer.count)
+                        progress.update(sent)
+                    }
+                }
+            }
+            let interrupt = Interrupt { uploader.cancel() }
+            let job: ImportsV1.ImportJob
+            do {
+                job = try await uploader.value
+                interrupt.stop()
+            } catch {
+                interrupt.stop()
+                progress.end()
+                if interrupt.fired {
+                    Terminal.write(Terminal.standardError, "upload interrupted; nothing was imported\n")
+                    throw ExitCode(Exit.interrupted)
+                }
+                throw error
+            }
+            progress.finish()
+            if global.json {
+                print(job.protoJSON.text)
+            } else {
+                print(job.id)
+                Terminal.write(Terminal.standardError,
+                    "\(job.id) QUEUED: \(job.fileName), \(Format.count(job.totalRows)) rows\(job.validateOnly ? " (dry run)" : ""); next run at \(Format.nextRun(job.nextRunAt))\n")
+            }
+            if watch {
+                let status = try await follow(job.id, connection, json: global.json)
+                if status != 0 { throw ExitCode(status) }
+            } else if !global.json {
+                Terminal.write(Terminal.standardError, "follow it: importctl watch \(job.id)\n")
+            }
+        }
+    }
+
+    /// The file's SHA-256, read in chunks.
+    static func digest(_ path: String) throws -> String {
+        let reader = try FileReader(path: path)
+        let hasher = Platform.SHA256()
+        var buffer: [UInt8] = []
+        while true {
+            buffer.removeAll(keepingCapacity: true)
+            guard try reader.read(into: &buffer, maxCount: 1 << 20) > 0 else { break }
+            hasher.update(buffer)
+        }
+        return Hex.encode(hasher.finalize())
+    }
+}
+
+/// The upload's progress bar on stderr: bytes, percent, rate, ETA, redrawn in place.
+final class UploadProgress: @unchecked Sendable {
+    let name: String
+    let total: Double
+    let live: Bool
+    let quiet: Bool
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var sent = 0.0
+
+    init(name: String, total: Double, live: Bool, quiet: Bool) {
+        self.name = name
+        self.total = total
+        self.live = live
+        self.quiet = quiet
+    }
+
+    func update(_ sent: Double) {
+        self.sent = sent
+        guard live, Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = Date()
+        draw()
+    }
+
+    private func draw() {
+        let elapsed = max(Date().timeIntervalSince(start), 0.001)
+        let rate = sent / elapsed
+        let fraction = total > 0 ? sent / total : 1
+        let eta = rate > 0 ? (total - sent) / rate : 0
+        let width = Terminal.columns(Terminal.standardError)
+        var line = "Uploading \(name)  "
+        if width >= 100 { line += Format.bar(fraction, width: 24) + "  " }
+        line += "\(Int((fraction * 100).rounded(.down)))%  \(Format.bytes(sent))/\(Format.bytes(total))  \(Format.bytes(rate))/s  ETA \(Format.duration(eta))"
+        Terminal.write(Terminal.standardError, "\r\u{1B}[2K" + Format.fit(line, max(10, width - 1)))
+    }
+
+    /// All bytes sent.
+    func finish() {
+        let elapsed = Date().timeIntervalSince(start)
+        if live {
+            sent = total
+            draw()
+            Terminal.write(Terminal.standardError, "\n")
+        }
+        if !live && !quiet {
+            Terminal.write(Terminal.standardError, "uploaded \(Format.bytes(total)) in \(String(format: "%.1f", elapsed))s\n")
+        }
+    }
+
+    /// Ends the line after a failure.
+    func end() {
+        if live { Terminal.write(Terminal.standardError, "\n") }
+    }
+}
