@@ -33,6 +33,9 @@ interop-test: build
 test: check-generated unit-test interop-test
 
 run: build
+	@echo "Starting importd on $(LISTEN) with data in $(DATA_DIR); imports run every $(IMPORT_INTERVAL). Ctrl-C stops it."
+	@echo "In another shell:  export PATH=\$$PWD/$(BIN):\$$PATH IMPORTCTL_SERVER=$(LISTEN) IMPORTCTL_TOKEN=\$$(cat $(DATA_DIR)/admin.token)"
+	@echo "                   importctl template -o contacts.csv && importctl upload contacts.csv --watch"
 	$(BIN)/importd --listen $(LISTEN) --data-dir $(DATA_DIR) --import-interval $(IMPORT_INTERVAL)
 
 bench:

@@ -94,6 +94,10 @@ struct Serve: AsyncParsableCommand {
         logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
         let nextRun = iso8601(await importer.nextTick)
         logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
+        logger.info("""
+            try it: export IMPORTCTL_SERVER=\(address) IMPORTCTL_TOKEN=$(cat \(data.adminTokenPath)); \
+            importctl template -o contacts.csv; importctl upload contacts.csv --watch
+            """)
         // For scripts and tests: one line on stdout once the server is ready.
         print("listening on \(address)")
         fflushStandardOutput()
