@@ -41,6 +41,33 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         try await sendMessage(framedMessage)
     }
 
+    func receiveSingle() async throws -> [UInt8] {
+        if !loop.inEventLoop {
+            return try await withTaskExecutorPreference(loop) { try await self.receiveSingle() }
+        }
+        // Usually the request and END_STREAM came together: no suspension at all.
+        guard let bytes = try await receiveMessage() else {
+            throw RPCError(code: .internal, message: "the client sent no request message")
+        }
+        guard try await receiveMessage() == nil else {
+            throw RPCError(code: .internal, message: "the client sent more than one request message to a method that takes one")
+        }
+        return bytes
+    }
+
+    func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
+        if !loop.inEventLoop {
+            return try await withTaskExecutorPreference(loop) {
+                try await self.respond(headers: headers, framedMessage: framedMessage, trailers: trailers)
+            }
+        }
+        guard canSend else { throw closeError }
+        if !headersSubmitted { submitHeaders(headers) }
+        // One message: queue it and the trailers together, without waiting.
+        pending.append(framedMessage)
+        finishOnLoop(status: .ok, trailers: trailers)
+    }
+
     func finish(status: Status, trailers: Metadata) async {
         if !loop.inEventLoop {
             return await withTaskExecutorPreference(loop) { await self.finish(status: status, trailers: trailers) }

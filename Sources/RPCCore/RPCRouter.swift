@@ -12,7 +12,15 @@ public struct RPCRouter: Sendable {
     /// A handler with its message types erased.
     public struct Handler: Sendable {
         public let method: MethodDescriptor
+        /// Sends the status itself on success (unary and client streaming).
+        let finishes: Bool
         let run: @Sendable (any ServerCallIO, ServerContext) async throws -> Void
+
+        init(method: MethodDescriptor, finishes: Bool = false, run: @escaping @Sendable (any ServerCallIO, ServerContext) async throws -> Void) {
+            self.method = method
+            self.finishes = finishes
+            self.run = run
+        }
     }
 
     private var handlers: [String: Handler] = [:]
@@ -33,11 +41,11 @@ public struct RPCRouter: Sendable {
         _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
         handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        handlers[method.path] = Handler(method: method) { call, context in
-            let request: Request = try await Self.receiveOne(call)
+        handlers[method.path] = Handler(method: method, finishes: true) { call, context in
+            let request: Request = try Self.decode(try await call.receiveSingle())
             let response = try await handler(request, context)
-            try await call.sendHeaders(context.response.initial)
-            try await call.send(framedMessage: MessageFraming.frame(response))
+            try await call.respond(headers: context.response.initial, framedMessage: MessageFraming.frame(response),
+                trailers: context.response.trailing)
         }
     }
 
@@ -45,10 +53,10 @@ public struct RPCRouter: Sendable {
         _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
         handler: @escaping @Sendable (RPCAsyncSequence<Request>, ServerContext) async throws -> Response
     ) {
-        handlers[method.path] = Handler(method: method) { call, context in
+        handlers[method.path] = Handler(method: method, finishes: true) { call, context in
             let response = try await handler(Self.requests(call), context)
-            try await call.sendHeaders(context.response.initial)
-            try await call.send(framedMessage: MessageFraming.frame(response))
+            try await call.respond(headers: context.response.initial, framedMessage: MessageFraming.frame(response),
+                trailers: context.response.trailing)
         }
     }
 
@@ -57,7 +65,7 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (Request, RPCWriter<Response>, ServerContext) async throws -> Void
     ) {
         handlers[method.path] = Handler(method: method) { call, context in
-            let request: Request = try await Self.receiveOne(call)
+            let request: Request = try Self.decode(try await call.receiveSingle())
             try await handler(request, Self.writer(call, context), context)
         }
     }
@@ -84,7 +92,9 @@ public struct RPCRouter: Sendable {
                 try await interceptor.intercept(context: context)
             }
             try await handler.run(call, context)
-            await call.finish(status: .ok, trailers: context.response.trailing)
+            if !handler.finishes {
+                await call.finish(status: .ok, trailers: context.response.trailing)
+            }
         } catch {
             if !(error is RPCError || error is RPCErrorConvertible || error is CancellationError) {
                 onUnexpectedError?(error, context)
@@ -104,17 +114,6 @@ public struct RPCRouter: Sendable {
         } catch {
             throw RPCError(code: .internal, message: "could not decode the request as \(Message.self)")
         }
-    }
-
-    /// The single request of a unary or server-streaming call.
-    static func receiveOne<Message: RPCMessage>(_ call: any ServerCallIO) async throws -> Message {
-        guard let bytes = try await call.receive() else {
-            throw RPCError(code: .internal, message: "the client sent no request message")
-        }
-        guard try await call.receive() == nil else {
-            throw RPCError(code: .internal, message: "the client sent more than one request message to a method that takes one")
-        }
-        return try decode(bytes)
     }
 
     static func requests<Message: RPCMessage>(_ call: any ServerCallIO) -> RPCAsyncSequence<Message> {

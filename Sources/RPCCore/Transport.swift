@@ -13,6 +13,30 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// Ends the call with a status and trailers. Without earlier headers this is a
     /// Trailers-Only response.
     func finish(status: Status, trailers: Metadata) async
+
+    /// The one request of a unary or server-streaming call (INTERNAL when the
+    /// client sent none or more than one).
+    func receiveSingle() async throws -> [UInt8]
+    /// Headers, one message and an OK status with trailers, in one step.
+    func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws
+}
+
+extension ServerCallIO {
+    public func receiveSingle() async throws -> [UInt8] {
+        guard let bytes = try await receive() else {
+            throw RPCError(code: .internal, message: "the client sent no request message")
+        }
+        guard try await receive() == nil else {
+            throw RPCError(code: .internal, message: "the client sent more than one request message to a method that takes one")
+        }
+        return bytes
+    }
+
+    public func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
+        try await sendHeaders(headers)
+        try await send(framedMessage: framedMessage)
+        await finish(status: .ok, trailers: trailers)
+    }
 }
 
 /// One client-side call as a transport presents it to `RPCClient`.

@@ -38,8 +38,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Rows per batch: one transaction each; pause and cancel act between batches.")
     var batchRows: Int = 10_000
 
-    @Option(help: "Event loop threads for connections.")
-    var eventLoops: Int = 1
+    @Option(help: "Event loop threads for connections (default: one per core, at most 4).")
+    var eventLoops: Int = defaultEventLoops
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -120,6 +120,9 @@ struct Serve: AsyncParsableCommand {
         logger.info("created admin token \(ResourceKind.token.format(token.id)) in \(data.adminTokenPath) (mode 0600)")
     }
 }
+
+/// One event loop per core, at most four: SQLite work runs on its own threads.
+let defaultEventLoops = max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 
 /// Splits `HOST:PORT` (IPv6 as `[::1]:PORT`).
 func splitHostPort(_ text: String) -> (String, Int)? {

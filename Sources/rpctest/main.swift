@@ -17,6 +17,7 @@ import Glibc
 #endif
 
 var configuration = GRPCServerConfiguration()
+configuration.eventLoops = max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 var arguments = CommandLine.arguments.dropFirst()
 var tlsCert: String?
 var tlsKey: String?
