@@ -26,7 +26,7 @@ for round in $(seq "$rounds"); do
     sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $cache contacts" 2>/dev/null || true
     end=$(date +%s.%N)
     echo "sqlite3_import $(echo "$end - $start" | bc)" >> "$results"
-    .build/release/importbench "$cache" > "$work/engine.json"
+    .build/release/importbench "$cache" | tail -1 > "$work/engine.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
     echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
 done

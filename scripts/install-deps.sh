@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(pkg-config libnghttp2-dev libevent-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
           libssl-dev openssl nghttp2-client sqlite3 python3 python3-venv util-linux)
 if [ "${1:-}" = "--bench" ]; then
-    packages+=(libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler g++ hyperfine)
+    packages+=(libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler g++)
 fi
 
 missing=()

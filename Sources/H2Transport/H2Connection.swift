@@ -112,8 +112,12 @@ class H2Connection: @unchecked Sendable {
             total += consumed
         }
         _ = total
+        inputProcessed()
         flush()
     }
+
+    /// After a read, outside nghttp2's callbacks (the server starts calls here).
+    func inputProcessed() {}
 
     private func writable() {
         flush()

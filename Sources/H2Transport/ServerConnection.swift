@@ -21,6 +21,8 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     private var invalidFrames = 0
     private var draining = false
     private let tlsPending: Bool
+    /// Calls whose headers arrived during this read; started when nghttp2 returns.
+    private var ready: [(H2ServerCall, ContinuousClock.Instant?)] = []
 
     init(server: ServerCore, loop: EventLoop, bev: OpaquePointer, peer: String, tls: Bool) {
         self.server = server
@@ -243,13 +245,32 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             }
             call.deadlineTimer = timer
         }
+        ready.append((call, deadline))
+    }
+
+    /// Starts the calls of this read. On the loop, a handler runs at once, right
+    /// here, until its first real suspension (`Task.immediate`): a unary call
+    /// whose request is complete often finishes before this returns, with no
+    /// scheduling round trip. This is outside nghttp2's callbacks.
+    override func inputProcessed() {
+        guard !ready.isEmpty else { return }
+        let calls = ready
+        ready.removeAll(keepingCapacity: true)
         let router = server.router
-        let path = call.path
-        let metadata = call.metadata
         let peer = self.peer
-        let executor: (any TaskExecutor)? = server.configuration.handlerPlacement == .eventLoop ? loop : nil
-        call.handlerTask = Task(executorPreference: executor) {
-            await router.handle(path: path, call: call, metadata: metadata, deadline: deadline, peer: peer)
+        let onLoop = server.configuration.handlerPlacement == .eventLoop
+        for (call, deadline) in calls where !call.closed && !call.finished {
+            let path = call.path
+            let metadata = call.metadata
+            if onLoop {
+                call.handlerTask = Task.immediate(executorPreference: loop) {
+                    await router.handle(path: path, call: call, metadata: metadata, deadline: deadline, peer: peer)
+                }
+            } else {
+                call.handlerTask = Task {
+                    await router.handle(path: path, call: call, metadata: metadata, deadline: deadline, peer: peer)
+                }
+            }
         }
     }
 
