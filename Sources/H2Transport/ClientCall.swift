@@ -191,9 +191,9 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
         } else {
             status = Status(code: .internal, message: "the server reset the stream (HTTP/2 error \(errorCode))")
         }
-        if finalStatus == nil && !inboundEnded && localStatus == nil {
+        if finalStatus == nil && !inbound.ended && localStatus == nil {
             // Messages that arrived before an abnormal end stay readable; then the error.
-            inboundFailure = RPCError(status: status)
+            inbound.failAfterMessages(RPCError(status: status))
         }
         complete(status, trailerMetadata)
         streamClosed(error: RPCError(status: finalStatus?.0 ?? status))

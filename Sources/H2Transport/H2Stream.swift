@@ -22,14 +22,7 @@ class H2Stream: @unchecked Sendable {
     var streamID: Int32 = -1
 
     // Receiving.
-    var deframer: MessageDeframer
-    var messages = Deque<[UInt8]>()
-    /// The peer sent END_STREAM.
-    var inboundEnded = false
-    /// Set when receiving failed; `receive` throws it.
-    var inboundFailure: RPCError?
-    /// Received bytes not yet returned to the stream window.
-    var withheldCredit = 0
+    var inbound: InboundFlow
     var receiveWaiter: CheckedContinuation<[UInt8]?, any Error>?
 
     // Sending.
@@ -46,7 +39,7 @@ class H2Stream: @unchecked Sendable {
     init(loop: EventLoop, connection: H2Connection, maxReceiveMessageSize: Int, writeHighWater: Int) {
         self.loop = loop
         self.connection = connection
-        self.deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
+        self.inbound = InboundFlow(maxMessageSize: maxReceiveMessageSize)
         self.writeHighWater = writeHighWater
     }
 
@@ -54,44 +47,30 @@ class H2Stream: @unchecked Sendable {
 
     /// A DATA chunk arrived. Connection credit was returned already.
     func receivedData(_ bytes: UnsafeRawBufferPointer) {
-        guard inboundFailure == nil, !inboundEnded else {
-            connection?.consumeStream(streamID, bytes.count)
+        let hadFailure = inbound.failure != nil
+        connection?.consumeStream(streamID, inbound.receive(bytes))
+        if !hadFailure, let failure = inbound.failure {
+            receiveFailed(failure)
             return
-        }
-        do {
-            try deframer.process(bytes) { messages.append($0) }
-        } catch let error as DeframingError {
-            connection?.consumeStream(streamID, bytes.count + withheldCredit)
-            withheldCredit = 0
-            receiveFailed(error.rpcError)
-            return
-        } catch {
-            preconditionFailure("unexpected deframing error \(error)")
-        }
-        withheldCredit += bytes.count
-        if messages.isEmpty {
-            // Only part of a message so far: let the rest of it come.
-            connection?.consumeStream(streamID, withheldCredit)
-            withheldCredit = 0
         }
         wakeReceiver()
     }
 
     /// The peer finished sending (END_STREAM).
     func receivedEndOfStream() {
-        guard !inboundEnded else { return }
-        inboundEnded = true
-        if deframer.hasPartialMessage && inboundFailure == nil {
-            inboundFailure = RPCError(code: .internal, message: "the stream ended in the middle of a message")
-        }
+        inbound.end()
         wakeReceiver()
     }
 
     /// Receiving failed: the reader gets `error`. Subclasses also end the call.
     func receiveFailed(_ error: RPCError) {
-        if inboundFailure == nil { inboundFailure = error }
-        messages.removeAll()
+        inbound.fail(error)
         wakeReceiver()
+    }
+
+    /// The peer's data will not be read any more: return its credit.
+    func releaseInboundCredit() {
+        connection?.consumeStream(streamID, inbound.releaseAll())
     }
 
     private func wakeReceiver() {
@@ -99,12 +78,9 @@ class H2Stream: @unchecked Sendable {
         if let message = takeMessage() {
             receiveWaiter = nil
             waiter.resume(returning: message)
-        } else if let failure = inboundFailure {
+        } else if let terminal = inbound.terminal {
             receiveWaiter = nil
-            waiter.resume(throwing: failure)
-        } else if inboundEnded {
-            receiveWaiter = nil
-            waiter.resume(returning: nil)
+            waiter.resume(with: terminal.mapError { $0 as any Error })
         } else if closed {
             receiveWaiter = nil
             waiter.resume(throwing: closeError)
@@ -112,14 +88,8 @@ class H2Stream: @unchecked Sendable {
     }
 
     private func takeMessage() -> [UInt8]? {
-        guard let message = messages.popFirst() else { return nil }
-        // Give back the message's share of withheld credit, or all of it once
-        // nothing waits (the rest is a partial message that must be able to finish).
-        let credit = messages.isEmpty ? withheldCredit : min(withheldCredit, message.count + MessageFraming.headerSize)
-        if credit > 0 {
-            withheldCredit -= credit
-            connection?.consumeStream(streamID, credit)
-        }
+        guard let (message, credit) = inbound.take() else { return nil }
+        connection?.consumeStream(streamID, credit)
         return message
     }
 
@@ -129,8 +99,7 @@ class H2Stream: @unchecked Sendable {
             return try await withTaskExecutorPreference(loop) { try await self.receiveMessage() }
         }
         if let message = takeMessage() { return message }
-        if let failure = inboundFailure { throw failure }
-        if inboundEnded { return nil }
+        if let terminal = inbound.terminal { return try terminal.get() }
         if closed { throw closeError }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

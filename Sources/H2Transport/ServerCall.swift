@@ -136,11 +136,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
             connection.markDirty()
         }
         // Whatever the client still sends is not read: return its credit.
-        if withheldCredit > 0 {
-            connection.consumeStream(streamID, withheldCredit)
-            withheldCredit = 0
-        }
-        messages.removeAll()
+        releaseInboundCredit()
         wakeWriter(error: RPCError(code: .cancelled, message: "the call has ended"))
     }
 

@@ -56,6 +56,11 @@ public struct InvalidTransition: Error, Sendable, Hashable, CustomStringConverti
     public let state: ImportState
     public let event: ImportEvent
 
+    public init(state: ImportState, event: ImportEvent) {
+        self.state = state
+        self.event = event
+    }
+
     public var description: String {
         switch event {
         case .revert: return "only a COMPLETED or CANCELLED import can be reverted; this one is \(state)"

@@ -5,7 +5,7 @@
 /// Time comes from the injected clock: tests advance a manual clock instead of
 /// waiting. A run longer than the interval delays the next tick to the first
 /// aligned time after it ends.
-actor ImportScheduler {
+package actor ImportScheduler {
     let interval: Duration
     private let clock: any WallClock
     private let queued: @Sendable () async throws -> [Int64]
@@ -27,7 +27,7 @@ actor ImportScheduler {
     }
 
     /// The first multiple of `interval` strictly after `time`.
-    static func tick(after time: WallTime, interval: Duration) -> WallTime {
+    package static func tick(after time: WallTime, interval: Duration) -> WallTime {
         let step = interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000
         precondition(step > 0, "the interval must be positive")
         return WallTime(microseconds: (time.microseconds.floorDiv(step) + 1) * step)

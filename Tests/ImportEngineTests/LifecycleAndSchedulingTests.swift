@@ -1,0 +1,151 @@
+import ImportEngine
+import Testing
+
+@Suite struct ImportLifecycleTests {
+    /// Every (state, event) pair and what it must give: a state, or refusal.
+    static let table: [(ImportState, ImportEvent, ImportState?)] = {
+        let allowed: [ImportState: [ImportEvent: ImportState]] = [
+            .queued: [.start: .running, .pause: .paused, .cancel: .cancelled, .fail: .failed, .resume: .queued],
+            .running: [.pause: .paused, .cancel: .cancelled, .fail: .failed, .complete: .completed, .interrupt: .queued, .resume: .running],
+            .paused: [.pause: .paused, .cancel: .cancelled, .resume: .queued],
+            .completed: [.revert: .reverted],
+            .cancelled: [.revert: .reverted],
+            .failed: [:],
+            .reverted: [:],
+        ]
+        let events: [ImportEvent] = [.start, .pause, .resume, .cancel, .complete, .fail, .interrupt, .revert]
+        return ImportState.allCases.flatMap { state in events.map { (state, $0, allowed[state]![$0]) } }
+    }()
+
+    @Test(arguments: table.indices)
+    func transition(index: Int) {
+        let (state, event, expected) = Self.table[index]
+        if let expected {
+            let next = try? ImportLifecycle.next(state, on: event)
+            #expect(next == expected, "\(state) on \(event)")
+        } else {
+            #expect(throws: InvalidTransition(state: state, event: event)) { try ImportLifecycle.next(state, on: event) }
+        }
+    }
+
+    @Test func refusalsSayWhatIsAllowed() {
+        #expect(InvalidTransition(state: .queued, event: .revert).description
+            == "only a COMPLETED or CANCELLED import can be reverted; this one is QUEUED")
+        #expect(InvalidTransition(state: .completed, event: .pause).description == "cannot pause an import that is COMPLETED")
+        #expect(ImportState.allCases.filter(\.isTerminal) == [.completed, .failed, .cancelled, .reverted])
+    }
+}
+
+@Suite struct SchedulerAlignmentTests {
+    @Test func fifteenMinuteTicksFallOnTheQuarterHours() {
+        let interval = Duration.seconds(900)
+        let base = WallTime(seconds: 1_767_607_200)  // 2026-01-05T10:00:00Z
+        #expect(ImportScheduler.tick(after: base, interval: interval) == WallTime(seconds: 1_767_607_200 + 900))  // 10:15
+        #expect(ImportScheduler.tick(after: base + .seconds(1), interval: interval) == WallTime(seconds: 1_767_607_200 + 900))
+        #expect(ImportScheduler.tick(after: base + .seconds(899), interval: interval) == WallTime(seconds: 1_767_607_200 + 900))
+        #expect(ImportScheduler.tick(after: base + .seconds(900), interval: interval) == WallTime(seconds: 1_767_607_200 + 1800))  // 10:30
+        #expect(ImportScheduler.tick(after: base + .seconds(3599), interval: interval) == WallTime(seconds: 1_767_607_200 + 3600))  // 11:00
+        // Every tick is a quarter hour.
+        var time = base + .seconds(7)
+        for _ in 0..<10 {
+            time = ImportScheduler.tick(after: time, interval: interval)
+            #expect(time.seconds % 900 == 0)
+        }
+    }
+
+    @Test func shortIntervalsAlignToo() {
+        let t = WallTime(microseconds: 1_767_607_201_500_000)  // 10:00:01.5
+        #expect(ImportScheduler.tick(after: t, interval: .seconds(2)) == WallTime(seconds: 1_767_607_202))
+        #expect(ImportScheduler.tick(after: t, interval: .milliseconds(500)) == WallTime(microseconds: 1_767_607_202_000_000))
+    }
+
+    @Test func manualClockWakesSleepersOnlyWhenDue() async throws {
+        let clock = ManualClock(now: WallTime(seconds: 100))
+        let woke = Task { try await clock.sleep(until: WallTime(seconds: 160)); return clock.now() }
+        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        clock.advance(by: .seconds(59))
+        #expect(clock.sleeperCount == 1)
+        clock.advance(by: .seconds(1))
+        let wokeAt = try await woke.value
+        #expect(wokeAt == WallTime(seconds: 160))
+        let cancelled = Task { try await clock.sleep(until: WallTime(seconds: 999)) }
+        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(clock.sleeperCount == 0)
+    }
+}
+
+@Suite struct ProgressHubTests {
+    private func job(_ id: Int64, _ state: ImportState, processed: Int64, version: Int64) -> ImportJob {
+        var job = ImportJob(
+            id: id, state: state, fileName: "f.csv", kind: .contact, subscriptionIDs: [], onDuplicate: .update, columnMap: [:],
+            ignoreUnknownColumns: false, validateOnly: false, encoding: .utf8, sha256: "", bytes: 0, totalRows: 100,
+            createdAt: WallTime(seconds: 0), updatedAt: WallTime(seconds: 0), spoolName: "", header: [], delimiter: 44,
+            dataOffset: 0, checkpointOffset: 0, checkpointRow: 0)
+        job.processedRows = processed
+        job.version = version
+        return job
+    }
+
+    @Test func progressIsThrottledStateChangesAlwaysGoOut() async {
+        let clock = ManualClock(now: WallTime(seconds: 0))
+        let hub = ProgressHub(clock: clock)
+        let updates = hub.subscribe(importID: 1)
+        hub.publish(job(1, .running, processed: 0, version: 1), stateChanged: true)
+        for i in 1...50 {
+            clock.advance(by: .milliseconds(10))  // 100 a second
+            hub.publish(job(1, .running, processed: Int64(i), version: Int64(1 + i)), stateChanged: false)
+        }
+        hub.publish(job(1, .completed, processed: 100, version: 60), stateChanged: true)
+        var seen: [ImportJob] = []
+        while let next = await updates.next() {
+            seen.append(next)
+            if next.state.isTerminal { break }
+        }
+        // 0.5 s of progress at ~10 a second, each coalesced to the newest: a handful, not 50.
+        let progress = seen.filter { $0.state == .running && $0.processedRows > 0 }
+        #expect(progress.count >= 1 && progress.count <= 6)
+        #expect(seen.first?.processedRows == 0 && seen.last?.state == .completed)
+        #expect(seen.map(\.version) == seen.map(\.version).sorted())
+    }
+
+    @Test func aSlowSubscriberKeepsOnlyTheNewestProgressButEveryStateChange() async {
+        let clock = ManualClock(now: WallTime(seconds: 0))
+        let hub = ProgressHub(clock: clock, minimumInterval: .zero)
+        let slow = hub.subscribe(importID: nil)
+        hub.publish(job(1, .running, processed: 0, version: 1), stateChanged: true)
+        for i in 1...1000 { hub.publish(job(1, .running, processed: Int64(i), version: Int64(1 + i)), stateChanged: false) }
+        hub.publish(job(2, .queued, processed: 0, version: 1), stateChanged: true)
+        hub.publish(job(1, .paused, processed: 1000, version: 2000), stateChanged: true)
+        var seen: [(Int64, ImportState, Int64)] = []
+        for _ in 0..<4 {
+            if let next = await slow.next() { seen.append((next.id, next.state, next.processedRows)) }
+        }
+        #expect(seen.map(\.0) == [1, 1, 2, 1])
+        #expect(seen[1].2 == 1000, "999 outdated progress snapshots were dropped, the newest kept")
+        #expect(seen.last?.1 == .paused)
+        slow.cancel()
+        #expect(hub.subscriberCount == 0)
+        hub.closeAll()
+        let late = await hub.subscribe(importID: 1).next()
+        #expect(late == nil)
+    }
+}
+
+@Suite struct PageTokenTests {
+    @Test func tokensRoundTripAndAreTiedToTheirQuery() throws {
+        let page = try Paging.request(pageSize: 0, pageToken: "", query: "imports:")
+        #expect(page.size == Paging.defaultSize && page.after == nil)
+        let capped = try Paging.request(pageSize: 5000, pageToken: "", query: "q")
+        #expect(capped.size == Paging.maxSize)
+        let token = Paging.nextToken(count: 10, size: 10, lastKey: 1234567, query: "rows:7:4")
+        #expect(!token.isEmpty && !token.contains("1234567"))
+        let resumed = try Paging.request(pageSize: 10, pageToken: token, query: "rows:7:4")
+        #expect(resumed.after == 1234567)
+        #expect(throws: ImportError.self) { try Paging.request(pageSize: 10, pageToken: token, query: "rows:7:1") }
+        #expect(throws: ImportError.self) { try Paging.request(pageSize: 10, pageToken: "!!", query: "rows:7:4") }
+        #expect(throws: ImportError.self) { try Paging.request(pageSize: -1, pageToken: "", query: "q") }
+        #expect(Paging.nextToken(count: 9, size: 10, lastKey: 5, query: "q") == "", "a short page is the last")
+    }
+}
