@@ -99,3 +99,9 @@ package.targets += [
     // The bundled command-line client: gRPC client transport only, no SQLite, no engine.
     .executableTarget(name: "importctl", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
 ]
+
+package.targets += [
+    .testTarget(name: "ImportServiceTests", dependencies: [
+        "ImportService", "ImportEngine", "ImportStoreSQLite", "H2Transport", "RPCCore", "RPCHealth", "ProtoMessages", "Platform", logging,
+    ]),
+]

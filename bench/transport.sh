@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Unary QPS with h2load: our server (rpctest, 1 and 2 event loops) and the C++
+# Unary QPS with h2load: our server (rpctest: 1 and 2 event loops, and handlers on
+# Swift's global executor instead of the loop) and the C++
 # gRPC peer (Debian's libgrpc++, callback API) on the same proto, same load,
 # alternating, several rounds; medians to $1/transport.json.
 set -euo pipefail
@@ -28,6 +29,7 @@ start() {  # start NAME COMMAND... -> sets PORT_<NAME>
 }
 start swift1 .build/release/rpctest --loops 1
 start swift2 .build/release/rpctest --loops 2
+start global1 .build/release/rpctest --loops 1 --placement global
 start cpp "$work/cpp-peer" 0
 
 requests=${BENCH_REQUESTS:-200000}
@@ -40,7 +42,7 @@ run() {  # run PORT -> "req/s errors"
 results="$work/results.txt"
 : > "$results"
 for round in $(seq "$rounds"); do
-    for name in cpp swift1 swift2; do
+    for name in cpp swift1 swift2 global1; do
         port_var="PORT_$name"
         read -r rps errors < <(run "${!port_var}")
         echo "$name $rps $errors" >> "$results"

@@ -298,3 +298,28 @@ actor Gate {
         waiters.removeAll()
     }
 }
+
+@Suite struct ConnectionLimitTests {
+    @Test func connectionsBeyondTheCapAreClosedAtOnce() async throws {
+        try await TestHarness.with(configure: { $0.maxConnections = 2 }) { h in
+            _ = try await h.client.echo(echoRequest("first"))
+            let second = GRPCChannel(host: "127.0.0.1", port: h.server.port)
+            let third = GRPCChannel(host: "127.0.0.1", port: h.server.port)
+            let secondClient = RPCTestV1.TestService.Client(RPCClient(transport: second))
+            let thirdClient = RPCTestV1.TestService.Client(RPCClient(transport: third))
+            let reply = try await secondClient.echo(echoRequest("second"))
+            #expect(reply.message == "second")
+            #expect(h.server.connectionCount == 2)
+            let error = await #expect(throws: RPCError.self) { try await thirdClient.echo(echoRequest("third")) }
+            #expect(error?.code == .unavailable)
+            await second.close()
+            #expect(await eventually { h.server.connectionCount == 1 })
+            // A slot is free again.
+            let fourth = GRPCChannel(host: "127.0.0.1", port: h.server.port)
+            let again = try await RPCTestV1.TestService.Client(RPCClient(transport: fourth)).echo(echoRequest("fourth"))
+            #expect(again.message == "fourth")
+            await third.close()
+            await fourth.close()
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import H2Transport
+import ImportEngine
+import ImportService
+import ImportStoreSQLite
+import Logging
+import Platform
+import ProtoMessages
+import RPCCore
+import RPCHealth
+import Testing
+
+/// The ImportService in-process: handler, authentication and error mapping on
+/// real SQLite, a manual clock, and the typed client over loopback.
+final class ServiceHarness: @unchecked Sendable {
+    let directory: String
+    let clock = ManualClock(now: WallTime(seconds: 1_767_607_620))  // 2026-01-05T10:07:00Z
+    let importer: Importer
+    let server: GRPCServer
+    let channel: GRPCChannel
+    let admin: String
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("service-\(UUID().uuidString)").path
+        try FileSystem.createDirectory(directory)
+        let store = try SQLiteImportStore(path: directory + "/importd.sqlite")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        importer = Importer(store: store, clock: clock, configuration: ImporterConfiguration(spoolDirectory: directory + "/spool"), logger: logger)
+        try await importer.start()
+        admin = try await importer.createToken(name: "admin", scope: .admin).secret
+        let router = ImportServiceHandler.router(importer: importer, health: HealthService(), logger: logger)
+        server = GRPCServer(router: router)
+        let port = try await server.start()
+        channel = GRPCChannel(host: "127.0.0.1", port: port)
+    }
+
+    func client(_ token: String?) -> ImportsV1.ImportService.Client {
+        var metadata = Metadata()
+        if let token { metadata.add("authorization", "Bearer \(token)") }
+        return ImportsV1.ImportService.Client(RPCClient(transport: channel, defaultMetadata: metadata))
+    }
+
+    var service: ImportsV1.ImportService.Client { client(admin) }
+
+    func close() async {
+        await channel.close()
+        await server.shutdown(grace: .seconds(1))
+        await importer.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func upload(_ csv: String, _ configure: (inout ImportsV1.UploadOptions) -> Void = { _ in }) async throws -> ImportsV1.ImportJob {
+        var options = ImportsV1.UploadOptions()
+        options.fileName = "test.csv"
+        configure(&options)
+        let bytes = Array(csv.utf8)
+        let chosen = options
+        return try await service.uploadContacts { writer in
+            var first = ImportsV1.UploadContactsRequest()
+            first.item = .options(chosen)
+            try await writer.write(first)
+            for start in stride(from: 0, to: bytes.count, by: 5) {
+                var chunk = ImportsV1.UploadContactsRequest()
+                chunk.item = .chunk(Array(bytes[start..<min(start + 5, bytes.count)]))
+                try await writer.write(chunk)
+            }
+        }
+    }
+
+    /// Advances the manual clock to the next tick and waits for the import to end.
+    func runScheduler(until id: String) async throws -> ImportsV1.ImportJob {
+        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        clock.advance(to: await importer.nextTick)
+        var request = ImportsV1.GetImportRequest()
+        request.importID = id
+        for _ in 0..<2000 {
+            let job = try await service.getImport(request)
+            if [.completed, .failed, .cancelled, .reverted].contains(job.state) { return job }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw RPCError(code: .deadlineExceeded, message: "import did not end")
+    }
+}
+
+@Suite struct ImportServiceTests {
+    @Test func uploadQueuesWithTheNextAlignedRunAndTheTickImports() async throws {
+        let h = try await ServiceHarness()
+        let job = try await h.upload("first_name,last_name,email\nAna,Ray,ana@example.org\nBo,,bo@example.org\n")
+        #expect(job.state == .queued && job.totalRows == 2 && job.id.hasPrefix("imp_"))
+        #expect(job.nextRunAt?.seconds == 1_767_608_100, "10:15:00, the next quarter hour")
+        #expect(job.createdAt?.seconds == 1_767_607_620)
+        let done = try await h.runScheduler(until: job.id)
+        #expect(done.state == .completed && done.created == 1 && done.failed == 1)
+        #expect(done.nextRunAt == nil)
+        #expect(done.startedAt?.seconds == 1_767_608_100)
+        var summary = ImportsV1.SummarizeImportRequest()
+        summary.importID = job.id
+        summary.groupBy = .errorCode
+        let groups = try await h.service.summarizeImport(summary).groups
+        #expect(groups.map(\.key) == ["MISSING_REQUIRED"] && groups.map(\.count) == [1])
+        await h.close()
+    }
+
+    @Test func refusedHeaderCarriesBadRequestDetails() async throws {
+        let h = try await ServiceHarness()
+        let error = await #expect(throws: RPCError.self) { _ = try await h.upload("first_name,emial\nA,b@c.de\n") }
+        #expect(error?.code == .invalidArgument)
+        let details = try #require(error?.metadata.firstBinary("grpc-status-details-bin"))
+        let status = try GoogleRPC.Status(serializedBytes: details)
+        #expect(status.code == Int32(Status.Code.invalidArgument.rawValue))
+        #expect(status.details.first?.typeURL == "type.googleapis.com/google.rpc.BadRequest")
+        let badRequest = try GoogleRPC.BadRequest(serializedBytes: status.details[0].value)
+        let fields = badRequest.fieldViolations.map(\.field)
+        #expect(fields.contains("emial") && fields.contains("last_name"))
+        #expect(badRequest.fieldViolations.first { $0.field == "emial" }?.description.contains("did you mean email?") == true)
+        var list = ImportsV1.ListImportsRequest()
+        list.pageSize = 10
+        let imports = try await h.service.listImports(list).imports
+        #expect(imports.isEmpty)
+        await h.close()
+    }
+
+    @Test func tokensAndScopes() async throws {
+        let h = try await ServiceHarness()
+        let read = try await h.importer.createToken(name: "reader", scope: .read).secret
+        let write = try await h.importer.createToken(name: "writer", scope: .write).secret
+        let template = ImportsV1.GetImportTemplateRequest()
+        await #expect(throws: RPCError(code: .unauthenticated, message: "missing credentials: send the header \"authorization: Bearer <token>\"")) {
+            _ = try await h.client(nil).getImportTemplate(template)
+        }
+        let bad = await #expect(throws: RPCError.self) { _ = try await h.client("nope").getImportTemplate(template) }
+        #expect(bad?.code == .unauthenticated)
+        let fields = try await h.client(read).getImportTemplate(template).fields
+        #expect(fields.count == 17)
+        var campaign = ImportsV1.CreateCampaignRequest()
+        campaign.name = "X"
+        let denied = await #expect(throws: RPCError.self) { _ = try await h.client(write).createCampaign(campaign) }
+        #expect(denied?.code == .permissionDenied)
+        #expect(denied?.message.contains("admin") == true)
+        var pause = ImportsV1.PauseImportRequest()
+        pause.importID = "imp_1"
+        let readOnly = await #expect(throws: RPCError.self) { _ = try await h.client(read).pauseImport(pause) }
+        #expect(readOnly?.code == .permissionDenied)
+        // Health needs no token.
+        let health = GrpcHealthV1.Health.Client(RPCClient(transport: h.channel))
+        let serving = try await health.check(GrpcHealthV1.HealthCheckRequest()).status
+        #expect(serving == .serving)
+        await h.close()
+    }
+
+    @Test func errorsMapToStatusesInOnePlace() async throws {
+        let h = try await ServiceHarness()
+        var get = ImportsV1.GetImportRequest()
+        get.importID = "imp_77"
+        await #expect(throws: RPCError(code: .notFound, message: "import imp_77 does not exist")) { _ = try await h.service.getImport(get) }
+        get.importID = ""
+        let missing = await #expect(throws: RPCError.self) { _ = try await h.service.getImport(get) }
+        #expect(missing?.code == .invalidArgument)
+        var campaign = ImportsV1.CreateCampaignRequest()
+        campaign.name = "Summer"
+        campaign.code = "S"
+        _ = try await h.service.createCampaign(campaign)
+        let duplicate = await #expect(throws: RPCError.self) { _ = try await h.service.createCampaign(campaign) }
+        #expect(duplicate?.code == .alreadyExists)
+        let unknown = await #expect(throws: RPCError.self) { _ = try await h.upload("first_name,last_name,email\n") { $0.originCampaignID = "cmp_9" } }
+        #expect(unknown?.code == .notFound)
+        var rows = ImportsV1.ListImportRowsRequest()
+        rows.importID = "imp_1"
+        rows.outcome = .unrecognized(42)
+        let enumError = await #expect(throws: RPCError.self) { _ = try await h.service.listImportRows(rows) }
+        #expect(enumError?.code == .invalidArgument || enumError?.code == .notFound)
+        let job = try await h.upload("first_name,last_name,email\nA,B,a@b.co\n")
+        _ = try await h.runScheduler(until: job.id)
+        var cancel = ImportsV1.CancelImportRequest()
+        cancel.importID = job.id
+        let terminal = await #expect(throws: RPCError.self) { _ = try await h.service.cancelImport(cancel) }
+        #expect(terminal?.code == .failedPrecondition)
+        await h.close()
+    }
+
+    @Test func watchSendsTheSnapshotThenChangesThenEndsOK() async throws {
+        let h = try await ServiceHarness()
+        let job = try await h.upload("first_name,last_name,email\nA,B,a@b.co\nC,D,c@d.co\n")
+        var request = ImportsV1.WatchImportRequest()
+        request.importID = job.id
+        let watchRequest = request
+        let received = Received()
+        let watcher = Task {
+            try await h.service.watchImport(watchRequest) { updates in
+                var all: [ImportsV1.ImportJob] = []
+                for try await update in updates {
+                    all.append(update)
+                    await received.bump()
+                }
+                return all
+            }
+        }
+        while await received.count == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        _ = try await h.runScheduler(until: job.id)
+        let seen = try await watcher.value
+        #expect(seen.first?.state == .queued && seen.first?.nextRunAt != nil)
+        #expect(seen.last?.state == .completed && seen.last?.created == 2)
+        #expect(seen.map(\.processedRows) == seen.map(\.processedRows).sorted())
+        // A finished import: the terminal snapshot, then OK.
+        let again = try await h.service.watchImport(request) { try await $0.collect() }
+        #expect(again.count == 1 && again[0].state == .completed)
+        request.importID = "imp_404"
+        let notFound = await #expect(throws: RPCError.self) { _ = try await h.service.watchImport(request) { try await $0.collect() } }
+        #expect(notFound?.code == .notFound)
+        await h.close()
+    }
+}
+
+actor Received {
+    private(set) var count = 0
+    func bump() { count += 1 }
+}
