@@ -30,7 +30,8 @@ class Importd:
 
     def __init__(self, data_dir, *extra):
         self.data_dir = str(data_dir)
-        args = [servers.binary("importd"), "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+        listen = [] if "--listen" in extra else ["--listen", "127.0.0.1:0"]
+        args = [servers.binary("importd")] + listen + ["--data-dir", self.data_dir,
                 "--import-interval", "1s", "--batch-rows", "500"] + list(extra)
         self.server = servers.Process(args, log=os.path.join(os.path.dirname(self.data_dir), "importd-%s.log" % os.path.basename(self.data_dir)))
         self.address = self.server.address

@@ -350,3 +350,37 @@ def test_tls(fresh_importd, tmp_path):
     plain = server.client(options=[("grpc.max_reconnect_backoff_ms", 200)])
     assert code_of(plain.call, "GetImportTemplate", pb.GetImportTemplateRequest(), timeout=3).code() in (
         grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_a_client_dying_mid_upload_leaves_nothing(importd):
+    client = importd.client()
+    before = len(client.call("ListImports", pb.ListImportsRequest(page_size=1000)).imports)
+    sent = threading.Event()
+
+    def requests():
+        yield pb.UploadContactsRequest(options=pb.UploadOptions(file_name="dies.csv"))
+        yield pb.UploadContactsRequest(chunk=b"first_name,last_name,email\n")
+        for i in range(100000):
+            yield pb.UploadContactsRequest(chunk=b"A,B,a%d@example.org\n" % i * 100)
+            if i == 20:
+                sent.set()
+
+    future = client.stub.UploadContacts.future(requests(), metadata=client.metadata)
+    sent.wait(10)
+    future.cancel()
+    time.sleep(0.5)
+    assert len(client.call("ListImports", pb.ListImportsRequest(page_size=1000)).imports) == before
+    spool = os.listdir(os.path.join(importd.data_dir, "spool"))
+    assert not any(name.endswith(".partial") for name in spool)
+    assert "refused upload \"dies.csv\"" in importd.log()
+
+
+def test_ipv6_loopback(fresh_importd):
+    import socket
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = fresh_importd("--listen", "[::1]:0")
+    assert server.address.startswith("[::1]:")
+    assert server.client().call("GetImportTemplate", pb.GetImportTemplateRequest()).fields
