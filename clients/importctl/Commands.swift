@@ -57,8 +57,37 @@ struct Subscriptions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Subscriptions (mailing lists).", subcommands: [SubscriptionList.self, SubscriptionCreate.self])
 }
 
-private func tagTable(_ rows: [(id: String, name: String, code: String, created: GoogleProtobuf.Timestamp?)]) -> Table {
-    Table(header: ["ID", "NAME", "CODE", "CREATED"], rows: rows.map { [$0.id, $0.name, $0.code.isEmpty ? "-" : $0.code, Format.time($0.created)] })
+/// What the campaign and subscription commands share.
+enum Tags {
+    typealias Row = (id: String, name: String, code: String, created: GoogleProtobuf.Timestamp?)
+
+    static func list<Item: ProtoJSONRepresentable>(
+        _ global: GlobalOptions, noun: String, page: @escaping @Sendable (Connection, String) async throws -> ([Item], String),
+        row: @escaping (Item) -> Row
+    ) async throws {
+        try await withConnection(global) { connection in
+            let all = try await allPages { token in try await page(connection, token) }
+            let output = Output(json: global.json)
+            if global.json { output.items(all); return }
+            if all.isEmpty { output.note("no \(noun)s yet: importctl \(noun)s create NAME --code CODE"); return }
+            output.table(Table(header: ["ID", "NAME", "CODE", "CREATED"],
+                rows: all.map(row).map { [$0.id, $0.name, $0.code.isEmpty ? "-" : $0.code, Format.time($0.created)] }))
+        }
+    }
+
+    static func create<Item: ProtoJSONRepresentable>(
+        _ global: GlobalOptions, _ call: @escaping @Sendable (Connection) async throws -> Item, row: @escaping (Item) -> Row
+    ) async throws {
+        try await withConnection(global) { connection in
+            let item = try await call(connection)
+            let r = row(item)
+            print(global.json ? item.protoJSON.text : "\(r.id)  \(r.name)\(r.code.isEmpty ? "" : "  (\(r.code))")")
+        }
+    }
+
+    static func validate(_ name: String) throws {
+        guard !name.trimmingWhitespace.isEmpty else { throw ValidationError("the name must not be empty") }
+    }
 }
 
 struct CampaignList: AsyncParsableCommand {
@@ -66,19 +95,13 @@ struct CampaignList: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await withConnection(global) { connection in
-            let all = try await allPages { token in
-                var request = ImportsV1.ListCampaignsRequest()
-                request.pageSize = 1000
-                request.pageToken = token
-                let page = try await connection.service.listCampaigns(request)
-                return (page.campaigns, page.nextPageToken)
-            }
-            let output = Output(json: global.json)
-            if global.json { output.items(all); return }
-            if all.isEmpty { output.note("no campaigns yet: importctl campaigns create NAME --code CODE"); return }
-            output.table(tagTable(all.map { ($0.id, $0.name, $0.code, $0.createdAt) }))
-        }
+        try await Tags.list(global, noun: "campaign", page: { connection, token in
+            var request = ImportsV1.ListCampaignsRequest()
+            request.pageSize = 1000
+            request.pageToken = token
+            let page = try await connection.service.listCampaigns(request)
+            return (page.campaigns, page.nextPageToken)
+        }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
     }
 }
 
@@ -89,18 +112,14 @@ struct CampaignCreate: AsyncParsableCommand {
     @Argument(help: "The campaign's name.") var name: String
     @Option(help: "A unique short code.") var code: String = ""
 
-    func validate() throws {
-        guard !name.trimmingWhitespace.isEmpty else { throw ValidationError("the name must not be empty") }
-    }
+    func validate() throws { try Tags.validate(name) }
 
     func run() async throws {
-        try await withConnection(global) { connection in
-            var request = ImportsV1.CreateCampaignRequest()
-            request.name = name
-            request.code = code
-            let campaign = try await connection.service.createCampaign(request)
-            if global.json { print(campaign.protoJSON.text) } else { print("\(campaign.id)  \(campaign.name)\(campaign.code.isEmpty ? "" : "  (\(campaign.code))")") }
-        }
+        var request = ImportsV1.CreateCampaignRequest()
+        request.name = name
+        request.code = code
+        let made = request
+        try await Tags.create(global, { try await $0.service.createCampaign(made) }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
     }
 }
 
@@ -109,19 +128,13 @@ struct SubscriptionList: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await withConnection(global) { connection in
-            let all = try await allPages { token in
-                var request = ImportsV1.ListSubscriptionsRequest()
-                request.pageSize = 1000
-                request.pageToken = token
-                let page = try await connection.service.listSubscriptions(request)
-                return (page.subscriptions, page.nextPageToken)
-            }
-            let output = Output(json: global.json)
-            if global.json { output.items(all); return }
-            if all.isEmpty { output.note("no subscriptions yet: importctl subscriptions create NAME --code CODE"); return }
-            output.table(tagTable(all.map { ($0.id, $0.name, $0.code, $0.createdAt) }))
-        }
+        try await Tags.list(global, noun: "subscription", page: { connection, token in
+            var request = ImportsV1.ListSubscriptionsRequest()
+            request.pageSize = 1000
+            request.pageToken = token
+            let page = try await connection.service.listSubscriptions(request)
+            return (page.subscriptions, page.nextPageToken)
+        }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
     }
 }
 
@@ -132,18 +145,14 @@ struct SubscriptionCreate: AsyncParsableCommand {
     @Argument(help: "The subscription's name.") var name: String
     @Option(help: "A unique short code.") var code: String = ""
 
-    func validate() throws {
-        guard !name.trimmingWhitespace.isEmpty else { throw ValidationError("the name must not be empty") }
-    }
+    func validate() throws { try Tags.validate(name) }
 
     func run() async throws {
-        try await withConnection(global) { connection in
-            var request = ImportsV1.CreateSubscriptionRequest()
-            request.name = name
-            request.code = code
-            let subscription = try await connection.service.createSubscription(request)
-            if global.json { print(subscription.protoJSON.text) } else { print("\(subscription.id)  \(subscription.name)\(subscription.code.isEmpty ? "" : "  (\(subscription.code))")") }
-        }
+        var request = ImportsV1.CreateSubscriptionRequest()
+        request.name = name
+        request.code = code
+        let made = request
+        try await Tags.create(global, { try await $0.service.createSubscription(made) }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
     }
 }
 
