@@ -55,6 +55,32 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         return bytes
     }
 
+    func receiveSingleIfReady() throws -> [UInt8]? {
+        // Only on the loop, and only when the whole request is here.
+        guard loop.inEventLoop, inbound.messages.count == 1, inbound.ended else { return nil }
+        return try receiveSingleNow()
+    }
+
+    func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool {
+        guard loop.inEventLoop, canSend else { return false }
+        respondNow(headers: headers, framedMessage: framedMessage, trailers: trailers)
+        return true
+    }
+
+    private func receiveSingleNow() throws -> [UInt8]? {
+        guard let (message, credit) = inbound.take() else { return nil }
+        connection?.consumeStream(streamID, credit)
+        if case .failure(let error)? = inbound.terminal { throw error }
+        return message
+    }
+
+    private func respondNow(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) {
+        if !headersSubmitted { submitHeaders(headers) }
+        // One message: queue it and the trailers together, without waiting.
+        pending.append(framedMessage)
+        finishOnLoop(status: .ok, trailers: trailers)
+    }
+
     func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
         if !loop.inEventLoop {
             return try await withTaskExecutorPreference(loop) {
@@ -62,10 +88,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
             }
         }
         guard canSend else { throw closeError }
-        if !headersSubmitted { submitHeaders(headers) }
-        // One message: queue it and the trailers together, without waiting.
-        pending.append(framedMessage)
-        finishOnLoop(status: .ok, trailers: trailers)
+        respondNow(headers: headers, framedMessage: framedMessage, trailers: trailers)
     }
 
     func finish(status: Status, trailers: Metadata) async {

@@ -19,6 +19,13 @@ public protocol ServerCallIO: AnyObject, Sendable {
     func receiveSingle() async throws -> [UInt8]
     /// Headers, one message and an OK status with trailers, in one step.
     func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws
+
+    /// Fast paths for unary calls, without a suspension point: the single
+    /// request when it has fully arrived and can be taken from this thread (nil
+    /// otherwise: use `receiveSingle`), and the response when it can be queued
+    /// from this thread (false otherwise: use `respond`).
+    func receiveSingleIfReady() throws -> [UInt8]?
+    func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool
 }
 
 extension ServerCallIO {
@@ -37,6 +44,10 @@ extension ServerCallIO {
         try await send(framedMessage: framedMessage)
         await finish(status: .ok, trailers: trailers)
     }
+
+    public func receiveSingleIfReady() throws -> [UInt8]? { nil }
+
+    public func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool { false }
 }
 
 /// One client-side call as a transport presents it to `RPCClient`.
