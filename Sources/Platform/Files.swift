@@ -176,17 +176,4 @@ public enum FileSystem {
         chmod(writer.temporaryPath, mode)
         try writer.commit(as: name)
     }
-
-    public static func readFile(_ path: String) throws -> [UInt8] {
-        let reader = try FileReader(path: path)
-        var bytes: [UInt8] = []
-        while try reader.read(into: &bytes, maxCount: 1 << 16) > 0 {}
-        return bytes
-    }
-
-    /// The permission bits of `path`.
-    public static func mode(_ path: String) -> mode_t? {
-        var info = stat()
-        return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
-    }
 }

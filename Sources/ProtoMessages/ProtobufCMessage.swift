@@ -39,15 +39,22 @@ extension ProtobufCMessage {
         self.init(cMessage: unpacked)
     }
 
-    public func framedBytes() -> [UInt8] {
+    /// Builds the C struct in a scratch arena and gives it, with its packed
+    /// size, to `body`; everything is freed when `body` returns.
+    private func withCMessage<R>(_ body: (UnsafePointer<CMessage>, Int) -> R) -> R {
         withUnsafeTemporaryAllocation(byteCount: CArena.scratchSize, alignment: 16) { scratch in
             let arena = CArena(scratch: scratch)
             defer { arena.release() }
             let message = arena.allocate(CMessage.self)
             Self.cInit(message)
             fill(message, arena: arena)
-            let size = Self.cPackedSize(message)
-            return [UInt8](unsafeUninitializedCapacity: MessageFraming.headerSize + size) { buffer, count in
+            return body(message, Self.cPackedSize(message))
+        }
+    }
+
+    public func framedBytes() -> [UInt8] {
+        withCMessage { message, size in
+            [UInt8](unsafeUninitializedCapacity: MessageFraming.headerSize + size) { buffer, count in
                 buffer[0] = 0
                 buffer[1] = UInt8(truncatingIfNeeded: size >> 24)
                 buffer[2] = UInt8(truncatingIfNeeded: size >> 16)
@@ -61,13 +68,7 @@ extension ProtobufCMessage {
     }
 
     public func serialize(into buffer: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(byteCount: CArena.scratchSize, alignment: 16) { scratch in
-            let arena = CArena(scratch: scratch)
-            defer { arena.release() }
-            let message = arena.allocate(CMessage.self)
-            Self.cInit(message)
-            fill(message, arena: arena)
-            let size = Self.cPackedSize(message)
+        withCMessage { message, size in
             guard size > 0 else { return }
             let start = buffer.count
             buffer.append(contentsOf: repeatElement(0, count: size))
