@@ -472,6 +472,13 @@ class FileGenerator:
         w.indent()
         w("public var protoJSON: JSONValue {")
         w.indent()
+        if not m.field:
+            w("return .object([])")
+            w.dedent()
+            w("}")
+            w.dedent()
+            w("}")
+            return
         w("var pairs: [JSONValue.Pair] = []")
         oneofs = {}
         for field in m.field:

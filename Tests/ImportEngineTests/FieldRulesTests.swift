@@ -129,15 +129,19 @@ import Testing
         #expect(batch.rowNumbers == Array(1...9))
     }
 
-    @Test func invalidUTF8IsInvalidEncoding() throws {
-        var bytes = Array("First Name,Last Name,Email,Phone,DOB,Notes\n".utf8)
-        bytes += Array("M".utf8) + [0xFC] + Array("ller,Smith,a@b.co,,,\n".utf8)
+    @Test(arguments: [
+        (Array("M".utf8) + [0xFC] + Array("ller,Smith,a@b.co,,,\n".utf8), "First Name", "First Name is not valid UTF-8"),
+        (Array("Ann,Smith,a@b.co,,,call".utf8) + [0] + Array("me\n".utf8), "Notes", "Notes contains a NUL byte"),
+    ])
+    func badBytesAreInvalidEncoding(row: [UInt8], column: String, message: String) throws {
+        let bytes = Array("First Name,Last Name,Email,Phone,DOB,Notes\n".utf8) + row
         var reader = CSVReader(source: MemorySource(bytes), delimiter: UInt8(ascii: ","))
         _ = try reader.next()
         _ = try reader.next()
         var batch = RowBatch()
         RowPreparer(mapping: mapping).append(reader, rowNumber: 1, to: &batch)
         #expect(codes(batch, 0) == [.invalidEncoding])
-        #expect(batch.failures[0]?.first?.column == "First Name")
+        #expect(batch.failures[0]?.first?.column == column)
+        #expect(batch.failures[0]?.first?.message.hasPrefix(message) == true)
     }
 }

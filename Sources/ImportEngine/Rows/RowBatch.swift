@@ -153,6 +153,10 @@ public struct RowPreparer: Sendable {
             return RowError(code: .invalidEncoding, column: columnName,
                 message: "\(columnName) is not valid UTF-8; if the file was saved as windows-1252 or iso-8859-1, upload it with that encoding")
         }
+        if value.contains(0) {
+            // Valid UTF-8, but no use in a contact and cut short by every C string on the way out.
+            return RowError(code: .invalidEncoding, column: columnName, message: "\(columnName) contains a NUL byte")
+        }
         let length = ascii ? value.count : FieldRules.characterCount(value)
         if length > field.maxLength {
             return RowError(code: .valueTooLong, column: columnName,

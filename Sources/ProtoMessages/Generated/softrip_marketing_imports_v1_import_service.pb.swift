@@ -2186,8 +2186,7 @@ extension ImportsV1.Contact: ProtoJSONRepresentable {
 
 extension ImportsV1.GetImportTemplateRequest: ProtoJSONRepresentable {
     public var protoJSON: JSONValue {
-        var pairs: [JSONValue.Pair] = []
-        return .object(pairs)
+        return .object([])
     }
 }
 
