@@ -88,16 +88,16 @@ public final class SQLiteImportStore: ImportStore {
         """
 
     static func readJob(_ r: Statement) -> ImportJob {
-        var job = ImportJob(
-            id: r.int64(0), state: ImportState(rawValue: r.int(1)) ?? .failed, fileName: r.text(3) ?? "",
-            kind: ContactKind(rawValue: r.int(4)) ?? .contact, originCampaignID: r.optionalInt64(5),
+        var job = ImportJob(id: r.int64(0), state: ImportState(rawValue: r.int(1)) ?? .failed, NewImport(
+            fileName: r.text(3) ?? "", kind: ContactKind(rawValue: r.int(4)) ?? .contact, originCampaignID: r.optionalInt64(5),
             subscriptionIDs: Codec.ids(r.text(6) ?? ""), onDuplicate: DuplicatePolicy(rawValue: r.int(7)) ?? .update,
             columnMap: Codec.map(r.text(8) ?? ""), ignoreUnknownColumns: r.int(9) != 0, validateOnly: r.int(10) != 0,
             encoding: TextEncoding(rawValue: r.text(11) ?? "") ?? .utf8, sha256: r.text(12) ?? "", bytes: r.int64(13),
-            totalRows: r.int64(14), createdAt: WallTime(microseconds: r.int64(21)),
-            updatedAt: WallTime(microseconds: r.int64(24)), spoolName: r.text(27) ?? "", header: Codec.list(r.text(28) ?? ""),
-            delimiter: UInt8(truncatingIfNeeded: r.int(29)), dataOffset: r.int64(30), checkpointOffset: r.int64(31),
-            checkpointRow: r.int64(32))
+            totalRows: r.int64(14), spoolName: r.text(27) ?? "", header: Codec.list(r.text(28) ?? ""),
+            delimiter: UInt8(truncatingIfNeeded: r.int(29)), dataOffset: r.int64(30), createdAt: WallTime(microseconds: r.int64(21))))
+        job.updatedAt = WallTime(microseconds: r.int64(24))
+        job.checkpointOffset = r.int64(31)
+        job.checkpointRow = r.int64(32)
         job.version = r.int64(2)
         job.processedRows = r.int64(15)
         job.created = r.int64(16)

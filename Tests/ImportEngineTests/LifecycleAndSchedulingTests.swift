@@ -78,11 +78,10 @@ import Testing
 
 @Suite struct ProgressHubTests {
     private func job(_ id: Int64, _ state: ImportState, processed: Int64, version: Int64) -> ImportJob {
-        var job = ImportJob(
-            id: id, state: state, fileName: "f.csv", kind: .contact, subscriptionIDs: [], onDuplicate: .update, columnMap: [:],
+        var job = ImportJob(id: id, state: state, NewImport(
+            fileName: "f.csv", kind: .contact, subscriptionIDs: [], onDuplicate: .update, columnMap: [:],
             ignoreUnknownColumns: false, validateOnly: false, encoding: .utf8, sha256: "", bytes: 0, totalRows: 100,
-            createdAt: WallTime(seconds: 0), updatedAt: WallTime(seconds: 0), spoolName: "", header: [], delimiter: 44,
-            dataOffset: 0, checkpointOffset: 0, checkpointRow: 0)
+            spoolName: "", header: [], delimiter: 44, dataOffset: 0, createdAt: WallTime(seconds: 0)))
         job.processedRows = processed
         job.version = version
         return job

@@ -131,74 +131,30 @@ public struct ImportJob: Sendable, Hashable {
 
     public var publicID: String { ResourceKind.importJob.format(id) }
 
-    public init(
-        id: Int64,
-        state: ImportState,
-        fileName: String,
-        kind: ContactKind,
-        originCampaignID: Int64? = nil,
-        subscriptionIDs: [Int64],
-        onDuplicate: DuplicatePolicy,
-        columnMap: [String: String],
-        ignoreUnknownColumns: Bool,
-        validateOnly: Bool,
-        encoding: TextEncoding,
-        sha256: String,
-        bytes: Int64,
-        totalRows: Int64,
-        processedRows: Int64 = 0,
-        created: Int64 = 0,
-        updated: Int64 = 0,
-        skipped: Int64 = 0,
-        failed: Int64 = 0,
-        error: String? = nil,
-        createdAt: WallTime,
-        startedAt: WallTime? = nil,
-        finishedAt: WallTime? = nil,
-        updatedAt: WallTime,
-        revertedRows: Int64 = 0,
-        revertKeptRows: Int64 = 0,
-        version: Int64 = 0,
-        spoolName: String,
-        header: [String],
-        delimiter: UInt8,
-        dataOffset: Int64,
-        checkpointOffset: Int64,
-        checkpointRow: Int64
-    ) {
+    /// A job as `new` creates it: queued, nothing processed yet.
+    public init(id: Int64, state: ImportState = .queued, _ new: NewImport) {
         self.id = id
         self.state = state
-        self.fileName = fileName
-        self.kind = kind
-        self.originCampaignID = originCampaignID
-        self.subscriptionIDs = subscriptionIDs
-        self.onDuplicate = onDuplicate
-        self.columnMap = columnMap
-        self.ignoreUnknownColumns = ignoreUnknownColumns
-        self.validateOnly = validateOnly
-        self.encoding = encoding
-        self.sha256 = sha256
-        self.bytes = bytes
-        self.totalRows = totalRows
-        self.processedRows = processedRows
-        self.created = created
-        self.updated = updated
-        self.skipped = skipped
-        self.failed = failed
-        self.error = error
-        self.createdAt = createdAt
-        self.startedAt = startedAt
-        self.finishedAt = finishedAt
-        self.updatedAt = updatedAt
-        self.revertedRows = revertedRows
-        self.revertKeptRows = revertKeptRows
-        self.version = version
-        self.spoolName = spoolName
-        self.header = header
-        self.delimiter = delimiter
-        self.dataOffset = dataOffset
-        self.checkpointOffset = checkpointOffset
-        self.checkpointRow = checkpointRow
+        fileName = new.fileName
+        kind = new.kind
+        originCampaignID = new.originCampaignID
+        subscriptionIDs = new.subscriptionIDs
+        onDuplicate = new.onDuplicate
+        columnMap = new.columnMap
+        ignoreUnknownColumns = new.ignoreUnknownColumns
+        validateOnly = new.validateOnly
+        encoding = new.encoding
+        sha256 = new.sha256
+        bytes = new.bytes
+        totalRows = new.totalRows
+        createdAt = new.createdAt
+        updatedAt = new.createdAt
+        spoolName = new.spoolName
+        header = new.header
+        delimiter = new.delimiter
+        dataOffset = new.dataOffset
+        checkpointOffset = new.dataOffset
+        checkpointRow = 0
     }
 }
 
