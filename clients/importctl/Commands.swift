@@ -57,13 +57,21 @@ struct Subscriptions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Subscriptions (mailing lists).", subcommands: [SubscriptionList.self, SubscriptionCreate.self])
 }
 
+/// A campaign or a subscription: the two have the same shape.
+protocol TagMessage: ProtoJSONRepresentable {
+    var id: String { get }
+    var name: String { get }
+    var code: String { get }
+    var createdAt: GoogleProtobuf.Timestamp? { get }
+}
+
+extension ImportsV1.Campaign: TagMessage {}
+extension ImportsV1.Subscription: TagMessage {}
+
 /// What the campaign and subscription commands share.
 enum Tags {
-    typealias Row = (id: String, name: String, code: String, created: GoogleProtobuf.Timestamp?)
-
-    static func list<Item: ProtoJSONRepresentable>(
-        _ global: GlobalOptions, noun: String, page: @escaping @Sendable (Connection, String) async throws -> ([Item], String),
-        row: @escaping (Item) -> Row
+    static func list<Item: TagMessage>(
+        _ global: GlobalOptions, noun: String, page: @escaping @Sendable (Connection, String) async throws -> ([Item], String)
     ) async throws {
         try await withConnection(global) { connection in
             let all = try await allPages { token in try await page(connection, token) }
@@ -71,17 +79,16 @@ enum Tags {
             if global.json { output.items(all); return }
             if all.isEmpty { output.note("no \(noun)s yet: importctl \(noun)s create NAME --code CODE"); return }
             output.table(Table(header: ["ID", "NAME", "CODE", "CREATED"],
-                rows: all.map(row).map { [$0.id, $0.name, $0.code.isEmpty ? "-" : $0.code, Format.time($0.created)] }))
+                rows: all.map { [$0.id, $0.name, $0.code.isEmpty ? "-" : $0.code, Format.time($0.createdAt)] }))
         }
     }
 
-    static func create<Item: ProtoJSONRepresentable>(
-        _ global: GlobalOptions, _ call: @escaping @Sendable (Connection) async throws -> Item, row: @escaping (Item) -> Row
+    static func create<Item: TagMessage>(
+        _ global: GlobalOptions, _ call: @escaping @Sendable (Connection) async throws -> Item
     ) async throws {
         try await withConnection(global) { connection in
             let item = try await call(connection)
-            let r = row(item)
-            print(global.json ? item.protoJSON.text : "\(r.id)  \(r.name)\(r.code.isEmpty ? "" : "  (\(r.code))")")
+            print(global.json ? item.protoJSON.text : "\(item.id)  \(item.name)\(item.code.isEmpty ? "" : "  (\(item.code))")")
         }
     }
 
@@ -101,7 +108,7 @@ struct CampaignList: AsyncParsableCommand {
             request.pageToken = token
             let page = try await connection.service.listCampaigns(request)
             return (page.campaigns, page.nextPageToken)
-        }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
+        })
     }
 }
 
@@ -119,7 +126,7 @@ struct CampaignCreate: AsyncParsableCommand {
         request.name = name
         request.code = code
         let made = request
-        try await Tags.create(global, { try await $0.service.createCampaign(made) }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
+        try await Tags.create(global, { try await $0.service.createCampaign(made) })
     }
 }
 
@@ -134,7 +141,7 @@ struct SubscriptionList: AsyncParsableCommand {
             request.pageToken = token
             let page = try await connection.service.listSubscriptions(request)
             return (page.subscriptions, page.nextPageToken)
-        }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
+        })
     }
 }
 
@@ -152,7 +159,7 @@ struct SubscriptionCreate: AsyncParsableCommand {
         request.name = name
         request.code = code
         let made = request
-        try await Tags.create(global, { try await $0.service.createSubscription(made) }, row: { ($0.id, $0.name, $0.code, $0.createdAt) })
+        try await Tags.create(global, { try await $0.service.createSubscription(made) })
     }
 }
 
