@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, start importd on ./data
 #   make test    install what is missing, build, run every test
 #   make bench   benchmarks against the peers, figures into BENCHMARKS.md
+#   make fresh-clone-check   make test in a clone with nothing beside it and a bare python3
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
@@ -12,25 +13,30 @@ LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= ./data
 IMPORT_INTERVAL ?= 15m
 
-.PHONY: deps build test unit-test interop-test check-generated run bench clean
+.PHONY: deps test-deps build test unit-test interop-test check-generated run bench fresh-clone-check clean
 
+# What building and running need (apt-get, only what is missing; it says what and why).
 deps:
 	@scripts/install-deps.sh
+
+# What the tests need on top: the tools they drive and a Python virtualenv.
+test-deps:
+	@scripts/install-deps.sh --test
 
 build: deps
 	swift build -c release
 
-check-generated: deps
+check-generated: test-deps
 	scripts/generate-protos.sh --check
 
 unit-test: build
 	swift build -c release --build-tests
 	INTEROP_PYTHON=$(abspath $(PY)) swift test -c release --skip-build
 
-interop-test: build
+interop-test: build test-deps
 	BUILD_DIR=$(BIN) $(PY) -m pytest -q Tests/Interop
 
-test: check-generated unit-test interop-test
+test: test-deps check-generated unit-test interop-test
 
 run: build
 	@echo "Starting importd on $(LISTEN) with data in $(DATA_DIR); imports run every $(IMPORT_INTERVAL). Ctrl-C stops it."
@@ -42,6 +48,9 @@ bench:
 	@scripts/install-deps.sh --bench
 	swift build -c release
 	bench/run.sh
+
+fresh-clone-check:
+	scripts/fresh-clone-check.sh
 
 clean:
 	rm -rf .build

@@ -1,36 +1,36 @@
 #!/usr/bin/env bash
-# The import engine on 1M generated contacts (shared/bench/gen_contacts.py)
+# The import engine on 1M generated contacts (scripts/gen_contacts.py)
 # against sqlite3's own .import of the same file into a table with a unique
-# case-insensitive email index (shared/bench/import_schema.sql), alternating,
+# case-insensitive email index (bench/sqlite_import_schema.sql), alternating,
 # several rounds; medians to $1/engine.json.
 set -euo pipefail
 out=$1
 rows=${BENCH_ENGINE_ROWS:-1000000}
 rounds=${BENCH_ROUNDS:-3}
-shared=../shared/bench
+python=.build/venv/bin/python
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cache=bench-out/contacts-$rows.csv
 if [ ! -s "$cache" ]; then
     echo "generating $rows contacts"
-    python3 "$shared/gen_contacts.py" "$rows" -o "$cache" 2> "$work/gen.txt"
+    "$python" scripts/gen_contacts.py "$rows" -o "$cache" 2> "$work/gen.txt"
 fi
 
 results="$work/results.txt"
 : > "$results"
 for round in $(seq "$rounds"); do
     rm -f "$work"/ref.db*
-    sqlite3 "$work/ref.db" < "$shared/import_schema.sql"
+    sqlite3 "$work/ref.db" < bench/sqlite_import_schema.sql
     start=$(date +%s.%N)
     sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $cache contacts" 2>/dev/null || true
     end=$(date +%s.%N)
     echo "sqlite3_import $(echo "$end - $start" | bc)" >> "$results"
     .build/release/importbench "$cache" | tail -1 > "$work/engine.json"
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
+    "$python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
     echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
 done
-python3 - "$results" "$out/engine.json" "$rows" "$cache" <<'PY'
+"$python" - "$results" "$out/engine.json" "$rows" "$cache" <<'PY'
 import json, os, statistics, sys
 values = {}
 for line in open(sys.argv[1]):

@@ -14,4 +14,4 @@ sections=("$@")
 for section in "${sections[@]}"; do
     bench/"$section".sh "$out"
 done
-python3 bench/report.py "$out" BENCHMARKS.md
+.build/venv/bin/python bench/report.py "$out" BENCHMARKS.md

@@ -49,7 +49,7 @@ for round in $(seq "$rounds"); do
         echo "round $round $name: $rps req/s, $errors errors"
     done
 done
-python3 - "$results" "$out/transport.json" "$requests" "$rounds" <<'PY'
+.build/venv/bin/python - "$results" "$out/transport.json" "$requests" "$rounds" <<'PY'
 import json, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}

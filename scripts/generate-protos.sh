@@ -5,9 +5,13 @@
 #   scripts/generate-protos.sh           write the generated files
 #   scripts/generate-protos.sh --check   fail if the committed files are stale
 #
-# Needs protoc-c (protobuf-c-compiler) and Python's protobuf package.
+# Needs protoc-c (protobuf-c-compiler) and Python's protobuf package, which the
+# project's virtualenv has (scripts/install-deps.sh --test makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+python=.build/venv/bin/python
+[ -x "$python" ] || scripts/install-deps.sh --test
 
 mode=${1:-write}
 tmp=$(mktemp -d)
@@ -33,7 +37,7 @@ done
     echo "}"
 } > "$tmp/CProtos/include/module.modulemap"
 
-python3 scripts/swift_messages_gen.py "$tmp/descriptors.pb" "$tmp/Generated" "${protos[@]}"
+"$python" scripts/swift_messages_gen.py "$tmp/descriptors.pb" "$tmp/Generated" "${protos[@]}"
 
 if [ "$mode" = "--check" ]; then
     status=0
