@@ -82,7 +82,7 @@ package.targets += [
 ]
 
 package.targets += [
-    .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging]),
+    .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "SQLiteDB", "Platform", logging]),
 ]
 
 package.targets += [

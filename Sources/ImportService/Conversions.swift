@@ -43,9 +43,11 @@ enum Wire {
         kind == .lead ? .lead : .contact
     }
 
-    static func kind(_ kind: ImportsV1.ContactKind) throws -> ContactKind {
+    /// nil: the upload did not say.
+    static func kind(_ kind: ImportsV1.ContactKind) throws -> ContactKind? {
         switch kind {
-        case .unspecified, .contact: return .contact
+        case .unspecified: return nil
+        case .contact: return .contact
         case .lead: return .lead
         case .unrecognized(let v):
             throw ImportError.invalidArgument("unknown contact kind \(v)", violations: [FieldViolation(field: "options.kind", description: "unknown value \(v)")])
@@ -101,7 +103,7 @@ enum Wire {
         out.id = job.publicID
         out.state = state(job.state)
         out.fileName = job.fileName
-        out.kind = kind(job.kind)
+        out.kind = job.kindExplicit ? kind(job.kind) : .unspecified
         out.originCampaignID = job.originCampaignID.map(ResourceKind.campaign.format) ?? ""
         out.subscriptionIDs = job.subscriptionIDs.map(ResourceKind.subscription.format)
         out.bytes = UInt64(job.bytes)
@@ -123,6 +125,7 @@ enum Wire {
         out.updatedAt = timestamp(job.updatedAt)
         out.revertedRows = UInt64(job.revertedRows)
         out.revertKeptRows = UInt64(job.revertKeptRows)
+        out.sameFileAs = job.sameFileAs.map(ResourceKind.importJob.format) ?? ""
         return out
     }
 

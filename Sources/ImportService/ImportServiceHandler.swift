@@ -16,12 +16,15 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     /// A router with this service, the health service and authentication.
-    public static func router(importer: Importer, health: HealthService, logger: Logger) -> RPCRouter {
+    /// `tokensChanged` (see `TokenAuthenticator`) tells when tokens were
+    /// created or revoked by another process.
+    public static func router(importer: Importer, health: HealthService, logger: Logger,
+                              tokensChanged: (@Sendable () -> UInt64)? = nil) -> RPCRouter {
         var router = RPCRouter()
         ImportServiceHandler(importer: importer, logger: logger).registerRoutes(with: &router)
         health.registerRoutes(with: &router)
         health.setStatus(.serving, forService: ImportsV1.ImportService.serviceName)
-        router.interceptors = [TokenAuthenticator(importer: importer)]
+        router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged)]
         router.onUnexpectedError = { error, context in
             logger.error("\(context.method.path) failed: \(error)")
         }

@@ -8,16 +8,21 @@ import Synchronization
 /// write (also upload, pause, resume, cancel, revert), admin (also create
 /// campaigns and subscriptions). Health checks need no token.
 ///
-/// Lookups are cached for two seconds, so a revoked token stops working within
-/// that and a flood of calls costs no database read each.
+/// Lookups are cached for two seconds, so a flood of calls costs no database
+/// read each. `tokensChanged` returns a value that changes whenever tokens are
+/// created or revoked (importd passes a stamp file that `importd token` touches):
+/// the cache is dropped on the call after a change, so a revoked token is
+/// refused on its next call.
 public final class TokenAuthenticator: ServerInterceptor {
     private let importer: Importer
-    private let cache = Mutex<[String: (token: APIToken?, expires: ContinuousClock.Instant)]>([:])
+    private let cache = Mutex<(entries: [String: (token: APIToken?, expires: ContinuousClock.Instant)], stamp: UInt64)>(([:], 0))
     private let ttl: Duration
+    private let tokensChanged: (@Sendable () -> UInt64)?
 
-    public init(importer: Importer, ttl: Duration = .seconds(2)) {
+    public init(importer: Importer, ttl: Duration = .seconds(2), tokensChanged: (@Sendable () -> UInt64)? = nil) {
         self.importer = importer
         self.ttl = ttl
+        self.tokensChanged = tokensChanged
     }
 
     /// The scope each method needs.
@@ -51,13 +56,21 @@ public final class TokenAuthenticator: ServerInterceptor {
 
     private func lookup(_ secret: String) async throws -> APIToken? {
         let now = ContinuousClock.now
-        if let cached = cache.withLock({ $0[secret] }), cached.expires > now {
+        let stamp = tokensChanged?() ?? 0
+        let cached = cache.withLock { cache in
+            if cache.stamp != stamp {
+                cache.entries.removeAll()
+                cache.stamp = stamp
+            }
+            return cache.entries[secret]
+        }
+        if let cached, cached.expires > now {
             return cached.token
         }
         let token = try await importer.authenticate(secret: secret)
         cache.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll() }
-            cache[secret] = (token, now + ttl)
+            if cache.entries.count > 10_000 { cache.entries.removeAll() }
+            if cache.stamp == stamp { cache.entries[secret] = (token, now + ttl) }
         }
         return token
     }

@@ -279,7 +279,10 @@ struct BatchApplier {
     private mutating func merge(_ batch: RowBatch, _ row: Int, into id: Int64, matchedByEmail: Bool) throws {
         loadContact.reset()
         try loadContact.bind(1, id)
-        guard try loadContact.step() else { throw ImportError.failedPrecondition("contact \(id) vanished during an import") }
+        guard try loadContact.step() else {
+            loadContact.reset()
+            throw ImportError.failedPrecondition("contact \(id) vanished during an import")
+        }
         let oldKind = loadContact.int64(0)
         var old: [String?] = []
         for field in ContactField.allCases {
@@ -324,8 +327,9 @@ struct BatchApplier {
             }
         }
         let base = Int32(1 + Self.fieldCount)
-        // A lead becomes a contact; a contact never becomes a lead.
-        try mergeContact.bind(base, job.kind == .contact ? Int64(ContactKind.contact.rawValue) : oldKind)
+        // A lead becomes a contact when the upload says contact; a contact never
+        // becomes a lead; an upload that did not say keeps the kind.
+        try mergeContact.bind(base, job.kindExplicit && job.kind == .contact ? Int64(ContactKind.contact.rawValue) : oldKind)
         try mergeContact.bind(base + 1, job.id)
         try mergeContact.bind(base + 2, at.microseconds)
         try mergeContact.bind(base + 3, id)

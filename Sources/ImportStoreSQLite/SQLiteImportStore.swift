@@ -33,6 +33,10 @@ public final class SQLiteImportStore: ImportStore {
         try await tag(table: "campaigns", id: id)
     }
 
+    public func campaign(code: String) async throws -> Campaign? {
+        try await tag(table: "campaigns", code: code)
+    }
+
     public func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] {
         try await tags(table: "campaigns", afterID: afterID, limit: limit)
     }
@@ -43,6 +47,10 @@ public final class SQLiteImportStore: ImportStore {
 
     public func subscription(id: Int64) async throws -> Subscription? {
         try await tag(table: "subscriptions", id: id)
+    }
+
+    public func subscription(code: String) async throws -> Subscription? {
+        try await tag(table: "subscriptions", code: code)
     }
 
     public func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription] {
@@ -67,6 +75,12 @@ public final class SQLiteImportStore: ImportStore {
         }
     }
 
+    private func tag(table: String, code: String) async throws -> AudienceTag? {
+        try await reader.run { db in
+            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE code = ?").queryOne([.text(code)], Self.readTag)
+        }
+    }
+
     private func tags(table: String, afterID: Int64, limit: Int) async throws -> [AudienceTag] {
         try await reader.run { db in
             try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE id > ? ORDER BY id LIMIT ?")
@@ -84,12 +98,12 @@ public final class SQLiteImportStore: ImportStore {
         id, state, version, file_name, kind, origin_campaign_id, subscription_ids, on_duplicate, column_map,
         ignore_unknown_columns, validate_only, encoding, sha256, bytes, total_rows, processed_rows, created, updated,
         skipped, failed, error, created_at, started_at, finished_at, updated_at, reverted_rows, revert_kept_rows,
-        spool_name, header, delimiter, data_offset, checkpoint_offset, checkpoint_row
+        spool_name, header, delimiter, data_offset, checkpoint_offset, checkpoint_row, same_file_as, kind_explicit
         """
 
     static func readJob(_ r: Statement) -> ImportJob {
         var job = ImportJob(id: r.int64(0), state: ImportState(rawValue: r.int(1)) ?? .failed, NewImport(
-            fileName: r.text(3) ?? "", kind: ContactKind(rawValue: r.int(4)) ?? .contact, originCampaignID: r.optionalInt64(5),
+            fileName: r.text(3) ?? "", kind: ContactKind(rawValue: r.int(4)) ?? .contact, kindExplicit: r.int(34) != 0, originCampaignID: r.optionalInt64(5),
             subscriptionIDs: Codec.ids(r.text(6) ?? ""), onDuplicate: DuplicatePolicy(rawValue: r.int(7)) ?? .update,
             columnMap: Codec.map(r.text(8) ?? ""), ignoreUnknownColumns: r.int(9) != 0, validateOnly: r.int(10) != 0,
             encoding: TextEncoding(rawValue: r.text(11) ?? "") ?? .utf8, sha256: r.text(12) ?? "", bytes: r.int64(13),
@@ -109,6 +123,7 @@ public final class SQLiteImportStore: ImportStore {
         job.finishedAt = r.optionalInt64(23).map(WallTime.init(microseconds:))
         job.revertedRows = r.int64(25)
         job.revertKeptRows = r.int64(26)
+        job.sameFileAs = r.optionalInt64(33)
         return job
     }
 
@@ -124,8 +139,9 @@ public final class SQLiteImportStore: ImportStore {
             try db.cached("""
                 INSERT INTO imports (state, file_name, kind, origin_campaign_id, subscription_ids, on_duplicate, column_map,
                     ignore_unknown_columns, validate_only, encoding, sha256, bytes, total_rows, created_at, updated_at,
-                    spool_name, header, delimiter, data_offset, checkpoint_offset)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    spool_name, header, delimiter, data_offset, checkpoint_offset, kind_explicit, same_file_as)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    (SELECT max(id) FROM imports WHERE sha256 = ?))
                 """).execute([
                     .integer(Int64(ImportState.queued.rawValue)), .text(new.fileName), .integer(Int64(new.kind.rawValue)),
                     SQLValue(new.originCampaignID), .text(Codec.ids(new.subscriptionIDs)), .integer(Int64(new.onDuplicate.rawValue)),
@@ -133,6 +149,7 @@ public final class SQLiteImportStore: ImportStore {
                     .text(new.encoding.rawValue), .text(new.sha256), .integer(new.bytes), .integer(new.totalRows),
                     .integer(new.createdAt.microseconds), .integer(new.createdAt.microseconds), .text(new.spoolName),
                     .text(Codec.list(new.header)), .integer(Int64(new.delimiter)), .integer(new.dataOffset), .integer(new.dataOffset),
+                    SQLValue(new.kindExplicit), .text(new.sha256),
                 ])
             return try Self.job(db, db.lastInsertRowID)!
         }

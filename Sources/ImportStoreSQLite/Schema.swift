@@ -14,8 +14,8 @@ import SQLiteDB
 /// dirty a random index page per row and make every batch commit rewrite most
 /// of the index. While a run lasts, its own keys are caught by the in-file
 /// duplicate check (an earlier valid row of the same file), never by this table.
-enum Schema {
-    static let migrations: [Migration] = [
+package enum Schema {
+    package static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", sql: """
             CREATE TABLE campaigns (
                 id INTEGER PRIMARY KEY,
@@ -127,6 +127,24 @@ enum Schema {
                 revoked_at INTEGER
             );
             """),
+        // Ids are never handed out twice: a reverted import's contacts are
+        // deleted, and without AUTOINCREMENT SQLite reuses the highest free id,
+        // so an old row result would name somebody else.
+        Migration(version: 2, name: "ids never reused; same file; explicit kind") { db in
+            let contactFloor = try db.scalar("SELECT max(contact_id) FROM import_rows") ?? 0
+            try db.addAutoincrement(table: "contacts", floor: contactFloor)
+            for table in ["imports", "campaigns", "subscriptions", "api_tokens"] {
+                try db.addAutoincrement(table: table)
+            }
+            try db.execute("""
+                -- The latest earlier import of the same bytes (same SHA-256).
+                ALTER TABLE imports ADD COLUMN same_file_as INTEGER;
+                -- 0: the upload did not say contact or lead; an update then keeps
+                -- the contact's kind, and new contacts are contacts.
+                ALTER TABLE imports ADD COLUMN kind_explicit INTEGER NOT NULL DEFAULT 1;
+                CREATE INDEX imports_by_sha256 ON imports (sha256, id);
+                """)
+        },
     ]
 
     /// The connection settings every connection gets.

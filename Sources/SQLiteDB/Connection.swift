@@ -58,6 +58,30 @@ public final class Connection {
         return statement
     }
 
+    /// Resets every statement still stepping, outside a transaction: such a
+    /// statement keeps a read snapshot open, and a WAL connection holding a
+    /// snapshot older than another process's commit cannot write
+    /// (SQLITE_BUSY_SNAPSHOT) until it lets go. `DatabaseQueue` calls this after
+    /// every job, so no job can leave one behind.
+    public func endReads() {
+        guard !isInTransaction else { return }
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 { sqlite3_reset(current) }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+    }
+
+    /// Whether a statement of this connection is still stepping.
+    public var hasActiveStatements: Bool {
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 { return true }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+        return false
+    }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
@@ -86,17 +110,17 @@ public final class Connection {
     }
 
     /// The first column of the first row of a query, as an integer.
+    /// The statement is reset before it returns: a statement left stepping holds
+    /// its read snapshot open, and in WAL mode a connection whose snapshot is
+    /// older than another connection's commit cannot write (SQLITE_BUSY_SNAPSHOT).
     public func scalar(_ sql: String, _ bindings: [SQLValue] = []) throws -> Int64? {
-        let statement = try cached(sql)
-        try statement.bind(bindings)
-        return try statement.step() ? statement.int64(0) : nil
+        try cached(sql).queryOne(bindings) { $0.int64(0) }
     }
 
     /// Sets a pragma and returns its answer, if any.
     @discardableResult
     public func pragma(_ text: String) throws -> String? {
-        let statement = try prepare("PRAGMA \(text)")
-        return try statement.step() ? statement.text(0) : nil
+        try prepare("PRAGMA \(text)").queryOne { $0.text(0) } ?? nil
     }
 
     /// How long a statement waits for a lock held by another connection.

@@ -18,13 +18,18 @@ public final class DatabaseQueue: @unchecked Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try body(self.connection) })
+                let result = Result { try body(self.connection) }
+                self.connection.endReads()
+                continuation.resume(with: result)
             }
         }
     }
 
     /// Runs `body` on the queue and waits (for start-up and command-line tools).
     public func runSync<T>(_ body: (Connection) throws -> T) rethrows -> T {
-        try queue.sync { try body(connection) }
+        try queue.sync {
+            defer { connection.endReads() }
+            return try body(connection)
+        }
     }
 }

@@ -1,13 +1,20 @@
-/// One schema change, applied once, in order.
+/// One schema change, applied once, in order: SQL, or code for changes SQL
+/// alone cannot say (rebuilding a table).
 public struct Migration: Sendable {
     public let version: Int
     public let name: String
-    public let sql: String
+    let apply: @Sendable (Connection) throws -> Void
 
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name
-        self.sql = sql
+        self.apply = { try $0.execute(sql) }
+    }
+
+    public init(version: Int, name: String, apply: @escaping @Sendable (Connection) throws -> Void) {
+        self.version = version
+        self.name = name
+        self.apply = apply
     }
 }
 
@@ -21,7 +28,7 @@ public enum Migrator {
         let applied = Set(try connection.prepare("SELECT version FROM schema_migrations").query { $0.int(0) })
         for migration in migrations where !applied.contains(migration.version) {
             try connection.transaction {
-                try connection.execute(migration.sql)
+                try migration.apply(connection)
                 try connection.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))")
                     .execute([.integer(Int64(migration.version)), .text(migration.name)])
             }
@@ -31,5 +38,36 @@ public enum Migrator {
     /// The versions applied so far.
     public static func appliedVersions(_ connection: Connection) throws -> [Int] {
         try connection.prepare("SELECT version FROM schema_migrations ORDER BY version").query { $0.int(0) }
+    }
+}
+
+extension Connection {
+    /// Rebuilds `table` so that its `id INTEGER PRIMARY KEY` becomes
+    /// `AUTOINCREMENT`: ids of deleted rows are then never handed out again.
+    /// Rows, ids and indexes are kept; `floor` (the highest id ever used, when
+    /// other tables know of higher ones than the table still holds) seeds the
+    /// sequence. Run it inside a migration's transaction.
+    public func addAutoincrement(table: String, floor: Int64 = 0) throws {
+        let definition = try cached("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").queryOne([.text(table)]) { $0.text(0) }
+        guard let sql = definition ?? nil else { throw SQLiteError(code: 1, message: "no table \(table)") }
+        let key = "id INTEGER PRIMARY KEY"
+        guard let range = sql.firstRange(of: key) else { throw SQLiteError(code: 1, message: "\(table) has no \(key)") }
+        if sql[range.upperBound...].hasPrefix(" AUTOINCREMENT") { return }
+        let indexes = try prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL")
+            .query([.text(table)]) { $0.text(0) ?? "" }
+        var rebuilt = sql
+        rebuilt.replaceSubrange(range, with: key + " AUTOINCREMENT")
+        let head = "CREATE TABLE \(table)"
+        guard rebuilt.hasPrefix(head) else { throw SQLiteError(code: 1, message: "unexpected definition of \(table)") }
+        rebuilt = "CREATE TABLE \(table)_rebuilt" + rebuilt.dropFirst(head.count)
+        try execute(rebuilt)
+        try execute("INSERT INTO \(table)_rebuilt SELECT * FROM \(table)")
+        try execute("DROP TABLE \(table)")
+        try execute("ALTER TABLE \(table)_rebuilt RENAME TO \(table)")
+        for index in indexes { try execute(index) }
+        try prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?").execute([.integer(floor), .text(table)])
+        if changes == 0 {
+            try prepare("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)").execute([.text(table), .integer(floor)])
+        }
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Platform
+import ProtoMessages
 
 @main
 struct Importd: AsyncParsableCommand {
@@ -13,6 +15,7 @@ struct Importd: AsyncParsableCommand {
               importd --listen 127.0.0.1:50051 --data-dir ./data --import-interval 15m
               importd token create --data-dir ./data --scope write --name uploader
             """,
+        version: ImportdVersion.string,
         subcommands: [Serve.self, Token.self],
         defaultSubcommand: Serve.self)
 }
@@ -25,4 +28,9 @@ struct DataDirectoryOptions: ParsableArguments {
     var databasePath: String { dataDir + "/importd.sqlite" }
     var spoolDirectory: String { dataDir + "/spool" }
     var adminTokenPath: String { dataDir + "/admin.token" }
+    /// Held by the serving importd for its life (see `Serve`).
+    var lockPath: String { dataDir + "/importd.lock" }
+    /// Touched by `importd token` after every change; the server drops its
+    /// token cache when it changes.
+    var tokensChanged: ChangeStamp { ChangeStamp(path: dataDir + "/tokens.changed") }
 }

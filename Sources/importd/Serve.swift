@@ -64,6 +64,16 @@ struct Serve: AsyncParsableCommand {
         umask(0o077)
 
         try FileSystem.createDirectory(data.dataDir)
+        // One server per data directory: two would run two schedulers on one database.
+        let lock: FileLock
+        do {
+            lock = try FileLock(path: data.lockPath)
+        } catch let held as FileLock.Held {
+            let who = held.pid.map { "another importd (pid \($0))" } ?? "another importd"
+            Terminal.write(Terminal.standardError, "importd: \(who) is already serving \(data.dataDir); stop it first, or give this one another --data-dir\n")
+            throw ExitCode(1)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let store = try SQLiteImportStore(path: data.databasePath)
         var configuration = ImporterConfiguration(spoolDirectory: data.spoolDirectory)
         configuration.importInterval = importInterval.duration
@@ -74,7 +84,8 @@ struct Serve: AsyncParsableCommand {
         try await importer.start()
 
         let health = HealthService()
-        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger)
+        let stamp = data.tokensChanged
+        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() })
         var server = GRPCServerConfiguration()
         server.host = host
         server.port = port

@@ -39,6 +39,7 @@ struct Token: AsyncParsableCommand {
             let importer = try Token.importer(data)
             let scope = TokenScope(name: scope)!
             let (_, secret) = try await importer.createToken(name: name.isEmpty ? "\(scope) token" : name, scope: scope)
+            try data.tokensChanged.touch()
             print(secret)
         }
     }
@@ -73,6 +74,7 @@ struct Token: AsyncParsableCommand {
             guard try await importer.store.revokeToken(id: number, at: SystemClock().now()) else {
                 throw ValidationError("no token \(id)")
             }
+            try data.tokensChanged.touch()
             print("revoked \(ResourceKind.token.format(number))")
         }
     }

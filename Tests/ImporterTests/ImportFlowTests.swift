@@ -133,7 +133,8 @@ import Testing
         defer { h.remove() }
         var bytes = Array("first_name,last_name,email\n".utf8)
         bytes += Array("J".utf8) + [0xFC] + Array("rgen,M,j@example.de\nAna,B,ana@example.org\n".utf8)
-        let job = try await h.upload(bytes: bytes)
+        // Declared UTF-8 (undeclared, this file would be read as windows-1252).
+        let job = try await h.upload(bytes: bytes) { $0.encoding = "utf-8" }
         try await h.tick()
         let done = try await h.job(job.id)
         #expect(done.created == 1 && done.failed == 1)
@@ -142,13 +143,15 @@ import Testing
         await h.close()
     }
 
-    @Test func emptyDataAndBlankLinesComplete() async throws {
+    @Test func blankLinesAreNotDataRows() async throws {
         let h = try await ImporterHarness()
         defer { h.remove() }
-        let job = try await h.upload("\u{FEFF}first_name,last_name,email\r\n\r\n,,\r\n")
-        #expect(job.totalRows == 0)
-        try await h.tick()
-        #expect(try await h.job(job.id).state == .completed)
+        await #expect(throws: ImportError.invalidArgument("the file has a header row but no data rows",
+                                                          violations: [FieldViolation(field: "chunk", description: "no data rows after the header")])) {
+            _ = try await h.upload("\u{FEFF}first_name,last_name,email\r\n\r\n,,\r\n")
+        }
+        let job = try await h.upload("\u{FEFF}first_name,last_name,email\r\n\r\n,,\r\nA,B,a@example.org\r\n\r\n")
+        #expect(job.totalRows == 1)
         await h.close()
     }
 }

@@ -129,15 +129,19 @@ def test_csv_cases_and_every_row_error_code(importd):
 def test_invalid_encoding_and_windows_1252(importd):
     client = importd.client()
     broken = "first_name,last_name,email\n".encode() + b"J\xfcrgen,M,jurgen.enc@example.de\nAna,B,ana.enc@example.org\n"
-    job = client.upload(broken, file_name="latin.csv")
+    # Declared UTF-8: the row that is not UTF-8 fails, the others go in.
+    job = client.upload(broken, file_name="latin.csv", encoding="utf-8")
+    assert job.encoding == "utf-8"
     done = client.wait(job.id)
     assert (done.created, done.failed) == (1, 1)
     assert list(client.rows(job.id, outcome=pb.ROW_OUTCOME_FAILED))[0].errors[0].code == "INVALID_ENCODING"
-    job = client.upload(broken.replace(b"jurgen.enc", b"jurgen.cp"), file_name="latin.csv", encoding="windows-1252")
-    done = client.wait(job.id)
-    assert (done.created, done.updated, done.failed) == (1, 1, 0)
-    name = list(client.rows(job.id))[0].values[0]
-    assert name == "Jürgen"
+    for declared in ("windows-1252", ""):
+        job = client.upload(broken.replace(b"jurgen.enc", b"jurgen.cp" + declared.encode()), file_name="latin.csv", encoding=declared)
+        assert job.encoding == "windows-1252"
+        done = client.wait(job.id)
+        assert (done.created, done.updated, done.failed) == (1, 1, 0)
+        name = list(client.rows(job.id))[0].values[0]
+        assert name == "Jürgen"
 
 
 def test_update_skip_and_dry_run(importd):

@@ -158,7 +158,9 @@ def test_pause_resume_cancel_and_ctrl_c(importd, tmp_path):
     assert "stopped watching %s; the import goes on" % import_id in err
     status = json.loads(importctl("status", import_id, "--json", server=importd).stdout)
     assert status["state"] == "IMPORT_STATE_PAUSED"
-    assert "QUEUED" in importctl("resume", import_id, server=importd).stdout
+    resumed = importctl("resume", import_id, server=importd).stdout
+    # It goes on from where it stopped, and says so.
+    assert "QUEUED" in resumed and re.search(r"[\d,]+/60,000 rows done, [\d,]+ waiting", resumed), resumed
     assert "CANCELLED" in importctl("cancel", import_id, server=importd).stdout
     again = importctl("cancel", import_id, server=importd)
     assert again.returncode == 1 and again.stderr.startswith("importctl: FAILED_PRECONDITION")

@@ -42,7 +42,7 @@ func describe(_ error: any Error, _ connection: Connection) -> String {
         let hint = connection.hasToken ? "pass a valid token with --token or IMPORTCTL_TOKEN" : "pass a token with --token or set IMPORTCTL_TOKEN (importd writes one to DATA_DIR/admin.token)"
         return "UNAUTHENTICATED: \(rpc.message); \(hint)"
     default:
-        return "\(rpc.code.name): \(rpc.message)"
+        return "\(rpc.code.name): \(FlagWords.translate(rpc.message))"
     }
 }
 

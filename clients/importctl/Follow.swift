@@ -4,6 +4,7 @@ import Foundation
 import Platform
 import ProtoMessages
 import RPCCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,11 @@ enum JobText {
     static func line(_ job: ImportsV1.ImportJob, barWidth: Int = 20) -> String {
         let state = Format.state(job.state)
         switch job.state {
+        case .queued where job.validateOnly:
+            return "\(job.id)  QUEUED  dry run of \(Format.count(job.totalRows)) rows, starting now"
+        case .queued where job.processedRows > 0:
+            let waiting = job.totalRows > job.processedRows ? job.totalRows - job.processedRows : 0
+            return "\(job.id)  QUEUED  \(Format.count(job.processedRows))/\(Format.count(job.totalRows)) rows done, \(Format.count(waiting)) waiting; next run at \(Format.nextRun(job.nextRunAt))"
         case .queued:
             return "\(job.id)  QUEUED  \(Format.count(job.totalRows)) rows waiting; next run at \(Format.nextRun(job.nextRunAt))"
         case .paused:
@@ -39,7 +45,8 @@ enum JobText {
             ("State", Format.state(job.state) + (job.state == .running || job.state == .paused
                 ? "  \(Format.percent(job.processedRows, of: job.totalRows)) (\(Format.count(job.processedRows)) of \(Format.count(job.totalRows)) rows)" : "")),
             ("Results", "created \(Format.count(job.created)) · updated \(Format.count(job.updated)) · skipped \(Format.count(job.skipped)) · failed \(Format.count(job.failed))"),
-            ("Kind", job.kind == .lead ? "leads" : "contacts"),
+            ("Kind", job.kind == .lead ? "leads" : job.kind == .contact ? "contacts" : "contacts (updated ones keep their kind)"),
+            ("Encoding", job.encoding),
             ("Duplicates", job.onDuplicate == .skip ? "skip (existing contacts are left alone)" : "update (non-empty fields are merged)"),
         ]
         if !job.originCampaignID.isEmpty { lines.append(("Campaign", job.originCampaignID)) }
@@ -47,7 +54,8 @@ enum JobText {
         lines.append(("Uploaded", Format.time(job.createdAt)))
         if Format.date(job.startedAt) != nil { lines.append(("Started", Format.time(job.startedAt))) }
         if Format.date(job.finishedAt) != nil { lines.append(("Finished", Format.time(job.finishedAt))) }
-        if job.state == .queued { lines.append(("Next run", Format.nextRun(job.nextRunAt))) }
+        if job.state == .queued { lines.append(("Next run", job.validateOnly ? "now (a dry run does not wait for the scheduler)" : Format.nextRun(job.nextRunAt))) }
+        if !job.sameFileAs.isEmpty { lines.append(("Same file as", "\(job.sameFileAs) (an earlier upload with the same SHA-256)")) }
         if job.state == .reverted {
             lines.append(("Reverted", "\(Format.count(job.revertedRows)) rows undone, \(Format.count(job.revertKeptRows)) kept (changed by later imports)"))
         }
@@ -150,28 +158,21 @@ final class FollowState: @unchecked Sendable {
     var last: ImportsV1.ImportJob? { queue.sync { job } }
 }
 
-/// Runs `action` on the first Ctrl-C (SIGINT) until stopped.
-final class Interrupt: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
-    private let queue = DispatchQueue(label: "interrupt")
-    private var didFire = false
+/// Runs `action` on the first Ctrl-C (SIGINT) until stopped; after `stop`,
+/// Ctrl-C exits with 130 again.
+final class Interrupt: Sendable {
+    private let didFire = Mutex(false)
 
     init(_ action: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: queue)
-        source.setEventHandler { [unowned self] in
-            if !self.didFire {
-                self.didFire = true
-                action()
-            }
+        InterruptSignal.set { [self] in
+            didFire.withLock { $0 = true }
+            action()
         }
-        source.resume()
     }
 
-    var fired: Bool { queue.sync { didFire } }
+    var fired: Bool { didFire.withLock { $0 } }
 
     func stop() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        InterruptSignal.clear()
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProtoMessages
 
 @main
 struct Importctl: AsyncParsableCommand {
@@ -21,6 +22,7 @@ struct Importctl: AsyncParsableCommand {
             message are printed) or could not be reached; 64 bad usage; 3 the watched import
             FAILED; 4 it was CANCELLED or REVERTED; 130 interrupted (Ctrl-C).
             """,
+        version: ImportdVersion.string,
         subcommands: [
             Template.self, Campaigns.self, Subscriptions.self, Upload.self, Imports.self, Status.self, Watch.self,
             Pause.self, Resume.self, Cancel.self, Revert.self, Rows.self, Summary.self, Errors.self, Contact.self,

@@ -12,24 +12,24 @@ struct Upload: AsyncParsableCommand {
             at once and a bad file is refused before anything is created.
 
             Examples:
-              importctl upload contacts.csv --campaign cmp_3 --subscription sub_1 --watch
+              importctl upload contacts.csv --campaign SUMMER26 --subscription sub_1 --watch
               importctl upload leads.csv --kind lead --on-duplicate skip
               importctl upload export.csv --map 'Vorname=first_name' --map 'Interne Nr=' --validate-only
-              importctl upload excel.csv --encoding windows-1252
+              importctl upload old-export.csv --encoding iso-8859-1   # only if detection is not enough
             """)
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The CSV file (comma, semicolon or tab separated; UTF-8 unless --encoding).")
+    @Argument(help: "The CSV file (comma, semicolon or tab separated; UTF-8 or windows-1252, detected).")
     var file: String
 
-    @Option(help: "contact or lead.")
-    var kind: String = "contact"
+    @Option(help: "contact or lead (default: new rows become contacts, updated ones keep their kind).")
+    var kind: String?
 
-    @Option(help: ArgumentHelp("The origin campaign, e.g. cmp_3.", valueName: "id"))
+    @Option(help: ArgumentHelp("The origin campaign: its id (cmp_3) or code (SUMMER26).", valueName: "id|code"))
     var campaign: String?
 
-    @Option(name: .customLong("subscription"), help: ArgumentHelp("A subscription (mailing list) to add, e.g. sub_1; repeatable.", valueName: "id"))
+    @Option(name: .customLong("subscription"), help: ArgumentHelp("A subscription (mailing list) to add: id (sub_1) or code; repeatable.", valueName: "id|code"))
     var subscriptions: [String] = []
 
     @Option(help: "update (merge non-empty fields into the existing contact) or skip (leave it alone).")
@@ -41,11 +41,11 @@ struct Upload: AsyncParsableCommand {
     @Flag(help: "Ignore columns that map to no contact field instead of refusing the file.")
     var ignoreUnknownColumns = false
 
-    @Flag(help: "A dry run: check every row, write no contact.")
+    @Flag(help: "A dry run: check every row, write no contact; it starts at once.")
     var validateOnly = false
 
-    @Option(help: "utf-8, windows-1252 or iso-8859-1.")
-    var encoding: String = "utf-8"
+    @Option(help: "utf-8, windows-1252 or iso-8859-1 (default: detected from the file).")
+    var encoding: String?
 
     @Flag(help: "Then follow the import live until it ends.")
     var watch = false
@@ -53,9 +53,9 @@ struct Upload: AsyncParsableCommand {
     static let encodings = ["utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin1"]
 
     func validate() throws {
-        guard ["contact", "lead"].contains(kind.lowercased()) else { throw ValidationError("--kind must be contact or lead") }
+        if let kind, !["contact", "lead"].contains(kind.lowercased()) { throw ValidationError("--kind must be contact or lead") }
         guard ["update", "skip"].contains(onDuplicate.lowercased()) else { throw ValidationError("--on-duplicate must be update or skip") }
-        guard Self.encodings.contains(encoding.lowercased()) else {
+        if let encoding, !Self.encodings.contains(encoding.lowercased()) {
             throw ValidationError("--encoding must be utf-8, windows-1252 or iso-8859-1")
         }
         for map in maps where !map.contains("=") {
@@ -68,7 +68,7 @@ struct Upload: AsyncParsableCommand {
     func options(sha256: String) -> ImportsV1.UploadOptions {
         var options = ImportsV1.UploadOptions()
         options.fileName = String(file.split(separator: "/").last ?? Substring(file))
-        options.kind = kind.lowercased() == "lead" ? .lead : .contact
+        options.kind = kind.map { $0.lowercased() == "lead" ? .lead : .contact } ?? .unspecified
         options.originCampaignID = campaign ?? ""
         options.subscriptionIDs = subscriptions
         options.onDuplicate = onDuplicate.lowercased() == "skip" ? .skip : .update
@@ -79,7 +79,8 @@ struct Upload: AsyncParsableCommand {
         options.ignoreUnknownColumns = ignoreUnknownColumns
         options.validateOnly = validateOnly
         options.sha256 = sha256
-        options.encoding = encoding.lowercased()
+        options.encoding = encoding?.lowercased() ?? ""
+
         return options
     }
 
@@ -132,8 +133,13 @@ struct Upload: AsyncParsableCommand {
                 print(job.protoJSON.text)
             } else {
                 print(job.id)
-                Terminal.write(Terminal.standardError,
-                    "\(job.id) QUEUED: \(job.fileName), \(Format.count(job.totalRows)) rows\(job.validateOnly ? " (dry run)" : ""); next run at \(Format.nextRun(job.nextRunAt))\n")
+                var note = "\(job.id) QUEUED: \(job.fileName), \(Format.count(job.totalRows)) rows"
+                if encoding == nil && job.encoding != "utf-8" { note += ", read as \(job.encoding)" }
+                note += job.validateOnly ? "; a dry run, starting now" : "; next run at \(Format.nextRun(job.nextRunAt))"
+                if !job.sameFileAs.isEmpty {
+                    note += "\nnote: the same file (same SHA-256) was uploaded before as \(job.sameFileAs) (importctl status \(job.sameFileAs))"
+                }
+                Terminal.write(Terminal.standardError, note + "\n")
             }
             if watch {
                 let status = try await follow(job.id, connection, json: global.json)

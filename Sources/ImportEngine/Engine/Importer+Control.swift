@@ -54,6 +54,7 @@ extension Importer {
             return try await resume(publicID)
         }
         announce(resumed)
+        startDryRun(resumed)
         return resumed
     }
 

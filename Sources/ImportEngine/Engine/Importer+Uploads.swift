@@ -4,9 +4,11 @@ extension Importer {
     /// digest, column map) and opens a session for its chunks.
     public func beginUpload(_ request: UploadRequest) async throws -> UploadSession {
         var violations: [FieldViolation] = []
-        guard let encoding = TextEncoding(name: request.encoding) else {
+        // Empty: detected while the file streams.
+        let declared = request.encoding.isEmpty ? nil : TextEncoding(name: request.encoding)
+        guard request.encoding.isEmpty || declared != nil else {
             throw ImportError.invalidArgument(
-                "encoding \"\(request.encoding)\" is not supported; use utf-8, windows-1252 or iso-8859-1",
+                "encoding \"\(request.encoding)\" is not supported; use utf-8, windows-1252 or iso-8859-1, or leave it empty to detect it",
                 violations: [FieldViolation(field: "options.encoding", description: "unsupported encoding")])
         }
         let digest = request.sha256.lowercased()
@@ -25,27 +27,32 @@ extension Importer {
         }
         var campaignID: Int64?
         if !request.originCampaignID.isEmpty {
-            guard let id = ResourceKind.campaign.parse(request.originCampaignID), try await store.campaign(id: id) != nil else {
-                throw ImportError.notFound("campaign \(request.originCampaignID) does not exist")
-            }
-            campaignID = id
+            campaignID = try await resolve(request.originCampaignID, .campaign, byID: store.campaign(id:), byCode: store.campaign(code:))
         }
         var subscriptionIDs: [Int64] = []
         for text in request.subscriptionIDs {
-            guard let id = ResourceKind.subscription.parse(text), try await store.subscription(id: id) != nil else {
-                throw ImportError.notFound("subscription \(text) does not exist")
-            }
+            let id = try await resolve(text, .subscription, byID: store.subscription(id:), byCode: store.subscription(code:))
             if !subscriptionIDs.contains(id) { subscriptionIDs.append(id) }
         }
         let validated = UploadSession.ValidatedUpload(
-            request: request, originCampaignID: campaignID, subscriptionIDs: subscriptionIDs, encoding: encoding)
+            request: request, originCampaignID: campaignID, subscriptionIDs: subscriptionIDs, encoding: declared)
         return try UploadSession(engine: self, options: validated)
+    }
+
+    /// A campaign or subscription named by its id (cmp_3) or its code (SUMMER26).
+    private func resolve(_ text: String, _ kind: ResourceKind, byID: (Int64) async throws -> AudienceTag?,
+                         byCode: (String) async throws -> AudienceTag?) async throws -> Int64 {
+        if let id = kind.parse(text), let tag = try await byID(id) { return tag.id }
+        if let tag = try await byCode(text) { return tag.id }
+        let noun = kind == .campaign ? "campaign" : "subscription"
+        throw ImportError.notFound("\(noun) \(text) does not exist")
     }
 
     /// Called by a finished upload: the import exists from here on.
     func created(_ new: NewImport) async throws -> ImportJob {
         let job = try await store.createImport(new)
         announce(job)
+        startDryRun(job)
         return job
     }
 }

@@ -28,6 +28,7 @@ public final class Importer: Sendable {
     let logger: Logger
     private let coordinator: RunCoordinator
     private let scheduler: ImportScheduler
+    private let processor: ImportProcessor
 
     public init(store: any ImportStore, clock: any WallClock, configuration: ImporterConfiguration, logger: Logger) {
         self.store = store
@@ -44,6 +45,7 @@ public final class Importer: Sendable {
         ) { job, stateChanged in
             Importer.announce(job, stateChanged: stateChanged, hub: hub, logger: logger)
         }
+        self.processor = processor
         self.scheduler = ImportScheduler(interval: configuration.importInterval, clock: clock, queued: {
             try await store.importIDs(in: .queued)
         }, run: { id in
@@ -51,6 +53,21 @@ public final class Importer: Sendable {
                 Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
             }
         })
+    }
+
+    /// A dry run (validate_only) writes no contact, so it need not wait for the
+    /// scheduler, nor for a running import: it starts at once, in the background.
+    func startDryRun(_ job: ImportJob) {
+        guard job.validateOnly, job.state == .queued else { return }
+        let coordinator = self.coordinator
+        let processor = self.processor
+        let hub = self.hub
+        let logger = self.logger
+        Task {
+            await coordinator.run(job.id, processor: processor, exclusive: false) { job in
+                Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
+            }
+        }
     }
 
     /// Publishes a snapshot; state changes are also logged, one line each.
@@ -83,6 +100,9 @@ public final class Importer: Sendable {
             logger.info("import \(ResourceKind.importJob.format(id)) was interrupted; resuming from its checkpoint")
         }
         await scheduler.start(resumeFirst: interrupted)
+        for id in try await store.importIDs(in: .queued) {
+            if let job = try await store.importJob(id: id) { startDryRun(job) }
+        }
     }
 
     /// Stops: the running import stops at its next batch boundary (it stays
@@ -139,6 +159,8 @@ actor RunCoordinator {
     private let store: any ImportStore
     private let clock: any WallClock
     private var running: [Int64: RunControl] = [:]
+    /// Claimed or being claimed: an import is never run twice at once.
+    private var active: Set<Int64> = []
     private var stopping = false
     private var exclusive = false
     private var exclusiveWaiters: [CheckedContinuation<Void, Never>] = []
@@ -172,11 +194,15 @@ actor RunCoordinator {
     }
 
     /// Runs one import if it is still QUEUED (or RUNNING, when resuming).
-    func run(_ id: Int64, processor: ImportProcessor, announce: @Sendable (ImportJob) -> Void) async {
+    /// `exclusive`: not beside another run or a revert (dry runs need not be).
+    func run(_ id: Int64, processor: ImportProcessor, exclusive: Bool = true, announce: @Sendable (ImportJob) -> Void) async {
         guard !stopping else { return }
-        await acquire()
-        defer { release() }
-        guard !stopping, let job = try? await claim(id) else { return }
+        if exclusive { await acquire() }
+        defer { if exclusive { release() } }
+        guard !stopping, !active.contains(id) else { return }
+        active.insert(id)
+        defer { active.remove(id) }
+        guard let job = try? await claim(id) else { return }
         if job.state == .running && job.startedAt != nil && job.version > 0 { announce(job) }
         let control = RunControl()
         running[id] = control

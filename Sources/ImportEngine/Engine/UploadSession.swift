@@ -4,7 +4,8 @@ import Platform
 /// What an upload asks for (the contract's UploadOptions, ids still public).
 public struct UploadRequest: Sendable {
     public var fileName: String = ""
-    public var kind: ContactKind = .contact
+    /// nil: the upload did not say; new contacts are contacts, updates keep the kind.
+    public var kind: ContactKind?
     public var originCampaignID: String = ""
     public var subscriptionIDs: [String] = []
     public var onDuplicate: DuplicatePolicy = .update
@@ -36,18 +37,21 @@ public final class UploadSession: @unchecked Sendable {
     private var prefix: [UInt8] = []
     private var header: (fields: [String], delimiter: UInt8, dataOffset: Int64)?
     private var scratch: [UInt8] = []
+    private var transcoder: UploadTranscoder
     private var done = false
 
     struct ValidatedUpload: Sendable {
         var request: UploadRequest
         var originCampaignID: Int64?
         var subscriptionIDs: [Int64]
-        var encoding: TextEncoding
+        /// nil: detect it.
+        var encoding: TextEncoding?
     }
 
     init(engine: Importer, options: ValidatedUpload) throws {
         self.engine = engine
         self.options = options
+        self.transcoder = UploadTranscoder(declared: options.encoding)
         self.spoolName = "upload-\(Hex.encode(SecureRandom.bytes(12))).csv"
         self.writer = try DurableFileWriter(directory: engine.configuration.spoolDirectory, name: spoolName)
     }
@@ -78,23 +82,28 @@ public final class UploadSession: @unchecked Sendable {
             if received > limit {
                 throw ImportError.resourceExhausted("the file is larger than the limit of \(limit) bytes")
             }
+            if received == Int64(chunk.count), chunk.starts(with: [0xFF, 0xFE]) || chunk.starts(with: [0xFE, 0xFF]) {
+                throw ImportError.invalidArgument(
+                    "the file is UTF-16 (Excel's \"Unicode Text\"); save it as \"CSV UTF-8\" or \"CSV\" and upload it again",
+                    violations: [FieldViolation(field: "chunk", description: "UTF-16 is not supported")])
+            }
             hasher.update(chunk)
-            let utf8: [UInt8]
-            if options.encoding == .utf8 {
-                utf8 = chunk
-            } else {
-                scratch.removeAll(keepingCapacity: true)
-                options.encoding.appendUTF8(chunk[...], to: &scratch)
-                utf8 = scratch
-            }
-            try writer.write(utf8)
-            if header == nil {
-                prefix.append(contentsOf: utf8)
-                try findHeader(final: false)
-            }
+            try write(converting: chunk, final: false)
         } catch let error {
             abortOnQueue()
             throw error
+        }
+    }
+
+    /// Spools `chunk` as UTF-8 and looks for the header row while it is incomplete.
+    private func write(converting chunk: [UInt8], final: Bool) throws {
+        scratch.removeAll(keepingCapacity: true)
+        transcoder.convert(chunk, into: &scratch)
+        if final { transcoder.finish(into: &scratch) }
+        try writer.write(scratch)
+        if header == nil {
+            prefix.append(contentsOf: scratch)
+            try findHeader(final: final)
         }
     }
 
@@ -129,10 +138,11 @@ public final class UploadSession: @unchecked Sendable {
             }
         }
         let headerBytes = prefix[start..<end!]
-        if options.encoding == .utf8 && !FieldRules.isValidUTF8(headerBytes) {
+        if !FieldRules.isValidUTF8(headerBytes) {
+            // Only a file declared UTF-8 gets here: anything else was converted.
             throw ImportError.invalidArgument(
-                "the header row is not valid UTF-8; if the file was saved as windows-1252 or iso-8859-1, set options.encoding",
-                violations: [FieldViolation(field: "encoding", description: "the file is not UTF-8")])
+                "the header row is not valid UTF-8, but options.encoding says utf-8; declare the file's encoding (windows-1252 or iso-8859-1) or leave options.encoding empty to detect it",
+                violations: [FieldViolation(field: "options.encoding", description: "the file is not UTF-8")])
         }
         let delimiter = DelimiterDetector.detect(headerBytes: headerBytes)
         var reader = CSVReader(source: MemorySource(Array(prefix[0..<end!])), delimiter: delimiter)
@@ -156,10 +166,10 @@ public final class UploadSession: @unchecked Sendable {
     /// Ends the upload: checks the digest, stores the file durably, counts its
     /// rows and creates the QUEUED import.
     public func finish() async throws -> ImportJob {
-        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64) in
+        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64, encoding: TextEncoding) in
             guard !self.done else { throw ImportError.failedPrecondition("the upload has ended") }
             do {
-                if self.header == nil { try self.findHeader(final: true) }
+                try self.write(converting: [], final: true)
                 guard let header = self.header else {
                     throw ImportError.invalidArgument("the file is empty: it has no header row",
                         violations: [FieldViolation(field: "chunk", description: "no data was sent")])
@@ -173,7 +183,12 @@ public final class UploadSession: @unchecked Sendable {
                 try self.writer.commit(as: self.spoolName)
                 self.done = true
                 let rows = try self.countRows(delimiter: header.delimiter, from: header.dataOffset)
-                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows)
+                if rows == 0 {
+                    FileSystem.remove(self.engine.configuration.spoolDirectory + "/" + self.spoolName)
+                    throw ImportError.invalidArgument("the file has a header row but no data rows",
+                        violations: [FieldViolation(field: "chunk", description: "no data rows after the header")])
+                }
+                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows, self.transcoder.used)
             } catch {
                 self.abortOnQueue()
                 throw error
@@ -181,10 +196,10 @@ public final class UploadSession: @unchecked Sendable {
         }
         let request = options.request
         let new = NewImport(
-            fileName: request.fileName.isEmpty ? "upload.csv" : request.fileName, kind: request.kind,
+            fileName: request.fileName.isEmpty ? "upload.csv" : request.fileName, kind: request.kind ?? .contact, kindExplicit: request.kind != nil,
             originCampaignID: options.originCampaignID, subscriptionIDs: options.subscriptionIDs, onDuplicate: request.onDuplicate,
             columnMap: request.columnMap, ignoreUnknownColumns: request.ignoreUnknownColumns, validateOnly: request.validateOnly,
-            encoding: options.encoding, sha256: spooled.digest, bytes: spooled.bytes, totalRows: spooled.rows, spoolName: spoolName,
+            encoding: spooled.encoding, sha256: spooled.digest, bytes: spooled.bytes, totalRows: spooled.rows, spoolName: spoolName,
             header: spooled.fields, delimiter: spooled.delimiter, dataOffset: spooled.dataOffset, createdAt: engine.clock.now())
         do {
             return try await engine.created(new)

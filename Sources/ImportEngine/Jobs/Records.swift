@@ -90,15 +90,22 @@ public struct ImportJob: Sendable, Hashable {
     public var id: Int64
     public var state: ImportState
     public var fileName: String
+    /// The kind of the contacts it creates.
     public var kind: ContactKind
+    /// Whether the upload said contact or lead. If not, an update keeps the
+    /// existing contact's kind.
+    public var kindExplicit: Bool
     public var originCampaignID: Int64?
     public var subscriptionIDs: [Int64]
     public var onDuplicate: DuplicatePolicy
     public var columnMap: [String: String]
     public var ignoreUnknownColumns: Bool
     public var validateOnly: Bool
+    /// The encoding the file was read in (declared, or detected).
     public var encoding: TextEncoding
     public var sha256: String
+    /// The latest earlier import of a file with the same SHA-256.
+    public var sameFileAs: Int64?
     public var bytes: Int64
     public var totalRows: Int64
     public var processedRows: Int64 = 0
@@ -137,6 +144,7 @@ public struct ImportJob: Sendable, Hashable {
         self.state = state
         fileName = new.fileName
         kind = new.kind
+        kindExplicit = new.kindExplicit
         originCampaignID = new.originCampaignID
         subscriptionIDs = new.subscriptionIDs
         onDuplicate = new.onDuplicate
@@ -162,6 +170,7 @@ public struct ImportJob: Sendable, Hashable {
 public struct NewImport: Sendable {
     public var fileName: String
     public var kind: ContactKind
+    public var kindExplicit: Bool
     public var originCampaignID: Int64?
     public var subscriptionIDs: [Int64]
     public var onDuplicate: DuplicatePolicy
@@ -181,6 +190,7 @@ public struct NewImport: Sendable {
     public init(
         fileName: String,
         kind: ContactKind,
+        kindExplicit: Bool = true,
         originCampaignID: Int64? = nil,
         subscriptionIDs: [Int64],
         onDuplicate: DuplicatePolicy,
@@ -199,6 +209,7 @@ public struct NewImport: Sendable {
     ) {
         self.fileName = fileName
         self.kind = kind
+        self.kindExplicit = kindExplicit
         self.originCampaignID = originCampaignID
         self.subscriptionIDs = subscriptionIDs
         self.onDuplicate = onDuplicate

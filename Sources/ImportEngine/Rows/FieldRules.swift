@@ -10,34 +10,7 @@ public enum FieldRules {
     /// Whether `bytes` is valid UTF-8 (overlongs, surrogates and values past
     /// U+10FFFF are not).
     public static func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
-        var i = bytes.startIndex
-        let end = bytes.endIndex
-        while i < end {
-            let b0 = bytes[i]
-            if b0 < 0x80 {
-                i += 1
-                continue
-            }
-            let length: Int
-            var scalar: UInt32
-            switch b0 {
-            case 0xC2...0xDF: length = 2; scalar = UInt32(b0 & 0x1F)
-            case 0xE0...0xEF: length = 3; scalar = UInt32(b0 & 0x0F)
-            case 0xF0...0xF4: length = 4; scalar = UInt32(b0 & 0x07)
-            default: return false
-            }
-            guard i + length <= end else { return false }
-            for k in 1..<length {
-                let b = bytes[i + k]
-                guard b & 0xC0 == 0x80 else { return false }
-                scalar = scalar << 6 | UInt32(b & 0x3F)
-            }
-            if (length == 3 && (scalar < 0x800 || (0xD800...0xDFFF).contains(scalar))) || (length == 4 && (scalar < 0x10000 || scalar > 0x10FFFF)) {
-                return false
-            }
-            i += length
-        }
-        return true
+        UTF8Check.scan(bytes) == .valid
     }
 
     private static func isASCIILetterOrDigit(_ b: UInt8) -> Bool {

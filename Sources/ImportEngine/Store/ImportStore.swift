@@ -11,10 +11,13 @@ public protocol ImportStore: Sendable {
     /// Throws `StoreError.duplicate` when `code` is taken.
     func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign
     func campaign(id: Int64) async throws -> Campaign?
+    /// The campaign with this code (codes are unique), if any.
+    func campaign(code: String) async throws -> Campaign?
     /// In id order, after `afterID`.
     func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign]
     func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription
     func subscription(id: Int64) async throws -> Subscription?
+    func subscription(code: String) async throws -> Subscription?
     func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription]
 
     // MARK: Imports

@@ -5,7 +5,9 @@ import CProtos
 import RPCCore
 
 extension ImportsV1 {
-    /// UNSPECIFIED means CONTACT.
+    /// In uploads, UNSPECIFIED creates contacts and leaves the kind of updated
+    /// contacts as it is; CONTACT also turns updated leads into contacts; LEAD
+    /// creates leads (a contact never becomes a lead).
     public enum ContactKind: Sendable, Hashable, CaseIterable {
         case unspecified
         case contact
@@ -246,7 +248,9 @@ extension ImportsV1 {
     public struct UploadOptions: Sendable, Hashable {
         public var fileName: String = ""
         public var kind: ImportsV1.ContactKind = .unspecified
+        /// A campaign id (cmp_3) or code (SUMMER26).
         public var originCampaignID: String = ""
+        /// Subscription ids (sub_1) or codes (NEWS).
         public var subscriptionIDs: [String] = []
         public var onDuplicate: ImportsV1.DuplicatePolicy = .unspecified
         /// CSV header -> field name; "" ignores the column.
@@ -256,7 +260,9 @@ extension ImportsV1 {
         public var validateOnly: Bool = false
         /// Optional hex SHA-256 of the whole file; a mismatch fails the upload.
         public var sha256: String = ""
-        /// "utf-8" (default), "windows-1252" or "iso-8859-1".
+        /// "utf-8", "windows-1252" or "iso-8859-1"; empty detects it: UTF-8 (with or
+        /// without a BOM) unless the file holds bytes that are not UTF-8, then
+        /// windows-1252. ImportJob.encoding says which was used.
         public var encoding: String = ""
 
         public init() {}
@@ -305,6 +311,9 @@ extension ImportsV1 {
         /// because a later import changed the contact since.
         public var revertedRows: UInt64 = 0
         public var revertKeptRows: UInt64 = 0
+        /// The latest earlier import of a file with the same SHA-256, if any: a hint
+        /// that this file may have been imported already (it is not refused).
+        public var sameFileAs: String = ""
 
         public init() {}
     }
@@ -727,6 +736,7 @@ extension ImportsV1.ImportJob: ProtobufCMessage {
         if let m = c.pointee.updated_at { self.updatedAt = GoogleProtobuf.Timestamp(cMessage: m) }
         self.revertedRows = c.pointee.reverted_rows
         self.revertKeptRows = c.pointee.revert_kept_rows
+        self.sameFileAs = cString(c.pointee.same_file_as)
     }
 
     package func fill(_ c: UnsafeMutablePointer<Softrip__Marketing__Imports__V1__ImportJob>, arena: CArena) {
@@ -758,6 +768,7 @@ extension ImportsV1.ImportJob: ProtobufCMessage {
         if let m = self.updatedAt { c.pointee.updated_at = arena.message(m) }
         c.pointee.reverted_rows = self.revertedRows
         c.pointee.revert_kept_rows = self.revertKeptRows
+        if !self.sameFileAs.isEmpty { c.pointee.same_file_as = arena.cString(self.sameFileAs) }
     }
 }
 
@@ -1979,6 +1990,7 @@ extension ImportsV1.ImportJob: ProtoJSONRepresentable {
         pairs.append(JSONValue.Pair("updated_at", self.updatedAt.map { .string($0.rfc3339) } ?? .null))
         pairs.append(JSONValue.Pair("reverted_rows", .uint(UInt64(self.revertedRows))))
         pairs.append(JSONValue.Pair("revert_kept_rows", .uint(UInt64(self.revertKeptRows))))
+        pairs.append(JSONValue.Pair("same_file_as", .string(self.sameFileAs)))
         return .object(pairs)
     }
 }

@@ -130,6 +130,8 @@ final class SlowStore: ImportStore, @unchecked Sendable {
 
     func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign { try await base.createCampaign(name: name, code: code, at: at) }
     func campaign(id: Int64) async throws -> Campaign? { try await base.campaign(id: id) }
+    func campaign(code: String) async throws -> Campaign? { try await base.campaign(code: code) }
+    func subscription(code: String) async throws -> Subscription? { try await base.subscription(code: code) }
     func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] { try await base.campaigns(afterID: afterID, limit: limit) }
     func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription { try await base.createSubscription(name: name, code: code, at: at) }
     func subscription(id: Int64) async throws -> Subscription? { try await base.subscription(id: id) }

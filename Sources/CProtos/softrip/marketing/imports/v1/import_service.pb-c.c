@@ -1761,7 +1761,7 @@ const ProtobufCMessageDescriptor softrip__marketing__imports__v1__upload_contact
   (ProtobufCMessageInit) softrip__marketing__imports__v1__upload_contacts_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor softrip__marketing__imports__v1__import_job__field_descriptors[25] =
+static const ProtobufCFieldDescriptor softrip__marketing__imports__v1__import_job__field_descriptors[26] =
 {
   {
     "id",
@@ -2063,6 +2063,18 @@ static const ProtobufCFieldDescriptor softrip__marketing__imports__v1__import_jo
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "same_file_as",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Softrip__Marketing__Imports__V1__ImportJob, same_file_as),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned softrip__marketing__imports__v1__import_job__field_indices_by_name[] = {
   6,   /* field[6] = bytes */
@@ -2081,6 +2093,7 @@ static const unsigned softrip__marketing__imports__v1__import_job__field_indices
   8,   /* field[8] = processed_rows */
   24,   /* field[24] = revert_kept_rows */
   23,   /* field[23] = reverted_rows */
+  25,   /* field[25] = same_file_as */
   20,   /* field[20] = sha256 */
   11,   /* field[11] = skipped */
   16,   /* field[16] = started_at */
@@ -2094,7 +2107,7 @@ static const unsigned softrip__marketing__imports__v1__import_job__field_indices
 static const ProtobufCIntRange softrip__marketing__imports__v1__import_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 25 }
+  { 0, 26 }
 };
 const ProtobufCMessageDescriptor softrip__marketing__imports__v1__import_job__descriptor =
 {
@@ -2104,7 +2117,7 @@ const ProtobufCMessageDescriptor softrip__marketing__imports__v1__import_job__de
   "Softrip__Marketing__Imports__V1__ImportJob",
   "softrip.marketing.imports.v1",
   sizeof(Softrip__Marketing__Imports__V1__ImportJob),
-  25,
+  26,
   softrip__marketing__imports__v1__import_job__field_descriptors,
   softrip__marketing__imports__v1__import_job__field_indices_by_name,
   1,  softrip__marketing__imports__v1__import_job__number_ranges,

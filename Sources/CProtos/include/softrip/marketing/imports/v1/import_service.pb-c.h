@@ -56,7 +56,9 @@ typedef struct Softrip__Marketing__Imports__V1__CreateSubscriptionRequest Softri
 /* --- enums --- */
 
 /*
- * UNSPECIFIED means CONTACT.
+ * In uploads, UNSPECIFIED creates contacts and leaves the kind of updated
+ * contacts as it is; CONTACT also turns updated leads into contacts; LEAD
+ * creates leads (a contact never becomes a lead).
  */
 typedef enum _Softrip__Marketing__Imports__V1__ContactKind {
   SOFTRIP__MARKETING__IMPORTS__V1__CONTACT_KIND__CONTACT_KIND_UNSPECIFIED = 0,
@@ -156,7 +158,13 @@ struct  Softrip__Marketing__Imports__V1__UploadOptions
   ProtobufCMessage base;
   char *file_name;
   Softrip__Marketing__Imports__V1__ContactKind kind;
+  /*
+   * A campaign id (cmp_3) or code (SUMMER26).
+   */
   char *origin_campaign_id;
+  /*
+   * Subscription ids (sub_1) or codes (NEWS).
+   */
   size_t n_subscription_ids;
   char **subscription_ids;
   Softrip__Marketing__Imports__V1__DuplicatePolicy on_duplicate;
@@ -175,7 +183,9 @@ struct  Softrip__Marketing__Imports__V1__UploadOptions
    */
   char *sha256;
   /*
-   * "utf-8" (default), "windows-1252" or "iso-8859-1".
+   * "utf-8", "windows-1252" or "iso-8859-1"; empty detects it: UTF-8 (with or
+   * without a BOM) unless the file holds bytes that are not UTF-8, then
+   * windows-1252. ImportJob.encoding says which was used.
    */
   char *encoding;
 };
@@ -250,10 +260,15 @@ struct  Softrip__Marketing__Imports__V1__ImportJob
    */
   uint64_t reverted_rows;
   uint64_t revert_kept_rows;
+  /*
+   * The latest earlier import of a file with the same SHA-256, if any: a hint
+   * that this file may have been imported already (it is not refused).
+   */
+  char *same_file_as;
 };
 #define SOFTRIP__MARKETING__IMPORTS__V1__IMPORT_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&softrip__marketing__imports__v1__import_job__descriptor) \
-    , (char *)protobuf_c_empty_string, SOFTRIP__MARKETING__IMPORTS__V1__IMPORT_STATE__IMPORT_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, SOFTRIP__MARKETING__IMPORTS__V1__CONTACT_KIND__CONTACT_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, SOFTRIP__MARKETING__IMPORTS__V1__DUPLICATE_POLICY__DUPLICATE_POLICY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, SOFTRIP__MARKETING__IMPORTS__V1__IMPORT_STATE__IMPORT_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, SOFTRIP__MARKETING__IMPORTS__V1__CONTACT_KIND__CONTACT_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, SOFTRIP__MARKETING__IMPORTS__V1__DUPLICATE_POLICY__DUPLICATE_POLICY_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Softrip__Marketing__Imports__V1__WatchImportRequest
