@@ -38,7 +38,9 @@ let package = Package(
 
         // MARK: RPC core: status, metadata, framing, handler kinds, router, client calls. No C, no transport.
         .target(name: "RPCCore"),
-        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"]),
+        // Calls straight to a router in the same process: fast service tests, no sockets.
+        .target(name: "RPCInProcess", dependencies: ["RPCCore", deque]),
+        .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "RPCInProcess"]),
         // Swift value types <-> protobuf-c structs; the only place those structs exist.
         .target(name: "ProtoMessages", dependencies: ["RPCCore", "CProtos", "CProtobufC"]),
         .testTarget(name: "ProtoMessagesTests", dependencies: ["ProtoMessages", "RPCCore"]),

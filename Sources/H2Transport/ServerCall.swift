@@ -42,29 +42,15 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     func receiveSingle() async throws -> [UInt8] {
+        // The fast path: on the loop, with the whole request here (usually the
+        // request and END_STREAM came together), no suspension at all.
+        if loop.inEventLoop, inbound.messages.count == 1, inbound.ended, let bytes = try receiveSingleNow() {
+            return bytes
+        }
         if !loop.inEventLoop {
-            return try await withTaskExecutorPreference(loop) { try await self.receiveSingle() }
+            return try await withTaskExecutorPreference(loop) { try await self.receiveSingleByReceiving() }
         }
-        // Usually the request and END_STREAM came together: no suspension at all.
-        guard let bytes = try await receiveMessage() else {
-            throw RPCError(code: .internal, message: "the client sent no request message")
-        }
-        guard try await receiveMessage() == nil else {
-            throw RPCError(code: .internal, message: "the client sent more than one request message to a method that takes one")
-        }
-        return bytes
-    }
-
-    func receiveSingleIfReady() throws -> [UInt8]? {
-        // Only on the loop, and only when the whole request is here.
-        guard loop.inEventLoop, inbound.messages.count == 1, inbound.ended else { return nil }
-        return try receiveSingleNow()
-    }
-
-    func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool {
-        guard loop.inEventLoop, canSend else { return false }
-        respondNow(headers: headers, framedMessage: framedMessage, trailers: trailers)
-        return true
+        return try await receiveSingleByReceiving()
     }
 
     private func receiveSingleNow() throws -> [UInt8]? {
@@ -82,6 +68,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
+        // On the loop, headers, message and trailers are queued without waiting.
         if !loop.inEventLoop {
             return try await withTaskExecutorPreference(loop) {
                 try await self.respond(headers: headers, framedMessage: framedMessage, trailers: trailers)

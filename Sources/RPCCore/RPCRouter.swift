@@ -42,13 +42,10 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
         handlers[method.path] = Handler(method: method, finishes: true) { call, context in
-            let bytes = try call.receiveSingleIfReady()
-            let request: Request = try Self.decode(bytes != nil ? bytes! : try await call.receiveSingle())
+            let request: Request = try Self.decode(try await call.receiveSingle())
             let response = try await handler(request, context)
-            let framed = MessageFraming.frame(response)
-            if !call.respondIfPossible(headers: context.response.initial, framedMessage: framed, trailers: context.response.trailing) {
-                try await call.respond(headers: context.response.initial, framedMessage: framed, trailers: context.response.trailing)
-            }
+            try await call.respond(headers: context.response.initial, framedMessage: MessageFraming.frame(response),
+                trailers: context.response.trailing)
         }
     }
 

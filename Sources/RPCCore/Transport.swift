@@ -15,21 +15,25 @@ public protocol ServerCallIO: AnyObject, Sendable {
     func finish(status: Status, trailers: Metadata) async
 
     /// The one request of a unary or server-streaming call (INTERNAL when the
-    /// client sent none or more than one).
+    /// client sent none or more than one). A transport may answer without
+    /// suspending when the request is already there.
     func receiveSingle() async throws -> [UInt8]
-    /// Headers, one message and an OK status with trailers, in one step.
+    /// Headers, one message and an OK status with trailers, in one step. A
+    /// transport may queue them all without suspending.
     func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws
-
-    /// Fast paths for unary calls, without a suspension point: the single
-    /// request when it has fully arrived and can be taken from this thread (nil
-    /// otherwise: use `receiveSingle`), and the response when it can be queued
-    /// from this thread (false otherwise: use `respond`).
-    func receiveSingleIfReady() throws -> [UInt8]?
-    func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool
 }
 
 extension ServerCallIO {
     public func receiveSingle() async throws -> [UInt8] {
+        try await receiveSingleByReceiving()
+    }
+
+    public func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
+        try await respondBySending(headers: headers, framedMessage: framedMessage, trailers: trailers)
+    }
+
+    /// `receiveSingle` from `receive`, for transports that have nothing faster.
+    public func receiveSingleByReceiving() async throws -> [UInt8] {
         guard let bytes = try await receive() else {
             throw RPCError(code: .internal, message: "the client sent no request message")
         }
@@ -39,15 +43,12 @@ extension ServerCallIO {
         return bytes
     }
 
-    public func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
+    /// `respond` from `sendHeaders`, `send` and `finish`.
+    public func respondBySending(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
         try await sendHeaders(headers)
         try await send(framedMessage: framedMessage)
         await finish(status: .ok, trailers: trailers)
     }
-
-    public func receiveSingleIfReady() throws -> [UInt8]? { nil }
-
-    public func respondIfPossible(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) -> Bool { false }
 }
 
 /// One client-side call as a transport presents it to `RPCClient`.
