@@ -192,18 +192,10 @@ enum Wire {
         return contact
     }
 
-    static func campaign(_ tag: Campaign) -> ImportsV1.Campaign {
-        var out = ImportsV1.Campaign()
-        out.id = ResourceKind.campaign.format(tag.id)
-        out.name = tag.name
-        out.code = tag.code ?? ""
-        out.createdAt = timestamp(tag.createdAt)
-        return out
-    }
-
-    static func subscription(_ tag: Subscription) -> ImportsV1.Subscription {
-        var out = ImportsV1.Subscription()
-        out.id = ResourceKind.subscription.format(tag.id)
+    /// A campaign or subscription as its wire message.
+    static func tag<Message: TagMessage>(_ tag: AudienceTag, kind: TagKind) -> Message {
+        var out = Message()
+        out.id = kind.resource.format(tag.id)
         out.name = tag.name
         out.code = tag.code ?? ""
         out.createdAt = timestamp(tag.createdAt)

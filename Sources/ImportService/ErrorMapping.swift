@@ -45,10 +45,10 @@ extension ImportError: RPCErrorConvertible {
     }
 }
 
+extension InvalidTransition: RPCErrorConvertible {
+    public var rpcError: RPCError { ImportError(self).rpcError }
+}
+
 extension StoreError: RPCErrorConvertible {
-    public var rpcError: RPCError {
-        switch self {
-        case .duplicate(let what): return RPCError(code: .alreadyExists, message: "\(what) exists already")
-        }
-    }
+    public var rpcError: RPCError { ImportError(self).rpcError }
 }

@@ -186,26 +186,28 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     public func listCampaigns(request: ImportsV1.ListCampaignsRequest, context: ServerContext) async throws -> ImportsV1.ListCampaignsResponse {
-        let page = try await importer.campaigns(pageSize: request.pageSize, pageToken: request.pageToken)
         var response = ImportsV1.ListCampaignsResponse()
-        response.campaigns = page.items.map(Wire.campaign)
-        response.nextPageToken = page.nextPageToken
+        (response.campaigns, response.nextPageToken) = try await tags(.campaign, request.pageSize, request.pageToken)
         return response
     }
 
     public func listSubscriptions(request: ImportsV1.ListSubscriptionsRequest, context: ServerContext) async throws -> ImportsV1.ListSubscriptionsResponse {
-        let page = try await importer.subscriptions(pageSize: request.pageSize, pageToken: request.pageToken)
         var response = ImportsV1.ListSubscriptionsResponse()
-        response.subscriptions = page.items.map(Wire.subscription)
-        response.nextPageToken = page.nextPageToken
+        (response.subscriptions, response.nextPageToken) = try await tags(.subscription, request.pageSize, request.pageToken)
         return response
     }
 
     public func createCampaign(request: ImportsV1.CreateCampaignRequest, context: ServerContext) async throws -> ImportsV1.Campaign {
-        Wire.campaign(try await importer.createCampaign(name: request.name, code: request.code))
+        Wire.tag(try await importer.createTag(.campaign, name: request.name, code: request.code), kind: .campaign)
     }
 
     public func createSubscription(request: ImportsV1.CreateSubscriptionRequest, context: ServerContext) async throws -> ImportsV1.Subscription {
-        Wire.subscription(try await importer.createSubscription(name: request.name, code: request.code))
+        Wire.tag(try await importer.createTag(.subscription, name: request.name, code: request.code), kind: .subscription)
+    }
+
+    /// A page of campaigns or subscriptions as their wire messages.
+    private func tags<Message: TagMessage>(_ kind: TagKind, _ pageSize: Int32, _ pageToken: String) async throws -> ([Message], String) {
+        let page = try await importer.tags(kind, pageSize: pageSize, pageToken: pageToken)
+        return (page.items.map { Wire.tag($0, kind: kind) }, page.nextPageToken)
     }
 }

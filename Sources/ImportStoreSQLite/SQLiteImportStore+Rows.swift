@@ -70,20 +70,11 @@ extension SQLiteImportStore {
         }
         return try await writer.run { db in
             try db.transaction {
-                guard let current = try Self.job(db, job.id) else { throw ImportError.notFound("import \(job.publicID) does not exist") }
+                guard let current = try Self.job(db, job.id) else { throw StoreError.notFound(job.id) }
                 let note = current.revertKeptRows > 0
                     ? "reverted; \(current.revertKeptRows) row\(current.revertKeptRows == 1 ? " was" : "s were") left in place because a later import changed the contact"
                     : nil
-                try db.cached("""
-                    UPDATE imports SET state = ?, error = ?, updated_at = ?, version = version + 1 WHERE id = ? AND state IN (?, ?)
-                    """).execute([
-                        .integer(Int64(ImportState.reverted.rawValue)), SQLValue(note), .integer(at.microseconds), .integer(job.id),
-                        .integer(Int64(ImportState.completed.rawValue)), .integer(Int64(ImportState.cancelled.rawValue)),
-                    ])
-                guard db.changes == 1 else {
-                    throw ImportError.failedPrecondition("import \(job.publicID) is \(current.state); only COMPLETED or CANCELLED imports can be reverted")
-                }
-                return try Self.job(db, job.id)!
+                return try Self.transition(db, id: job.id, event: .revert, error: note, at: at).job
             }
         }
     }

@@ -25,65 +25,35 @@ public final class SQLiteImportStore: ImportStore {
 
     // MARK: - Campaigns and subscriptions
 
-    public func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign {
-        try await createTag(table: "campaigns", name: name, code: code, at: at)
-    }
+    static func table(_ kind: TagKind) -> String { kind == .campaign ? "campaigns" : "subscriptions" }
 
-    public func campaign(id: Int64) async throws -> Campaign? {
-        try await tag(table: "campaigns", id: id)
-    }
-
-    public func campaign(code: String) async throws -> Campaign? {
-        try await tag(table: "campaigns", code: code)
-    }
-
-    public func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] {
-        try await tags(table: "campaigns", afterID: afterID, limit: limit)
-    }
-
-    public func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription {
-        try await createTag(table: "subscriptions", name: name, code: code, at: at)
-    }
-
-    public func subscription(id: Int64) async throws -> Subscription? {
-        try await tag(table: "subscriptions", id: id)
-    }
-
-    public func subscription(code: String) async throws -> Subscription? {
-        try await tag(table: "subscriptions", code: code)
-    }
-
-    public func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription] {
-        try await tags(table: "subscriptions", afterID: afterID, limit: limit)
-    }
-
-    private func createTag(table: String, name: String, code: String?, at: WallTime) async throws -> AudienceTag {
+    public func createTag(_ kind: TagKind, name: String, code: String?, at: WallTime) async throws -> AudienceTag {
         try await writer.run { db in
             do {
-                try db.cached("INSERT INTO \(table) (name, code, created_at) VALUES (?, ?, ?)")
+                try db.cached("INSERT INTO \(Self.table(kind)) (name, code, created_at) VALUES (?, ?, ?)")
                     .execute([.text(name), SQLValue(code), .integer(at.microseconds)])
             } catch let error as SQLiteError where error.isUniqueViolation {
-                throw StoreError.duplicate(code ?? name)
+                throw StoreError.duplicate("a \(kind.noun) with code \"\(code ?? "")\"")
             }
             return AudienceTag(id: db.lastInsertRowID, name: name, code: code, createdAt: at)
         }
     }
 
-    private func tag(table: String, id: Int64) async throws -> AudienceTag? {
+    public func tag(_ kind: TagKind, id: Int64) async throws -> AudienceTag? {
         try await reader.run { db in
-            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE id = ?").queryOne([.integer(id)], Self.readTag)
+            try db.cached("SELECT id, name, code, created_at FROM \(Self.table(kind)) WHERE id = ?").queryOne([.integer(id)], Self.readTag)
         }
     }
 
-    private func tag(table: String, code: String) async throws -> AudienceTag? {
+    public func tag(_ kind: TagKind, code: String) async throws -> AudienceTag? {
         try await reader.run { db in
-            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE code = ?").queryOne([.text(code)], Self.readTag)
+            try db.cached("SELECT id, name, code, created_at FROM \(Self.table(kind)) WHERE code = ?").queryOne([.text(code)], Self.readTag)
         }
     }
 
-    private func tags(table: String, afterID: Int64, limit: Int) async throws -> [AudienceTag] {
+    public func tags(_ kind: TagKind, afterID: Int64, limit: Int) async throws -> [AudienceTag] {
         try await reader.run { db in
-            try db.cached("SELECT id, name, code, created_at FROM \(table) WHERE id > ? ORDER BY id LIMIT ?")
+            try db.cached("SELECT id, name, code, created_at FROM \(Self.table(kind)) WHERE id > ? ORDER BY id LIMIT ?")
                 .query([.integer(afterID), .integer(Int64(limit))], Self.readTag)
         }
     }
@@ -173,21 +143,29 @@ public final class SQLiteImportStore: ImportStore {
         }
     }
 
-    public func transition(id: Int64, from: Set<ImportState>, to: ImportState, error: String?, at: WallTime) async throws -> ImportJob? {
+    public func transition(id: Int64, event: ImportEvent, error: String?, at: WallTime) async throws -> Transition {
         try await writer.run { db in
-            try db.transaction {
-                let allowed = from.map { String($0.rawValue) }.sorted().joined(separator: ",")
-                var sets = "state = ?, version = version + 1, updated_at = ?, error = COALESCE(?, error)"
-                if to == .running { sets += ", started_at = COALESCE(started_at, ?)" }
-                if to.isTerminal && to != .reverted { sets += ", finished_at = ?" }
-                let statement = try db.cached("UPDATE imports SET \(sets) WHERE id = ? AND state IN (\(allowed))")
-                var bindings: [SQLValue] = [.integer(Int64(to.rawValue)), .integer(at.microseconds), SQLValue(error)]
-                if to == .running || (to.isTerminal && to != .reverted) { bindings.append(.integer(at.microseconds)) }
-                bindings.append(.integer(id))
-                try statement.execute(bindings)
-                return db.changes == 1 ? try Self.job(db, id) : nil
-            }
+            try db.transaction { try Self.transition(db, id: id, event: event, error: error, at: at) }
         }
+    }
+
+    /// The one place an import's state is written: the lifecycle decides.
+    static func transition(_ db: Connection, id: Int64, event: ImportEvent, error: String?, at: WallTime) throws -> Transition {
+        guard let job = try job(db, id) else { throw StoreError.notFound(id) }
+        let next = try ImportLifecycle.next(job.state, on: event)
+        guard next != job.state else { return Transition(job: job, changed: false) }
+        var sets = "state = ?, version = version + 1, updated_at = ?, error = COALESCE(?, error)"
+        var bindings: [SQLValue] = [.integer(Int64(next.rawValue)), .integer(at.microseconds), SQLValue(error)]
+        if next == .running {
+            sets += ", started_at = COALESCE(started_at, ?)"
+            bindings.append(.integer(at.microseconds))
+        }
+        if next.isTerminal && next != .reverted {
+            sets += ", finished_at = ?"
+            bindings.append(.integer(at.microseconds))
+        }
+        try db.cached("UPDATE imports SET \(sets) WHERE id = ?").execute(bindings + [.integer(id)])
+        return Transition(job: try Self.job(db, id)!, changed: true)
     }
 
     public func spoolNames() async throws -> Set<String> {

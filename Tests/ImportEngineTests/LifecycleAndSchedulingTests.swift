@@ -6,14 +6,14 @@ import Testing
     static let table: [(ImportState, ImportEvent, ImportState?)] = {
         let allowed: [ImportState: [ImportEvent: ImportState]] = [
             .queued: [.start: .running, .pause: .paused, .cancel: .cancelled, .fail: .failed, .resume: .queued],
-            .running: [.pause: .paused, .cancel: .cancelled, .fail: .failed, .complete: .completed, .interrupt: .queued, .resume: .running],
+            .running: [.pause: .paused, .cancel: .cancelled, .fail: .failed, .complete: .completed, .resume: .running],
             .paused: [.pause: .paused, .cancel: .cancelled, .resume: .queued],
             .completed: [.revert: .reverted],
             .cancelled: [.revert: .reverted],
             .failed: [:],
             .reverted: [:],
         ]
-        let events: [ImportEvent] = [.start, .pause, .resume, .cancel, .complete, .fail, .interrupt, .revert]
+        let events: [ImportEvent] = [.start, .pause, .resume, .cancel, .complete, .fail, .revert]
         return ImportState.allCases.flatMap { state in events.map { (state, $0, allowed[state]![$0]) } }
     }()
 

@@ -55,7 +55,8 @@ import Testing
         let dry = try await h.upload("first_name,last_name,email\nAna,Two,ana@example.org\nNew,Person,new@example.org\nBad,,x@example.org\n") {
             $0.validateOnly = true
         }
-        try await h.tick()
+        // A dry run starts at once: no tick.
+        try await h.settle(until: { $0.state.isTerminal }, id: dry.id)
         let done = try await h.job(dry.id)
         #expect(done.state == .completed && done.validateOnly)
         #expect(done.updated == 1 && done.created == 1 && done.failed == 1)
@@ -70,7 +71,7 @@ import Testing
     @Test func revertDeletesCreatedRestoresUpdatedKeepsLaterTouchedAndRemovesSubscriptions() async throws {
         let h = try await ImporterHarness()
         defer { h.remove() }
-        let list = try await h.importer.createSubscription(name: "Newsletter", code: "news")
+        let list = try await h.importer.createTag(.subscription, name: "Newsletter", code: "news")
         let base = try await h.upload("first_name,last_name,email,city\nOld,Timer,old@example.org,Rome\n")
         try await h.tick()
         let wrong = try await h.upload("first_name,last_name,email,city\nOld,Changed,old@example.org,Paris\nNew,One,new1@example.org,\nNew,Two,new2@example.org,\n") {

@@ -19,7 +19,7 @@ import Testing
         let other = try SQLiteImportStore(path: h.directory + "/importd.sqlite")
         _ = try await other.createToken(name: "cli", scope: .write, hash: String(repeating: "a", count: 64), at: h.clock.now())
         // The server's writer must see past that commit.
-        _ = try await h.importer.createCampaign(name: "After", code: "")
+        _ = try await h.importer.createTag(.campaign, name: "After", code: "")
         let second = try await h.upload(contactsCSV(5, start: 100))
         #expect(second.state == .queued)
         _ = try await other.revokeToken(id: 2, at: h.clock.now())
@@ -78,8 +78,8 @@ import Testing
         _ = old  // closed when it goes out of scope
         let store = try SQLiteImportStore(path: path)
         #expect(try await store.contact(id: 5)?.fields[.firstName] == "Kept")
-        #expect(try await store.campaign(id: 3)?.name == "Old")
-        let next = try await store.createCampaign(name: "New", code: nil, at: WallTime(seconds: 0))
+        #expect(try await store.tag(.campaign, id: 3)?.name == "Old")
+        let next = try await store.createTag(.campaign, name: "New", code: nil, at: WallTime(seconds: 0))
         #expect(next.id == 4)
         let check = try Connection(path: path)
         #expect(try check.scalar("SELECT seq FROM sqlite_sequence WHERE name = 'contacts'") == 7)
@@ -186,8 +186,8 @@ import Testing
     @Test func campaignsAndSubscriptionsAreFoundByCodeToo() async throws {
         let h = try await ImporterHarness()
         defer { h.remove() }
-        let summer = try await h.importer.createCampaign(name: "Summer 2026", code: "SUMMER26")
-        let news = try await h.importer.createSubscription(name: "Newsletter", code: "NEWS")
+        let summer = try await h.importer.createTag(.campaign, name: "Summer 2026", code: "SUMMER26")
+        let news = try await h.importer.createTag(.subscription, name: "Newsletter", code: "NEWS")
         let job = try await h.upload(contactsCSV(2)) {
             $0.originCampaignID = "SUMMER26"
             $0.subscriptionIDs = ["NEWS", ResourceKind.subscription.format(news.id)]

@@ -40,3 +40,38 @@ extension ImportError {
         .invalidArgument(problems.description, violations: problems.problems.map { FieldViolation(field: $0.subject, description: $0.message) })
     }
 }
+
+extension ImportError {
+    /// What the store's errors and the lifecycle's refusals mean to a caller;
+    /// the one place they are converted.
+    public init(_ error: StoreError) {
+        switch error {
+        case .duplicate(let what): self = .alreadyExists("\(what) exists already")
+        case .notFound(let id): self = .notFound("import \(ResourceKind.importJob.format(id)) does not exist")
+        }
+    }
+
+    public init(_ error: InvalidTransition) {
+        self = .failedPrecondition(error.description)
+    }
+
+    /// Runs `body`, converting what the store or the lifecycle throws.
+    static func storing<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw ImportError(error)
+        } catch let error as InvalidTransition {
+            throw ImportError(error)
+        }
+    }
+
+    /// Asks the lifecycle what `event` does to `state`; a refusal is FAILED_PRECONDITION.
+    static func next(_ state: ImportState, on event: ImportEvent) throws(ImportError) -> ImportState {
+        do {
+            return try ImportLifecycle.next(state, on: event)
+        } catch {
+            throw ImportError(error)
+        }
+    }
+}

@@ -14,26 +14,21 @@ extension Importer {
 
     private func stop(_ publicID: String, _ request: StopRequest) async throws -> ImportJob {
         let event: ImportEvent = request == .pause ? .pause : .cancel
-        let target: ImportState = request == .pause ? .paused : .cancelled
         // A few rounds at most: each lost race means the import moved on.
         for _ in 0..<100 {
             let job = try await existingJob(publicID)
-            let next: ImportState
-            do {
-                next = try ImportLifecycle.next(job.state, on: event)
-            } catch {
-                throw ImportError.failedPrecondition(error.description)
-            }
+            // The lifecycle decides; the caller acts on what it says.
+            let next = try ImportError.next(job.state, on: event)
             if next == job.state { return job }
             if job.state == .running, let stopped = await coordinatorStop(job.id, request) {
-                guard stopped.state == target else {
+                guard stopped.state == next else {
                     throw ImportError.failedPrecondition("the import became \(stopped.state) before it could be \(request == .pause ? "paused" : "cancelled")")
                 }
                 return stopped
             }
-            if let moved = try await coordinatorTransition(job.id, from: [job.state], to: target) {
-                announce(moved)
-                return moved
+            if let moved = try await coordinatorTransitionIdle(job.id, event: event) {
+                if moved.changed { announce(moved.job) }
+                return moved.job
             }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -41,21 +36,16 @@ extension Importer {
     }
 
     /// PAUSED goes back to the queue and continues from its checkpoint at the
-    /// next tick. QUEUED or RUNNING: nothing to do. Terminal: FAILED_PRECONDITION.
+    /// next tick (a dry run at once). QUEUED or RUNNING: nothing to do.
+    /// Terminal: FAILED_PRECONDITION.
     public func resume(_ publicID: String) async throws -> ImportJob {
         let job = try await existingJob(publicID)
-        do {
-            let next = try ImportLifecycle.next(job.state, on: .resume)
-            if next == job.state { return job }
-        } catch {
-            throw ImportError.failedPrecondition(error.description)
+        let resumed = try await ImportError.storing { try await store.transition(id: job.id, event: .resume, error: nil, at: clock.now()) }
+        if resumed.changed {
+            announce(resumed.job)
+            startDryRun(resumed.job)
         }
-        guard let resumed = try await store.transition(id: job.id, from: [.paused], to: .queued, error: nil, at: clock.now()) else {
-            return try await resume(publicID)
-        }
-        announce(resumed)
-        startDryRun(resumed)
-        return resumed
+        return resumed.job
     }
 
     /// Undoes a COMPLETED or CANCELLED import: contacts it created are deleted
@@ -63,18 +53,14 @@ extension Importer {
     /// (those rows are kept and reported); subscriptions it added are removed.
     public func revert(_ publicID: String) async throws -> ImportJob {
         let job = try await existingJob(publicID)
-        do {
-            _ = try ImportLifecycle.next(job.state, on: .revert)
-        } catch {
-            throw ImportError.failedPrecondition(error.description)
-        }
+        _ = try ImportError.next(job.state, on: .revert)
         if job.validateOnly {
             throw ImportError.failedPrecondition("a dry run (validate_only) changed nothing; there is nothing to revert")
         }
         let store = self.store
         let at = clock.now()
         // Not while an import runs (see RunCoordinator).
-        let reverted = try await coordinatorExclusively { try await store.revert(job: job, at: at) }
+        let reverted = try await ImportError.storing { try await self.coordinatorExclusively { try await store.revert(job: job, at: at) } }
         announce(reverted)
         return reverted
     }

@@ -84,22 +84,11 @@ extension Importer {
 
     // MARK: - Campaigns and subscriptions
 
-    public func createCampaign(name: String, code: String) async throws -> Campaign {
+    /// Creates a campaign or subscription: a name (required, 255 characters at
+    /// most) and an optional unique code (64 at most).
+    public func createTag(_ kind: TagKind, name: String, code: String) async throws -> AudienceTag {
         let (name, code) = try checkTag(name: name, code: code)
-        do {
-            return try await store.createCampaign(name: name, code: code, at: clock.now())
-        } catch StoreError.duplicate {
-            throw ImportError.alreadyExists("a campaign with code \"\(code ?? "")\" exists already")
-        }
-    }
-
-    public func createSubscription(name: String, code: String) async throws -> Subscription {
-        let (name, code) = try checkTag(name: name, code: code)
-        do {
-            return try await store.createSubscription(name: name, code: code, at: clock.now())
-        } catch StoreError.duplicate {
-            throw ImportError.alreadyExists("a subscription with code \"\(code ?? "")\" exists already")
-        }
+        return try await ImportError.storing { try await store.createTag(kind, name: name, code: code, at: clock.now()) }
     }
 
     private func checkTag(name: String, code: String) throws(ImportError) -> (String, String?) {
@@ -115,16 +104,12 @@ extension Importer {
         return (name, code.isEmpty ? nil : code)
     }
 
-    public func campaigns(pageSize: Int32, pageToken: String) async throws -> (items: [Campaign], nextPageToken: String) {
-        let page = try Paging.request(pageSize: pageSize, pageToken: pageToken, query: "campaigns")
-        let items = try await store.campaigns(afterID: page.after ?? 0, limit: page.size)
-        return (items, Paging.nextToken(count: items.count, size: page.size, lastKey: items.last?.id, query: "campaigns"))
-    }
-
-    public func subscriptions(pageSize: Int32, pageToken: String) async throws -> (items: [Subscription], nextPageToken: String) {
-        let page = try Paging.request(pageSize: pageSize, pageToken: pageToken, query: "subscriptions")
-        let items = try await store.subscriptions(afterID: page.after ?? 0, limit: page.size)
-        return (items, Paging.nextToken(count: items.count, size: page.size, lastKey: items.last?.id, query: "subscriptions"))
+    /// Campaigns or subscriptions, in id order, a page at a time.
+    public func tags(_ kind: TagKind, pageSize: Int32, pageToken: String) async throws -> (items: [AudienceTag], nextPageToken: String) {
+        let query = kind.noun + "s"
+        let page = try Paging.request(pageSize: pageSize, pageToken: pageToken, query: query)
+        let items = try await store.tags(kind, afterID: page.after ?? 0, limit: page.size)
+        return (items, Paging.nextToken(count: items.count, size: page.size, lastKey: items.last?.id, query: query))
     }
 
     // MARK: - Live updates

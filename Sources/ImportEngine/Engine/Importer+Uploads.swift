@@ -27,11 +27,11 @@ extension Importer {
         }
         var campaignID: Int64?
         if !request.originCampaignID.isEmpty {
-            campaignID = try await resolve(request.originCampaignID, .campaign, byID: store.campaign(id:), byCode: store.campaign(code:))
+            campaignID = try await resolve(request.originCampaignID, .campaign)
         }
         var subscriptionIDs: [Int64] = []
         for text in request.subscriptionIDs {
-            let id = try await resolve(text, .subscription, byID: store.subscription(id:), byCode: store.subscription(code:))
+            let id = try await resolve(text, .subscription)
             if !subscriptionIDs.contains(id) { subscriptionIDs.append(id) }
         }
         let validated = UploadSession.ValidatedUpload(
@@ -40,12 +40,10 @@ extension Importer {
     }
 
     /// A campaign or subscription named by its id (cmp_3) or its code (SUMMER26).
-    private func resolve(_ text: String, _ kind: ResourceKind, byID: (Int64) async throws -> AudienceTag?,
-                         byCode: (String) async throws -> AudienceTag?) async throws -> Int64 {
-        if let id = kind.parse(text), let tag = try await byID(id) { return tag.id }
-        if let tag = try await byCode(text) { return tag.id }
-        let noun = kind == .campaign ? "campaign" : "subscription"
-        throw ImportError.notFound("\(noun) \(text) does not exist")
+    private func resolve(_ text: String, _ kind: TagKind) async throws -> Int64 {
+        if let id = kind.resource.parse(text), let tag = try await store.tag(kind, id: id) { return tag.id }
+        if let tag = try await store.tag(kind, code: text) { return tag.id }
+        throw ImportError.notFound("\(kind.noun) \(text) does not exist")
     }
 
     /// Called by a finished upload: the import exists from here on.

@@ -127,8 +127,8 @@ public final class Importer: Sendable {
         await coordinator.stop(id, request)
     }
 
-    func coordinatorTransition(_ id: Int64, from: Set<ImportState>, to: ImportState) async throws -> ImportJob? {
-        try await coordinator.transitionIdle(id, from: from, to: to)
+    func coordinatorTransitionIdle(_ id: Int64, event: ImportEvent) async throws -> Transition? {
+        try await ImportError.storing { try await coordinator.transitionIdle(id, event: event) }
     }
 
     func coordinatorExclusively<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
@@ -211,13 +211,15 @@ actor RunCoordinator {
         control.finish(final)
     }
 
+    /// The import, RUNNING, for this run; nil when it is not to run (paused or
+    /// cancelled since it was queued). Only this actor claims, and `active`
+    /// keeps one claim per import, so an import RUNNING in storage here was
+    /// interrupted by a stop or crash: it resumes.
     private func claim(_ id: Int64) async throws -> ImportJob? {
-        if let started = try await store.transition(id: id, from: [.queued], to: .running, error: nil, at: clock.now()) {
-            return started
-        }
-        // Resuming after a stop or crash: it is RUNNING already.
-        guard let job = try await store.importJob(id: id), job.state == .running else { return nil }
-        return job
+        guard let job = try await store.importJob(id: id) else { return nil }
+        if job.state == .running { return job }
+        guard let started = try? await store.transition(id: id, event: .start, error: nil, at: clock.now()), started.changed else { return nil }
+        return started.job
     }
 
     /// Asks a running import to stop; nil when none with this id is running
@@ -229,9 +231,13 @@ actor RunCoordinator {
 
     /// Moves an import that is not being run (QUEUED, PAUSED, or RUNNING but
     /// waiting to resume) from `from` to `to`.
-    func transitionIdle(_ id: Int64, from: Set<ImportState>, to: ImportState) async throws -> ImportJob? {
-        guard running[id] == nil else { return nil }
-        return try await store.transition(id: id, from: from, to: to, error: nil, at: clock.now())
+    /// Applies `event` to an import no run holds (QUEUED, PAUSED, or RUNNING
+    /// but waiting to resume); nil when a run holds it or is claiming it.
+    func transitionIdle(_ id: Int64, event: ImportEvent) async throws -> Transition? {
+        guard running[id] == nil, !active.contains(id) else { return nil }
+        active.insert(id)
+        defer { active.remove(id) }
+        return try await store.transition(id: id, event: event, error: nil, at: clock.now())
     }
 
     func isRunning(_ id: Int64) -> Bool { running[id] != nil }

@@ -3,8 +3,9 @@
 /// - QUEUED: waiting for the scheduler's next tick. Goes to RUNNING (picked up),
 ///   PAUSED, CANCELLED, or FAILED (its file cannot be read).
 /// - RUNNING: rows are being applied in batches. Goes to PAUSED or CANCELLED (at
-///   the next batch boundary), COMPLETED, FAILED, or back to QUEUED when the
-///   server stops or crashed mid-run (it resumes from its checkpoint).
+///   the next batch boundary), COMPLETED or FAILED. When the server stops or
+///   crashes mid-run it stays RUNNING in storage, and the next start resumes it
+///   from its checkpoint (a crash could not record anything else).
 /// - PAUSED: stopped by a user. Goes to QUEUED (resume) or CANCELLED.
 /// - COMPLETED: every row applied. Goes to REVERTED.
 /// - CANCELLED: stopped for good; rows applied so far stay. Goes to REVERTED.
@@ -35,7 +36,7 @@ public enum ImportState: Int, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// What can happen to an import.
 public enum ImportEvent: Sendable, Hashable, CustomStringConvertible {
-    case start, pause, resume, cancel, complete, fail, interrupt, revert
+    case start, pause, resume, cancel, complete, fail, revert
 
     public var description: String {
         switch self {
@@ -45,7 +46,6 @@ public enum ImportEvent: Sendable, Hashable, CustomStringConvertible {
         case .cancel: return "cancel"
         case .complete: return "complete"
         case .fail: return "fail"
-        case .interrupt: return "interrupt"
         case .revert: return "revert"
         }
     }
@@ -70,7 +70,10 @@ public struct InvalidTransition: Error, Sendable, Hashable, CustomStringConverti
     }
 }
 
-/// The import lifecycle as a pure function: every allowed transition is here.
+/// The import lifecycle as a pure function: every allowed transition is here,
+/// and every state change goes through it. The machine decides, the caller
+/// acts, the store persists (`ImportStore.transition(id:event:error:at:)` asks
+/// `next` inside its own transaction, against the state it has stored).
 public enum ImportLifecycle {
     /// The state after `event`, or `InvalidTransition`. Requests that are
     /// already satisfied (pause a PAUSED import, resume a QUEUED one) keep the
@@ -82,7 +85,6 @@ public enum ImportLifecycle {
         case (.queued, .cancel), (.running, .cancel), (.paused, .cancel): return .cancelled
         case (.queued, .fail), (.running, .fail): return .failed
         case (.running, .complete): return .completed
-        case (.running, .interrupt): return .queued
         case (.paused, .resume), (.queued, .resume), (.running, .resume): return state == .paused ? .queued : state
         case (.completed, .revert), (.cancelled, .revert): return .reverted
         default: throw InvalidTransition(state: state, event: event)

@@ -228,6 +228,19 @@ public struct NewImport: Sendable {
     }
 }
 
+/// The two kinds of named, coded tags on contacts: one implementation, two instances.
+public enum TagKind: Sendable, Hashable, CaseIterable {
+    /// A contact's origin (one per contact).
+    case campaign
+    /// A mailing list (any number per contact).
+    case subscription
+
+    /// How ids of this kind are written (`cmp_3`, `sub_1`).
+    public var resource: ResourceKind { self == .campaign ? .campaign : .subscription }
+    /// The word for it in messages.
+    public var noun: String { self == .campaign ? "campaign" : "subscription" }
+}
+
 /// A campaign (a contact's origin) or a subscription (a mailing list).
 public struct AudienceTag: Sendable, Hashable {
     public var id: Int64
@@ -243,8 +256,6 @@ public struct AudienceTag: Sendable, Hashable {
     }
 }
 
-public typealias Campaign = AudienceTag
-public typealias Subscription = AudienceTag
 
 /// One row's result.
 public struct ImportRowRecord: Sendable, Hashable {

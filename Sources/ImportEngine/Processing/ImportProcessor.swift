@@ -29,9 +29,9 @@ struct ImportProcessor: Sendable {
             }
             let reason = (error as? FileError).map { "the uploaded file could not be read (\($0))" }
                 ?? "an internal error stopped the import; rows applied before it stay applied"
-            if let failed = try? await store.transition(id: job.id, from: [.running], to: .failed, error: reason, at: clock.now()) {
-                publish(failed, true)
-                return failed
+            if let failed = try? await store.transition(id: job.id, event: .fail, error: reason, at: clock.now()) {
+                if failed.changed { publish(failed.job, true) }
+                return failed.job
             }
             return (try? await store.importJob(id: job.id)) ?? job
         }
@@ -96,11 +96,9 @@ struct ImportProcessor: Sendable {
             }
         }
         try await store.endRun(importID: job.id)
-        guard let completed = try await store.transition(id: job.id, from: [.running], to: .completed, error: nil, at: clock.now()) else {
-            return try await store.importJob(id: job.id) ?? current
-        }
-        publish(completed, true)
-        return completed
+        let completed = try await store.transition(id: job.id, event: .complete, error: nil, at: clock.now())
+        if completed.changed { publish(completed.job, true) }
+        return completed.job
     }
 
     private func stop(_ job: ImportJob, _ request: StopRequest) async throws -> ImportJob {
@@ -110,12 +108,9 @@ struct ImportProcessor: Sendable {
             // Stays RUNNING in storage; the next start resumes it from here.
             return job
         case .pause, .cancel:
-            let target: ImportState = request == .pause ? .paused : .cancelled
-            guard let stopped = try await store.transition(id: job.id, from: [.running], to: target, error: nil, at: clock.now()) else {
-                return try await store.importJob(id: job.id) ?? job
-            }
-            publish(stopped, true)
-            return stopped
+            let stopped = try await store.transition(id: job.id, event: request == .pause ? .pause : .cancel, error: nil, at: clock.now())
+            if stopped.changed { publish(stopped.job, true) }
+            return stopped.job
         }
     }
 }

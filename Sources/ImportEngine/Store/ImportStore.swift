@@ -9,16 +9,12 @@ public protocol ImportStore: Sendable {
     // MARK: Campaigns and subscriptions
 
     /// Throws `StoreError.duplicate` when `code` is taken.
-    func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign
-    func campaign(id: Int64) async throws -> Campaign?
-    /// The campaign with this code (codes are unique), if any.
-    func campaign(code: String) async throws -> Campaign?
+    func createTag(_ kind: TagKind, name: String, code: String?, at: WallTime) async throws -> AudienceTag
+    func tag(_ kind: TagKind, id: Int64) async throws -> AudienceTag?
+    /// The tag with this code (codes are unique per kind), if any.
+    func tag(_ kind: TagKind, code: String) async throws -> AudienceTag?
     /// In id order, after `afterID`.
-    func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign]
-    func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription
-    func subscription(id: Int64) async throws -> Subscription?
-    func subscription(code: String) async throws -> Subscription?
-    func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription]
+    func tags(_ kind: TagKind, afterID: Int64, limit: Int) async throws -> [AudienceTag]
 
     // MARK: Imports
 
@@ -29,9 +25,12 @@ public protocol ImportStore: Sendable {
     func importJobs(states: Set<ImportState>, beforeID: Int64, limit: Int) async throws -> [ImportJob]
     /// Ids of imports in `state`, oldest first.
     func importIDs(in state: ImportState) async throws -> [Int64]
-    /// Moves an import from one of `from` to `to` (with timestamps and `error`);
-    /// nil when its state is not in `from` (someone else moved it first).
-    func transition(id: Int64, from: Set<ImportState>, to: ImportState, error: String?, at: WallTime) async throws -> ImportJob?
+    /// Applies `event` to the import as stored, in one transaction: the state
+    /// `ImportLifecycle.next` gives for the stored state is written (with its
+    /// timestamps, and `error` when given). Throws `InvalidTransition` when the
+    /// lifecycle does not allow it, `StoreError.notFound` when there is no such
+    /// import.
+    func transition(id: Int64, event: ImportEvent, error: String?, at: WallTime) async throws -> Transition
     /// Applies prepared rows (see the protocol's note); returns the import with
     /// its new counters and checkpoint.
     func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob
@@ -65,8 +64,24 @@ public protocol ImportStore: Sendable {
     func token(hash: String) async throws -> APIToken?
 }
 
+/// What a transition did.
+public struct Transition: Sendable, Hashable {
+    /// The import after the event.
+    public var job: ImportJob
+    /// False when the lifecycle kept the state (pause a PAUSED import).
+    public var changed: Bool
+
+    public init(job: ImportJob, changed: Bool) {
+        self.job = job
+        self.changed = changed
+    }
+}
+
 /// Storage errors the domain understands; anything else is internal.
+/// `ImportError(StoreError)` turns them into what callers are told.
 public enum StoreError: Error, Sendable, Hashable {
-    /// A unique name or code is taken.
+    /// A unique code is taken: what, as a phrase ("a campaign with code \"X\"").
     case duplicate(String)
+    /// No import with this id.
+    case notFound(Int64)
 }

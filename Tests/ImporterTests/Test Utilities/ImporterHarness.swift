@@ -128,20 +128,18 @@ final class SlowStore: ImportStore, @unchecked Sendable {
         return try await base.applyBatch(batch, job: job, at: at)
     }
 
-    func createCampaign(name: String, code: String?, at: WallTime) async throws -> Campaign { try await base.createCampaign(name: name, code: code, at: at) }
-    func campaign(id: Int64) async throws -> Campaign? { try await base.campaign(id: id) }
-    func campaign(code: String) async throws -> Campaign? { try await base.campaign(code: code) }
-    func subscription(code: String) async throws -> Subscription? { try await base.subscription(code: code) }
-    func campaigns(afterID: Int64, limit: Int) async throws -> [Campaign] { try await base.campaigns(afterID: afterID, limit: limit) }
-    func createSubscription(name: String, code: String?, at: WallTime) async throws -> Subscription { try await base.createSubscription(name: name, code: code, at: at) }
-    func subscription(id: Int64) async throws -> Subscription? { try await base.subscription(id: id) }
-    func subscriptions(afterID: Int64, limit: Int) async throws -> [Subscription] { try await base.subscriptions(afterID: afterID, limit: limit) }
+    func createTag(_ kind: TagKind, name: String, code: String?, at: WallTime) async throws -> AudienceTag {
+        try await base.createTag(kind, name: name, code: code, at: at)
+    }
+    func tag(_ kind: TagKind, id: Int64) async throws -> AudienceTag? { try await base.tag(kind, id: id) }
+    func tag(_ kind: TagKind, code: String) async throws -> AudienceTag? { try await base.tag(kind, code: code) }
+    func tags(_ kind: TagKind, afterID: Int64, limit: Int) async throws -> [AudienceTag] { try await base.tags(kind, afterID: afterID, limit: limit) }
     func createImport(_ new: NewImport) async throws -> ImportJob { try await base.createImport(new) }
     func importJob(id: Int64) async throws -> ImportJob? { try await base.importJob(id: id) }
     func importJobs(states: Set<ImportState>, beforeID: Int64, limit: Int) async throws -> [ImportJob] { try await base.importJobs(states: states, beforeID: beforeID, limit: limit) }
     func importIDs(in state: ImportState) async throws -> [Int64] { try await base.importIDs(in: state) }
-    func transition(id: Int64, from: Set<ImportState>, to: ImportState, error: String?, at: WallTime) async throws -> ImportJob? {
-        try await base.transition(id: id, from: from, to: to, error: error, at: at)
+    func transition(id: Int64, event: ImportEvent, error: String?, at: WallTime) async throws -> Transition {
+        try await base.transition(id: id, event: event, error: error, at: at)
     }
     func revert(job: ImportJob, at: WallTime) async throws -> ImportJob { try await base.revert(job: job, at: at) }
     func beginRun(importID: Int64) async throws { try await base.beginRun(importID: importID) }
