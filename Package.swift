@@ -69,7 +69,7 @@ let package = Package(
         // MARK: Service: the ImportService RPCs mapped to the engine; domain errors -> gRPC status in one place.
         .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", logging]),
         .testTarget(name: "ImportServiceTests", dependencies: [
-            "ImportService", "ImportEngine", "ImportStoreSQLite", "H2Transport", "RPCCore", "RPCHealth", "ProtoMessages", "Platform", logging,
+            "ImportService", "ImportEngine", "ImportStoreSQLite", "RPCInProcess", "RPCCore", "RPCHealth", "ProtoMessages", "Platform", logging,
         ]),
 
         // MARK: Executables.

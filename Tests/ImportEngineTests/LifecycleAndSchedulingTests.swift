@@ -62,14 +62,14 @@ import Testing
     @Test func manualClockWakesSleepersOnlyWhenDue() async throws {
         let clock = ManualClock(now: WallTime(seconds: 100))
         let woke = Task { try await clock.sleep(until: WallTime(seconds: 160)); return clock.now() }
-        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        await clock.waitForSleeper()
         clock.advance(by: .seconds(59))
         #expect(clock.sleeperCount == 1)
         clock.advance(by: .seconds(1))
         let wokeAt = try await woke.value
         #expect(wokeAt == WallTime(seconds: 160))
         let cancelled = Task { try await clock.sleep(until: WallTime(seconds: 999)) }
-        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        await clock.waitForSleeper()
         cancelled.cancel()
         await #expect(throws: CancellationError.self) { try await cancelled.value }
         #expect(clock.sleeperCount == 0)

@@ -31,6 +31,7 @@ public final class ManualClock: WallClock {
         var now: WallTime
         var sleepers: [(id: Int, deadline: WallTime, continuation: CheckedContinuation<Void, any Error>)] = []
         var nextID = 0
+        var sleeperWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -41,8 +42,21 @@ public final class ManualClock: WallClock {
 
     public func now() -> WallTime { state.withLock { $0.now } }
 
-    /// Sleepers waiting right now (tests wait for the scheduler to be asleep).
+    /// Sleepers waiting right now.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Returns once something sleeps on this clock (at once if something does):
+    /// tests wait for the scheduler to be asleep before they move the time.
+    public func waitForSleeper() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let asleep = state.withLock { state -> Bool in
+                if !state.sleepers.isEmpty { return true }
+                state.sleeperWaiters.append(continuation)
+                return false
+            }
+            if asleep { continuation.resume() }
+        }
+    }
 
     /// Sets the time and wakes every sleeper whose deadline has come.
     public func advance(to time: WallTime) {
@@ -67,11 +81,13 @@ public final class ManualClock: WallClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.now >= deadline || Task.isCancelled { return true }
+                let (resumeNow, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    if state.now >= deadline || Task.isCancelled { return (true, []) }
                     state.sleepers.append((id, deadline, continuation))
-                    return false
+                    defer { state.sleeperWaiters = [] }
+                    return (false, state.sleeperWaiters)
                 }
+                for waiter in waiters { waiter.resume() }
                 if resumeNow {
                     if Task.isCancelled {
                         continuation.resume(throwing: CancellationError())

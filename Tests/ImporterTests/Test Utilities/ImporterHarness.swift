@@ -66,7 +66,7 @@ final class ImporterHarness: @unchecked Sendable {
     /// Moves the clock to the next tick and waits until nothing is QUEUED or
     /// RUNNING (or `until` holds).
     func tick(until condition: (@Sendable (ImportJob) -> Bool)? = nil, id: Int64? = nil) async throws {
-        while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        await clock.waitForSleeper()
         clock.advance(to: await importer.nextTick)
         try await settle(until: condition, id: id)
     }
