@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "SQLiteDB", "Platform", logging]),
 
         // MARK: Service: the ImportService RPCs mapped to the engine; domain errors -> gRPC status in one place.
-        .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", logging]),
+        .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", "Platform", logging]),
         .testTarget(name: "ImportServiceTests", dependencies: [
             "ImportService", "ImportEngine", "ImportStoreSQLite", "RPCInProcess", "RPCCore", "RPCHealth", "ProtoMessages", "Platform", logging,
         ]),

@@ -30,24 +30,6 @@ enum StaticHeaders {
     }
 }
 
-/// Whether a header name belongs to the gRPC protocol itself and is never
-/// metadata (the byte-level twin of `Metadata.isReserved`, without allocating).
-func isReservedHeader(_ name: UnsafeRawBufferPointer) -> Bool {
-    switch name.count {
-    case 2: return name.equals("te")
-    case 4: return name.equals("host")
-    case 7: return name.equals("upgrade")
-    case 10: return name.equals("connection") || name.equals("keep-alive")
-    case 11: return name.equals("grpc-status")
-    case 12: return name.equals("content-type") || name.equals("grpc-timeout") || name.equals("grpc-message")
-    case 13: return name.equals("grpc-encoding")
-    case 14: return name.equals("content-length")
-    case 17: return name.equals("transfer-encoding")
-    case 20: return name.equals("grpc-accept-encoding")
-    default: return name.first == UInt8(ascii: ":")
-    }
-}
-
 /// Whether a content-type is gRPC's: `application/grpc`, optionally `+proto` or `;...`.
 func isGRPCContentType(_ value: UnsafeRawBufferPointer) -> Bool {
     let grpc: StaticString = "application/grpc"

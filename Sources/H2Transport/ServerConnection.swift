@@ -113,7 +113,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             call.timeoutHeader = Array(value)
         } else if name.equals("grpc-encoding") {
             call.encoding = value.equals("identity") ? "" : value.string
-        } else if !isReservedHeader(name) {
+        } else if !Metadata.isReserved(utf8: name) {
             let key = name.string
             if !call.metadata.addWire(name: key, value: Array(value)) {
                 call.malformedMetadata = key

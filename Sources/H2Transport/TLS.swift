@@ -35,18 +35,24 @@ public struct TLSClientConfiguration: Sendable {
 enum TLS {
     private static let h2: [UInt8] = [2, UInt8(ascii: "h"), UInt8(ascii: "2")]
 
-    /// The most recent OpenSSL error as one sentence, and clears the queue.
-    static func lastError() -> String {
-        var messages: [String] = []
+    /// The reasons of the OpenSSL error codes `next` yields until 0:
+    /// "error:0A000086:SSL routines::certificate verify failed" -> "certificate verify failed".
+    private static func reasons(_ next: () -> UInt) -> [String] {
+        var reasons: [String] = []
         while true {
-            let code = ERR_get_error()
+            let code = next()
             if code == 0 { break }
             var buffer = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &buffer, buffer.count)
             let text = String(cChars: buffer)
-            // "error:0A000086:SSL routines::certificate verify failed" -> the reason.
-            messages.append(text.split(separator: ":").last.map(String.init) ?? text)
+            reasons.append(text.split(separator: ":").last.map(String.init) ?? text)
         }
+        return reasons
+    }
+
+    /// The most recent OpenSSL error as one sentence, and clears the queue.
+    static func lastError() -> String {
+        let messages = reasons { ERR_get_error() }
         return messages.isEmpty ? "unknown TLS error" : messages.joined(separator: "; ")
     }
 
@@ -138,21 +144,13 @@ enum TLS {
     /// Why the TLS layer of `bev` failed, if it did.
     static func failure(_ bev: OpaquePointer?) -> String? {
         guard let bev else { return nil }
-        var reasons: [String] = []
-        while true {
-            let code = bufferevent_get_openssl_error(bev)
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            let text = String(cChars: buffer)
-            reasons.append(text.split(separator: ":").last.map(String.init) ?? text)
-        }
+        var found = reasons { bufferevent_get_openssl_error(bev) }
         if let ssl = bufferevent_openssl_get_ssl(bev) {
             let verify = SSL_get_verify_result(ssl)
             if verify != X509_V_OK {
-                reasons.append(String(cString: X509_verify_cert_error_string(verify)))
+                found.append(String(cString: X509_verify_cert_error_string(verify)))
             }
         }
-        return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+        return found.isEmpty ? nil : found.joined(separator: "; ")
     }
 }

@@ -1,4 +1,5 @@
 import ImportEngine
+import Platform
 import ProtoMessages
 import RPCCore
 import Synchronization
@@ -43,7 +44,7 @@ public final class TokenAuthenticator: ServerInterceptor {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw RPCError(code: .unauthenticated, message: "the authorization header must be \"Bearer <token>\"")
         }
-        let secret = String(parts[1]).trimmingCharacters(in: " ")
+        let secret = String(parts[1]).trimmingWhitespace
         guard let token = try await lookup(secret) else {
             throw RPCError(code: .unauthenticated, message: "the token is not valid (unknown or revoked)")
         }
@@ -76,11 +77,3 @@ public final class TokenAuthenticator: ServerInterceptor {
     }
 }
 
-extension String {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s.removeFirst() }
-        while s.last == set { s.removeLast() }
-        return String(s)
-    }
-}

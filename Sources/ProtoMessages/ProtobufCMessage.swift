@@ -55,11 +55,7 @@ extension ProtobufCMessage {
     public func framedBytes() -> [UInt8] {
         withCMessage { message, size in
             [UInt8](unsafeUninitializedCapacity: MessageFraming.headerSize + size) { buffer, count in
-                buffer[0] = 0
-                buffer[1] = UInt8(truncatingIfNeeded: size >> 24)
-                buffer[2] = UInt8(truncatingIfNeeded: size >> 16)
-                buffer[3] = UInt8(truncatingIfNeeded: size >> 8)
-                buffer[4] = UInt8(truncatingIfNeeded: size)
+                MessageFraming.writePrefix(length: size, into: &buffer)
                 let written = size == 0 ? 0 : Self.cPack(message, buffer.baseAddress! + MessageFraming.headerSize)
                 precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
                 count = MessageFraming.headerSize + size

@@ -18,11 +18,19 @@ public enum MessageFraming {
 
     /// Writes the prefix of `bytes`: flag 0 and the length of what follows it.
     public static func writeLength(_ bytes: inout [UInt8]) {
-        let length = UInt32(bytes.count - headerSize)
-        bytes[1] = UInt8(truncatingIfNeeded: length >> 24)
-        bytes[2] = UInt8(truncatingIfNeeded: length >> 16)
-        bytes[3] = UInt8(truncatingIfNeeded: length >> 8)
-        bytes[4] = UInt8(truncatingIfNeeded: length)
+        writePrefix(length: bytes.count - headerSize, into: &bytes)
+    }
+
+    /// Writes the 5-byte prefix (flag 0, `length` big-endian) at the start of `bytes`.
+    @inlinable
+    public static func writePrefix<Bytes: MutableCollection>(length: Int, into bytes: inout Bytes) where Bytes.Element == UInt8, Bytes.Index == Int {
+        let length = UInt32(length)
+        let start = bytes.startIndex
+        bytes[start] = 0
+        bytes[start + 1] = UInt8(truncatingIfNeeded: length >> 24)
+        bytes[start + 2] = UInt8(truncatingIfNeeded: length >> 16)
+        bytes[start + 3] = UInt8(truncatingIfNeeded: length >> 8)
+        bytes[start + 4] = UInt8(truncatingIfNeeded: length)
     }
 }
 

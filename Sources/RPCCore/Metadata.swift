@@ -103,17 +103,27 @@ public struct Metadata: Sendable, Hashable, Sequence, ExpressibleByDictionaryLit
 }
 
 extension Metadata {
-    /// Headers that belong to the gRPC protocol itself and never appear as metadata.
+    /// Headers that belong to the gRPC protocol itself (or to HTTP) and never
+    /// appear as metadata; pseudo-headers (`:path`) too.
+    public static let reservedNames: [StaticString] = [
+        "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "grpc-status", "grpc-message",
+        "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade", "host",
+    ]
+
+    /// Whether `key` is reserved (see `reservedNames`).
     public static func isReserved(_ key: String) -> Bool {
-        if key.hasPrefix(":") { return true }
-        switch key {
-        case "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-            "grpc-status", "grpc-message", "content-length", "connection", "keep-alive",
-            "transfer-encoding", "upgrade", "host":
-            return true
-        default:
-            return false
+        var key = key
+        return key.withUTF8 { isReserved(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Whether the header name `utf8` is reserved; compares bytes, allocates nothing
+    /// (the transport asks for every header it receives).
+    public static func isReserved(utf8 name: UnsafeRawBufferPointer) -> Bool {
+        if name.first == UInt8(ascii: ":") { return true }
+        for reserved in reservedNames where reserved.utf8CodeUnitCount == name.count {
+            if UnsafeRawBufferPointer(start: reserved.utf8Start, count: reserved.utf8CodeUnitCount).elementsEqual(name) { return true }
         }
+        return false
     }
 
     /// Decodes one header received on the wire into metadata; `-bin` values are

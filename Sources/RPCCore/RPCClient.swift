@@ -49,13 +49,7 @@ public struct RPCClient: Sendable {
     ) async throws -> ClientResponse<Response> {
         let call = try await open(method, options)
         return try await withTaskCancellationHandler {
-            do {
-                try await call.send(framedMessage: MessageFraming.frame(request))
-                call.closeSend()
-            } catch let error as RPCError {
-                // The server ended the call before taking the request: report its status.
-                try await Self.throwStatus(call, orElse: error)
-            }
+            try await Self.sendOnly(request, on: call)
             return try await Self.singleResponse(call)
         } onCancel: {
             call.cancel()
@@ -92,12 +86,7 @@ public struct RPCClient: Sendable {
     ) async throws -> Result {
         let call = try await open(method, options)
         return try await withTaskCancellationHandler {
-            do {
-                try await call.send(framedMessage: MessageFraming.frame(request))
-                call.closeSend()
-            } catch let error as RPCError {
-                try await Self.throwStatus(call, orElse: error)
-            }
+            try await Self.sendOnly(request, on: call)
             do {
                 let result = try await onResponse(Self.responses(call))
                 call.cancel()  // stops the stream if the caller left early; nothing otherwise
@@ -143,6 +132,18 @@ public struct RPCClient: Sendable {
     }
 
     // MARK: - Plumbing
+
+    /// Sends the one request of a unary or server-streaming call and closes the
+    /// sending side. When the server ended the call before taking it, its status
+    /// is what is thrown.
+    static func sendOnly<Request: RPCMessage>(_ request: Request, on call: any ClientCallIO) async throws {
+        do {
+            try await call.send(framedMessage: MessageFraming.frame(request))
+            call.closeSend()
+        } catch let error as RPCError {
+            try await throwStatus(call, orElse: error)
+        }
+    }
 
     static func writer<Message: RPCMessage>(_ call: any ClientCallIO) -> RPCWriter<Message> {
         RPCWriter { message in

@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard splitHostPort(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
+        guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxUploadMb > 0, batchRows > 0, eventLoops > 0 else { throw ValidationError("sizes and counts must be positive") }
@@ -59,7 +59,8 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "importd")
-        let (host, port) = splitHostPort(listen)!
+        let listenAddress = HostPort(listen, allowAnyPort: true)!
+        let (host, port) = (listenAddress.host, listenAddress.port)
         // The database and spooled files hold personal data: owner only.
         umask(0o077)
 
@@ -101,9 +102,9 @@ struct Serve: AsyncParsableCommand {
             await importer.shutdown()
             throw error
         }
-        let address = host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)"
+        let address = HostPort(host: host, port: bound).description
         logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
-        let nextRun = iso8601(await importer.nextTick)
+        let nextRun = UTCTime.iso8601(seconds: await importer.nextTick.seconds)
         logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
         logger.info("""
             try it: export IMPORTCTL_SERVER=\(address) IMPORTCTL_TOKEN=$(cat \(data.adminTokenPath)); \
@@ -135,27 +136,8 @@ struct Serve: AsyncParsableCommand {
 /// One event loop per core, at most four: SQLite work runs on its own threads.
 let defaultEventLoops = max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 
-/// Splits `HOST:PORT` (IPv6 as `[::1]:PORT`).
-func splitHostPort(_ text: String) -> (String, Int)? {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
-    else { return nil }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    return host.isEmpty ? nil : (host, port)
-}
-
 func fflushStandardOutput() {
     fflush(nil)
-}
-
-/// `2026-01-05T10:15:00Z`.
-func iso8601(_ time: WallTime) -> String {
-    var seconds = time_t(time.seconds)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    var buffer = [CChar](repeating: 0, count: 32)
-    let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Returns on SIGTERM or SIGINT.

@@ -54,8 +54,8 @@ struct Token: AsyncParsableCommand {
             let tokens = try await importer.store.tokens()
             print("ID\tSCOPE\tCREATED\tREVOKED\tNAME")
             for token in tokens {
-                print([ResourceKind.token.format(token.id), token.scope.description, iso8601(token.createdAt),
-                       token.revokedAt.map(iso8601) ?? "-", token.name].joined(separator: "\t"))
+                print([ResourceKind.token.format(token.id), token.scope.description, UTCTime.iso8601(seconds: token.createdAt.seconds),
+                       token.revokedAt.map { UTCTime.iso8601(seconds: $0.seconds) } ?? "-", token.name].joined(separator: "\t"))
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import ProtoMessages
 import RPCCore
 
@@ -44,23 +45,15 @@ enum Format {
 
     /// "2026-01-05 10:15:00 UTC".
     static func time(_ stamp: GoogleProtobuf.Timestamp?) -> String {
-        guard let date = date(stamp) else { return "-" }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss 'UTC'"
-        return formatter.string(from: date)
+        guard let stamp, date(stamp) != nil else { return "-" }
+        return UTCTime.readable(seconds: stamp.seconds)
     }
 
     /// "10:15:00 UTC (in 4m 12s)".
     static func nextRun(_ stamp: GoogleProtobuf.Timestamp?) -> String {
-        guard let date = date(stamp) else { return "-" }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "HH:mm:ss 'UTC'"
+        guard let stamp, let date = date(stamp) else { return "-" }
         let wait = date.timeIntervalSinceNow
-        return formatter.string(from: date) + (wait > 0.5 ? " (in \(duration(wait)))" : " (now)")
+        return UTCTime.timeOfDay(seconds: stamp.seconds) + (wait > 0.5 ? " (in \(duration(wait)))" : " (now)")
     }
 
     static func state(_ state: ImportsV1.ImportState) -> String {

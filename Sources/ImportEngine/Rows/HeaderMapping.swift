@@ -155,13 +155,3 @@ func editDistance(_ a: String, _ b: String) -> Int {
     }
     return d[a.count][b.count]
 }
-
-extension String {
-    /// Without leading and trailing white space.
-    var trimmingWhitespace: String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
-        return String(scalars[first...last])
-    }
-}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Platform
+import ProtoMessages
+import RPCCore
+
+struct Contact: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A contact's profile: fields, origin, subscriptions and the imports that touched it.",
+        discussion: "Example: importctl contact ct_1024")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The contact, e.g. ct_1024.") var id: String
+
+    func run() async throws {
+        try await withConnection(global) { connection in
+            var request = ImportsV1.GetContactRequest()
+            request.contactID = id
+            let contact = try await connection.service.getContact(request)
+            if global.json {
+                print(contact.protoJSON.text)
+                return
+            }
+            let campaigns = try await allPages { token in
+                var r = ImportsV1.ListCampaignsRequest()
+                r.pageSize = 1000
+                r.pageToken = token
+                let page = try await connection.service.listCampaigns(r)
+                return (page.campaigns, page.nextPageToken)
+            }
+            let subscriptions = try await allPages { token in
+                var r = ImportsV1.ListSubscriptionsRequest()
+                r.pageSize = 1000
+                r.pageToken = token
+                let page = try await connection.service.listSubscriptions(r)
+                return (page.subscriptions, page.nextPageToken)
+            }
+            func importName(_ id: String) async -> String {
+                guard !id.isEmpty else { return "-" }
+                var r = ImportsV1.GetImportRequest()
+                r.importID = id
+                guard let job = try? await connection.service.getImport(r) else { return id }
+                return "\(id) (\(job.fileName), \(Format.time(job.createdAt)))"
+            }
+            let name = [contact.title, contact.firstName, contact.lastName].filter { !$0.isEmpty }.joined(separator: " ")
+            var lines: [(String, String)] = [("Contact", "\(contact.id)  \(name)  (\(contact.kind == .lead ? "lead" : "contact"))")]
+            let fields: [(String, String)] = [
+                ("External id", contact.externalID), ("Email", contact.email), ("Phone", contact.phone), ("Mobile", contact.mobile),
+                ("Address", [contact.address1, contact.address2].filter { !$0.isEmpty }.joined(separator: ", ")),
+                ("City", [contact.postalCode, contact.city, contact.state].filter { !$0.isEmpty }.joined(separator: " ")),
+                ("Country", contact.country), ("Born", contact.birthDate), ("Gender", contact.gender), ("Company", contact.company),
+                ("Notes", contact.notes),
+            ]
+            lines += fields.filter { !$0.1.isEmpty }
+            let origin = campaigns.first { $0.id == contact.originCampaignID }
+            lines.append(("Origin", contact.originCampaignID.isEmpty ? "-" : "\(origin?.name ?? "?") (\(contact.originCampaignID))"))
+            let names = contact.subscriptionIDs.map { id in "\(subscriptions.first { $0.id == id }?.name ?? "?") (\(id))" }
+            lines.append(("Subscriptions", names.isEmpty ? "-" : names.joined(separator: ", ")))
+            lines.append(("Created by", await importName(contact.createdByImportID)))
+            lines.append(("Updated by", await importName(contact.updatedByImportID)))
+            lines.append(("Created", Format.time(contact.createdAt)))
+            lines.append(("Updated", Format.time(contact.updatedAt)))
+            let width = lines.map(\.0.count).max() ?? 0
+            print(lines.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 }.joined(separator: "\n"))
+        }
+    }
+}
