@@ -65,7 +65,7 @@ struct KeyAccumulator {
 }
 
 /// State of the writer connection beyond SQLite: the runs' key accumulators.
-/// Confined to the writer queue.
+/// @unchecked: touched only inside `writer.run`, on the writer's serial queue.
 final class WriterState: @unchecked Sendable {
     var keys: [Int64: KeyAccumulator] = [:]
 }

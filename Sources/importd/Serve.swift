@@ -8,6 +8,7 @@ import Logging
 import Platform
 import RPCCore
 import RPCHealth
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -158,13 +159,12 @@ func waitForTermination() async {
     for source in sources { source.cancel() }
 }
 
-final class OnceFlag: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "once")
-    private var done = false
+final class OnceFlag: Sendable {
+    private let done = Mutex(false)
 
     /// True the first time only.
     func set() -> Bool {
-        queue.sync {
+        done.withLock { done in
             defer { done = true }
             return !done
         }

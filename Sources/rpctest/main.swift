@@ -1,3 +1,4 @@
+import Synchronization
 // rpctest: serves rpctest.v1.TestService and grpc.health.v1.Health for the
 // transport's interop tests and benchmarks.
 //
@@ -88,15 +89,12 @@ await server.shutdown(grace: .seconds(5))
 
 nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
 
-final class Once: @unchecked Sendable {
-    private var continuation: CheckedContinuation<Void, Never>?
-    private let lock = DispatchQueue(label: "once")
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+/// Resumes its continuation on the first `fire`.
+final class Once: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
     func fire() {
-        lock.sync {
-            continuation?.resume()
-            continuation = nil
-        }
+        continuation.withLock { $0.take() }?.resume()
     }
 }
 

@@ -150,12 +150,11 @@ func redraw(_ text: String) {
     Terminal.write(Terminal.standardOutput, "\r\u{1B}[2K" + Format.fit(text, max(10, width - 1)))
 }
 
-final class FollowState: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "follow")
-    private var job: ImportsV1.ImportJob?
+final class FollowState: Sendable {
+    private let job = Mutex<ImportsV1.ImportJob?>(nil)
 
-    func set(_ job: ImportsV1.ImportJob) { queue.sync { self.job = job } }
-    var last: ImportsV1.ImportJob? { queue.sync { job } }
+    func set(_ job: ImportsV1.ImportJob) { self.job.withLock { $0 = job } }
+    var last: ImportsV1.ImportJob? { job.withLock { $0 } }
 }
 
 /// Runs `action` on the first Ctrl-C (SIGINT) until stopped; after `stop`,

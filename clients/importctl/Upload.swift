@@ -3,6 +3,7 @@ import Foundation
 import Platform
 import ProtoMessages
 import RPCCore
+import Synchronization
 
 struct Upload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -165,14 +166,14 @@ struct Upload: AsyncParsableCommand {
 }
 
 /// The upload's progress bar on stderr: bytes, percent, rate, ETA, redrawn in place.
-final class UploadProgress: @unchecked Sendable {
+final class UploadProgress: Sendable {
     let name: String
     let total: Double
     let live: Bool
     let quiet: Bool
     private let start = Date()
-    private var lastDraw = Date.distantPast
-    private var sent = 0.0
+    /// Bytes sent and when the bar was last drawn.
+    private let state = Mutex((sent: 0.0, lastDraw: Date.distantPast))
 
     init(name: String, total: Double, live: Bool, quiet: Bool) {
         self.name = name
@@ -182,13 +183,16 @@ final class UploadProgress: @unchecked Sendable {
     }
 
     func update(_ sent: Double) {
-        self.sent = sent
-        guard live, Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
-        lastDraw = Date()
-        draw()
+        let due = state.withLock { state -> Bool in
+            state.sent = sent
+            guard live, Date().timeIntervalSince(state.lastDraw) >= 0.1 else { return false }
+            state.lastDraw = Date()
+            return true
+        }
+        if due { draw(sent) }
     }
 
-    private func draw() {
+    private func draw(_ sent: Double) {
         let elapsed = max(Date().timeIntervalSince(start), 0.001)
         let rate = sent / elapsed
         let fraction = total > 0 ? sent / total : 1
@@ -204,8 +208,7 @@ final class UploadProgress: @unchecked Sendable {
     func finish() {
         let elapsed = Date().timeIntervalSince(start)
         if live {
-            sent = total
-            draw()
+            draw(total)
             Terminal.write(Terminal.standardError, "\n")
         }
         if !live && !quiet {

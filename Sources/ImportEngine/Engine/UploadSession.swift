@@ -25,6 +25,7 @@ public struct UploadRequest: Sendable {
 ///
 /// Used by one caller at a time (the upload's handler). File I/O runs on the
 /// session's own queue, never on the caller's thread.
+/// @unchecked: every mutable field is touched only on `queue` (see `onQueue`).
 public final class UploadSession: @unchecked Sendable {
     private let engine: Importer
     private let options: ValidatedUpload

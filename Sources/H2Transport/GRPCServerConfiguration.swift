@@ -1,0 +1,41 @@
+/// Where handlers run.
+public enum HandlerPlacement: Sendable {
+    /// On the connection's event loop (a `TaskExecutor`): no thread hop between the
+    /// handler and its stream. Handlers must not block; blocking work belongs on
+    /// its own executor (the import service's SQLite work has its own threads).
+    case eventLoop
+    /// On Swift's global concurrent executor; every stream operation hops.
+    case globalExecutor
+}
+
+/// How a `GRPCServer` listens and what it allows.
+public struct GRPCServerConfiguration: Sendable {
+    /// Host to bind: an IP address or a name (`127.0.0.1`, `::1`, `0.0.0.0`, `localhost`).
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 lets the OS pick one (see `GRPCServer.start()`).
+    public var port: Int = 0
+    /// Event loops (threads); accepted connections are spread over them.
+    public var eventLoops: Int = 1
+    public var handlerPlacement: HandlerPlacement = .eventLoop
+    public var limits = HTTP2Limits()
+    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
+    public var maxConcurrentStreams: Int = 100
+    /// Connections beyond this are closed at once.
+    public var maxConnections: Int = 10_000
+    /// A connection with no streams for this long gets GOAWAY and is closed.
+    public var idleTimeout: Duration? = .seconds(300)
+    /// A connection that has not sent its preface and SETTINGS by then is closed.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// RST_STREAM frames a client may send at once, and per second after that,
+    /// before GOAWAY ENHANCE_YOUR_CALM (rapid reset).
+    public var resetStreamBurst: Int = 1000
+    public var resetStreamRate: Int = 33
+    /// CONTINUATION frames allowed after one HEADERS frame (CONTINUATION flood).
+    /// Below nghttp2's own limit (8, where a patched build has one) so that ours,
+    /// which answers GOAWAY ENHANCE_YOUR_CALM, acts first.
+    public var maxContinuationFrames: Int = 5
+    /// Serve TLS with ALPN h2 instead of h2c.
+    public var tls: TLSServerConfiguration?
+
+    public init() {}
+}

@@ -1,0 +1,228 @@
+import ImportEngine
+import SQLiteDB
+
+/// Applies rows one by one inside the batch's transaction, with cached
+/// statements and values bound straight from the batch's byte buffer.
+struct BatchApplier {
+    struct Counts {
+        var created: Int64 = 0
+        var updated: Int64 = 0
+        var skipped: Int64 = 0
+        var failed: Int64 = 0
+    }
+
+    let db: Connection
+    let job: ImportJob
+    let at: WallTime
+    var counts = Counts()
+    /// The run's keys (nil for a dry run, or when no run collects them).
+    var keys: KeyAccumulator?
+    private var rowSink: RowResultSink
+    private let insertContact: Statement
+    private let insertError: Statement
+    private let insertSubscription: Statement
+    private let keyOwner: Statement
+    private let loadContact: Statement
+    private let mergeContact: Statement
+
+    static let fieldCount = ContactField.allCases.count
+
+    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?) throws {
+        self.db = db
+        self.job = job
+        self.at = at
+        self.keys = job.validateOnly ? nil : keys
+        self.rowSink = try RowResultSink(db: db, importID: job.id)
+        let columns = Schema.contactColumns.joined(separator: ", ")
+        let placeholders = Array(repeating: "?", count: Self.fieldCount).joined(separator: ", ")
+        insertContact = try db.cached("""
+            INSERT INTO contacts (kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at)
+            VALUES (?, \(placeholders), ?, ?, ?, ?)
+            """)
+        insertError = try db.cached("INSERT INTO import_row_errors (import_id, row_number, seq, code, column_name, message) VALUES (?, ?, ?, ?, ?, ?)")
+        insertSubscription = try db.cached(
+            "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at) VALUES (?, ?, ?, ?)")
+        keyOwner = try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?")
+        loadContact = try db.cached("SELECT kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ?")
+        let merges = Schema.contactColumns.map { "\($0) = COALESCE(?, \($0))" }.joined(separator: ", ")
+        mergeContact = try db.cached("""
+            UPDATE contacts SET \(merges), kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?
+            """)
+    }
+
+    /// Applies every row of `batch`.
+    mutating func apply(_ batch: RowBatch) throws {
+        for row in 0..<batch.count {
+            try apply(batch, row)
+        }
+        try rowSink.flush()
+    }
+
+    mutating func apply(_ batch: RowBatch, _ row: Int) throws {
+        if batch.hasFailures, let errors = batch.failures[row] {
+            try fail(batch, row, errors)
+            return
+        }
+        guard let (existing, byEmail) = try match(batch, row) else {
+            if job.validateOnly {
+                try record(batch, row, .created, contactID: nil, previous: nil)
+            } else {
+                try create(batch, row)
+            }
+            return
+        }
+        if job.onDuplicate == .skip {
+            try record(batch, row, .skipped, contactID: existing, previous: nil)
+            return
+        }
+        try merge(batch, row, into: existing, matchedByEmail: byEmail)
+    }
+
+    /// A new contact, appended; its keys come with the run's key sync.
+    private mutating func create(_ batch: RowBatch, _ row: Int) throws {
+        try insertContact.withBuffer(batch.bytes) { binder in
+            try binder.int(1, Int64(job.kind.rawValue))
+            for field in ContactField.allCases {
+                try binder.text(Int32(2 + field.rawValue), batch.range(row, field))
+            }
+            let base = Int32(2 + Self.fieldCount)
+            try binder.int(base, job.originCampaignID)
+            try binder.int(base + 1, job.id)
+            try binder.int(base + 2, at.microseconds)
+            try binder.int(base + 3, at.microseconds)
+            try binder.step()
+        }
+        let id = db.lastInsertRowID
+        for subscription in job.subscriptionIDs {
+            try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
+        }
+        if keys != nil {
+            keys!.add(kind: ContactKeys.email, batch.bytes, batch.range(row, RowBatch.emailKeySlot), contactID: id)
+            keys!.add(kind: ContactKeys.externalID, batch.bytes, batch.range(row, .externalID), contactID: id)
+        }
+        try record(batch, row, .created, contactID: id, previous: nil)
+    }
+
+
+    private func owner(_ kind: Int64, _ batch: RowBatch, _ range: Range<Int>) throws -> Int64? {
+        try keyOwner.withBuffer(batch.bytes) { binder in
+            try binder.int(1, kind)
+            try binder.text(2, range)
+            return try binder.step() ? keyOwner.int64(0) : nil
+        }
+    }
+
+    /// The existing contact a row matches: by external_id, then by email.
+    private func match(_ batch: RowBatch, _ row: Int) throws -> (Int64, byEmail: Bool)? {
+        let externalID = batch.range(row, .externalID)
+        if !externalID.isEmpty, let id = try owner(ContactKeys.externalID, batch, externalID) {
+            return (id, false)
+        }
+        let key = batch.range(row, RowBatch.emailKeySlot)
+        if !key.isEmpty, let id = try owner(ContactKeys.email, batch, key) {
+            return (id, true)
+        }
+        return nil
+    }
+
+    /// UPDATE: the row's non-empty fields go into the contact; what they replace
+    /// is recorded for a revert. A dry run only checks that it could.
+    private mutating func merge(_ batch: RowBatch, _ row: Int, into id: Int64, matchedByEmail: Bool) throws {
+        loadContact.reset()
+        try loadContact.bind(1, id)
+        guard try loadContact.step() else {
+            loadContact.reset()
+            throw ImportError.failedPrecondition("contact \(id) vanished during an import")
+        }
+        let oldKind = loadContact.int64(0)
+        var old: [String?] = []
+        for field in ContactField.allCases {
+            old.append(loadContact.text(Int32(1 + field.rawValue)))
+        }
+        let oldUpdatedBy = loadContact.optionalInt64(Int32(1 + Self.fieldCount))
+        let oldUpdatedAt = loadContact.int64(Int32(2 + Self.fieldCount))
+        loadContact.reset()
+
+        // Keys the row would give the contact must not be another contact's.
+        let rowExternalID = batch.range(row, .externalID)
+        let rowExternal = rowExternalID.isEmpty ? nil : String(decoding: batch.bytes[rowExternalID], as: UTF8.self)
+        let oldExternal = old[ContactField.externalID.rawValue]
+        if matchedByEmail, let rowExternal, let oldExternal, rowExternal != oldExternal {
+            try conflict(batch, row, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(oldExternal)")
+            return
+        }
+        let keyRange = batch.range(row, RowBatch.emailKeySlot)
+        let rowEmailKey = keyRange.isEmpty ? nil : String(decoding: batch.bytes[keyRange], as: UTF8.self)
+        let oldEmailKey = old[ContactField.email.rawValue].map(ContactKeys.emailKey)
+        let emailKeyChanges = rowEmailKey != nil && rowEmailKey != oldEmailKey
+        if emailKeyChanges, let other = try owner(ContactKeys.email, batch, keyRange), other != id {
+            try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(id)), but its email belongs to contact \(ResourceKind.contact.format(other))")
+            return
+        }
+        if job.validateOnly {
+            try record(batch, row, .updated, contactID: id, previous: nil)
+            return
+        }
+        var previous = PreviousValues()
+        mergeContact.reset()
+        for field in ContactField.allCases {
+            let range = batch.range(row, field)
+            // An email that differs only in letter case is the same address: no change.
+            let unchanged = range.isEmpty || (field == .email && !emailKeyChanges)
+                || String(decoding: batch.bytes[range], as: UTF8.self) == old[field.rawValue]
+            if unchanged {
+                try mergeContact.bindNull(Int32(1 + field.rawValue))
+            } else {
+                previous.fields.append((field.rawValue, old[field.rawValue]))
+                try mergeContact.bindText(Int32(1 + field.rawValue), batch.bytes, range)
+            }
+        }
+        let base = Int32(1 + Self.fieldCount)
+        // A lead becomes a contact when the upload says contact; a contact never
+        // becomes a lead; an upload that did not say keeps the kind.
+        try mergeContact.bind(base, job.kindExplicit && job.kind == .contact ? Int64(ContactKind.contact.rawValue) : oldKind)
+        try mergeContact.bind(base + 1, job.id)
+        try mergeContact.bind(base + 2, at.microseconds)
+        try mergeContact.bind(base + 3, id)
+        try mergeContact.step()
+        mergeContact.reset()
+        if emailKeyChanges {
+            try ContactKeys.replace(db, contact: id, kind: ContactKeys.email, old: oldEmailKey, new: rowEmailKey)
+        }
+        if let rowExternal, oldExternal == nil {
+            try ContactKeys.replace(db, contact: id, kind: ContactKeys.externalID, old: nil, new: rowExternal)
+        }
+        previous.kind = oldKind
+        previous.updatedBy = oldUpdatedBy
+        previous.updatedAt = oldUpdatedAt
+        for subscription in job.subscriptionIDs {
+            try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
+        }
+        try record(batch, row, .updated, contactID: id, previous: previous.encoded())
+    }
+
+    private mutating func conflict(_ batch: RowBatch, _ row: Int, _ message: String) throws {
+        let column = batch.range(row, .externalID).isEmpty ? "email" : "external_id"
+        try fail(batch, row, [RowError(code: .conflictingContact, column: column, message: message)])
+    }
+
+    private mutating func fail(_ batch: RowBatch, _ row: Int, _ errors: [RowError]) throws {
+        try record(batch, row, .failed, contactID: nil, previous: nil)
+        let number = Int64(batch.rowNumbers[row])
+        for (seq, error) in errors.enumerated() {
+            try insertError.execute([
+                .integer(job.id), .integer(number), .integer(Int64(seq)), .text(error.code.rawValue), .text(error.column), .text(error.message),
+            ])
+        }
+    }
+
+    private mutating func record(_ batch: RowBatch, _ row: Int, _ outcome: RowOutcome, contactID: Int64?, previous: [UInt8]?) throws {
+        switch outcome {
+        case .created: counts.created += 1
+        case .updated: counts.updated += 1
+        case .skipped: counts.skipped += 1
+        case .failed: counts.failed += 1
+        }
+        try rowSink.add(row: Int64(batch.rowNumbers[row]), outcome: Int64(outcome.rawValue), contactID: contactID, offset: batch.offsets[row], previous: previous)
+    }
+}
