@@ -98,26 +98,51 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         headersSubmitted = true
         var provider = H2Connection.dataProvider(for: self)
         let streamID = self.streamID
+        let result: Int32
         if metadata.isEmpty {
             let (nva, count) = StaticHeaders.response
-            nghttp2_submit_response(session, streamID, nva, count, &provider)
+            result = nghttp2_submit_response(session, streamID, nva, count, &provider)
         } else {
             var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
-            fields.append(contentsOf: metadata.wireHeaders())
-            withHeaderFields(fields) { nva, count in
-                _ = nghttp2_submit_response(session, streamID, nva, count, &provider)
-            }
+            fields.append(contentsOf: Self.bounded(metadata.wireHeaders()))
+            result = withHeaderFields(fields) { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) }
         }
+        submitted(result)
         connection.markDirty()
     }
+
+    /// Metadata we put in one header block at most (peers refuse larger blocks:
+    /// grpcio's default limit is 8 KiB); past it, metadata is left out.
+    static let maxMetadataBytes = 6 << 10
 
     static func statusFields(_ status: Status, _ trailers: Metadata) -> [(name: String, value: String)] {
         var fields: [(name: String, value: String)] = [("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
-            fields.append(("grpc-message", PercentEncoding.encode(status.message)))
+            fields.append(("grpc-message", PercentEncoding.encode(Status.bounded(status.message))))
         }
-        fields.append(contentsOf: trailers.wireHeaders())
+        fields.append(contentsOf: bounded(trailers.wireHeaders()))
         return fields
+    }
+
+    /// `fields` while they fit in `maxMetadataBytes` (counted as HPACK does, 32 a field).
+    static func bounded(_ fields: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        var size = 0
+        var kept: [(name: String, value: String)] = []
+        for field in fields {
+            size += field.name.utf8.count + field.value.utf8.count + 32
+            if size > maxMetadataBytes { break }
+            kept.append(field)
+        }
+        return kept
+    }
+
+    /// A response, trailer or reset nghttp2 refused: the stream cannot carry the
+    /// status, so it is reset (INTERNAL_ERROR); the client still learns the call
+    /// failed instead of waiting forever.
+    private func submitted(_ result: Int32) {
+        guard result != 0, let connection, let session = connection.session else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue)
+        connection.markDirty()
     }
 
     /// Ends the call: trailers after the data, or a Trailers-Only response.
@@ -137,11 +162,11 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
             let streamID = self.streamID
             if plainOK {
                 let (nva, count) = StaticHeaders.trailersOnlyOK
-                nghttp2_submit_response(session, streamID, nva, count, nil)
+                submitted(nghttp2_submit_response(session, streamID, nva, count, nil))
             } else {
-                withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
-                    _ = nghttp2_submit_response(session, streamID, nva, count, nil)
-                }
+                submitted(withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
+                    nghttp2_submit_response(session, streamID, nva, count, nil)
+                })
             }
             connection.markDirty()
         }
@@ -158,12 +183,10 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         let fields: [(name: String, value: String)] = [
             (":status", String(status)), ("content-type", "application/grpc"),
             ("grpc-status", String(grpcStatus.code.rawValue)),
-            ("grpc-message", PercentEncoding.encode(grpcStatus.message)),
+            ("grpc-message", PercentEncoding.encode(Status.bounded(grpcStatus.message))),
         ]
         let streamID = self.streamID
-        withHeaderFields(fields) { nva, count in
-            _ = nghttp2_submit_response(session, streamID, nva, count, nil)
-        }
+        submitted(withHeaderFields(fields) { nva, count in nghttp2_submit_response(session, streamID, nva, count, nil) })
         connection.markDirty()
     }
 
@@ -174,11 +197,9 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         let streamID = self.streamID
         if fields.isEmpty {
             let (nva, count) = StaticHeaders.trailersOK
-            nghttp2_submit_trailer(session, streamID, nva, count)
+            submitted(nghttp2_submit_trailer(session, streamID, nva, count))
         } else {
-            withHeaderFields(fields) { nva, count in
-                _ = nghttp2_submit_trailer(session, streamID, nva, count)
-            }
+            submitted(withHeaderFields(fields) { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) })
         }
         return true
     }

@@ -10,6 +10,7 @@ extension ImportError: RPCErrorConvertible {
         case .notFound(let message):
             return RPCError(code: .notFound, message: message)
         case .invalidArgument(let message, let violations):
+            let message = Status.bounded(message)
             return RPCError(code: .invalidArgument, message: message, metadata: Self.details(.invalidArgument, message, violations))
         case .failedPrecondition(let message):
             return RPCError(code: .failedPrecondition, message: message)
@@ -22,14 +23,18 @@ extension ImportError: RPCErrorConvertible {
         }
     }
 
-    /// `grpc-status-details-bin`: a google.rpc.Status with a BadRequest.
+    /// Field violations sent at most (the status message says how many more).
+    static let maxViolations = 20
+
+    /// `grpc-status-details-bin`: a google.rpc.Status with a BadRequest of the
+    /// first `maxViolations` violations, each cut to 256 characters.
     static func details(_ code: Status.Code, _ message: String, _ violations: [FieldViolation]) -> Metadata {
         guard !violations.isEmpty else { return [:] }
         var badRequest = GoogleRPC.BadRequest()
-        badRequest.fieldViolations = violations.map {
+        badRequest.fieldViolations = violations.prefix(maxViolations).map {
             var violation = GoogleRPC.BadRequest.FieldViolation()
-            violation.field = $0.field
-            violation.description = $0.description
+            violation.field = String($0.field.prefix(256))
+            violation.description = String($0.description.prefix(256))
             return violation
         }
         var any = GoogleProtobuf.AnyMessage()

@@ -10,6 +10,22 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
 
     public static let ok = Status(code: .ok)
 
+    /// The longest status message sent (`grpc-message`), in UTF-8 bytes.
+    public static let maxMessageBytes = 1024
+
+    /// `message` cut to `maxMessageBytes` at a character boundary, ending in "…"
+    /// when cut. Whatever repeats the message (a google.rpc.Status in the
+    /// details) must use the same text: clients compare the two.
+    public static func bounded(_ message: String) -> String {
+        guard message.utf8.count > maxMessageBytes else { return message }
+        var cut = ""
+        for character in message {
+            if cut.utf8.count + character.utf8.count > maxMessageBytes - 3 { break }
+            cut.append(character)
+        }
+        return cut + "…"
+    }
+
     public var description: String {
         message.isEmpty ? code.name : "\(code.name): \(message)"
     }

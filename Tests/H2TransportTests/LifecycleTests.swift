@@ -260,7 +260,7 @@ import Testing
     }
 
     @Test func idleConnectionsAreClosedAndTheClientReconnects() async throws {
-        try await TestHarness.with(configure: { $0.idleTimeout = .milliseconds(200) }) { h in
+        try await TestHarness.with(configure: { $0.idleTimeout = .seconds(1) }) { h in
             let first = try await h.client.echo(echoRequest("1"))
             #expect(first.message == "1")
             #expect(h.server.connectionCount == 1)

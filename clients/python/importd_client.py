@@ -33,7 +33,7 @@ class ImportdClient:
         """Calls a unary RPC by name with the token."""
         return getattr(self.stub, method)(request, metadata=self.metadata, **kwargs)
 
-    def upload(self, source, chunk_size=CHUNK, with_sha256=True, **options):
+    def upload(self, source, chunk_size=CHUNK, with_sha256=True, timeout=None, **options):
         """Streams a file (a path or bytes) in chunks; returns the QUEUED ImportJob.
         `options` are UploadOptions fields (file_name, origin_campaign_id, ...)."""
         data = open(source, "rb").read() if isinstance(source, (str, os.PathLike)) else bytes(source)
@@ -47,7 +47,7 @@ class ImportdClient:
             for offset in range(0, len(data), chunk_size):
                 yield imports_pb2.UploadContactsRequest(chunk=data[offset:offset + chunk_size])
 
-        return self.stub.UploadContacts(requests(), metadata=self.metadata)
+        return self.stub.UploadContacts(requests(), metadata=self.metadata, timeout=timeout)
 
     def watch(self, import_id, **kwargs):
         """The import's snapshots: now, every change, the terminal one last."""

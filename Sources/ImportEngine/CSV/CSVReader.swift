@@ -6,11 +6,15 @@ public enum CSVRecordProblem: Sendable, Hashable {
     case unterminatedQuote
     /// Text followed a closing quote before the delimiter (`"abc"def`).
     case textAfterClosingQuote
+    /// The record ran past the reader's limit before its line ended; reading
+    /// resumed at the next line, and only the record's first bytes were kept.
+    case recordTooLong(limit: Int)
 
     public var message: String {
         switch self {
         case .unterminatedQuote: return "a quoted field is never closed"
         case .textAfterClosingQuote: return "text follows a closing quote before the next delimiter"
+        case .recordTooLong(let limit): return "the row is longer than \(limit >> 10) KiB; it was not read"
         }
     }
 }
@@ -26,6 +30,10 @@ public struct CSVReader<Source: ByteSource> {
     public let delimiter: UInt8
     /// Longest a quoted field may grow before it counts as unterminated.
     public let maxQuotedFieldBytes: Int
+    /// Longest a record may be: memory stays bounded whatever the file holds.
+    public let maxRecordBytes: Int
+    /// Bytes of an over-long record kept as its one field.
+    static var keptOfLongRecord: Int { 256 }
     private var source: Source
     private var buffer: [UInt8] = []
     /// Where the current record starts in `buffer`, and the file offset of `buffer[0]`.
@@ -49,12 +57,14 @@ public struct CSVReader<Source: ByteSource> {
     private static var lf: UInt8 { 10 }
 
     /// Reads `source` from `offset` (0, or a record offset from an earlier read).
-    public init(source: Source, delimiter: UInt8, offset: Int64 = 0, chunkSize: Int = 1 << 20, maxQuotedFieldBytes: Int = 64 << 10) {
+    public init(source: Source, delimiter: UInt8, offset: Int64 = 0, chunkSize: Int = 1 << 20, maxQuotedFieldBytes: Int = 64 << 10,
+                maxRecordBytes: Int = 1 << 20) {
         self.source = source
         self.delimiter = delimiter
         self.bufferOffset = offset
         self.chunkSize = chunkSize
         self.maxQuotedFieldBytes = maxQuotedFieldBytes
+        self.maxRecordBytes = max(maxRecordBytes, maxQuotedFieldBytes + 2)
     }
 
     public var fieldCount: Int { starts.count }
@@ -124,6 +134,10 @@ public struct CSVReader<Source: ByteSource> {
                 if sourceEnded {
                     // Cannot happen: at the end of input every record completes.
                     preconditionFailure("CSV record incomplete at end of input")
+                }
+                if buffer.count - position > maxRecordBytes {
+                    try skipLongRecord()
+                    return true
                 }
                 try refill()
             }
@@ -229,6 +243,48 @@ public struct CSVReader<Source: ByteSource> {
             // LF
             return .complete(end: i + 1)
         }
+    }
+
+    /// The record at `position` is longer than `maxRecordBytes`: reads on, a
+    /// chunk at a time and without keeping it, to the first line end, and makes
+    /// it a malformed record whose one field is its first bytes.
+    private mutating func skipLongRecord() throws {
+        let start = bufferOffset + Int64(position)
+        let head = Array(buffer[position..<min(buffer.count, position + Self.keptOfLongRecord)])
+        var i = position + maxRecordBytes
+        while true {
+            while i < buffer.count && buffer[i] != Self.lf && buffer[i] != Self.cr { i += 1 }
+            if i < buffer.count || sourceEnded { break }
+            // Drop what was scanned; keep reading.
+            bufferOffset += Int64(buffer.count)
+            buffer.removeAll(keepingCapacity: true)
+            position = 0
+            i = 0
+            let count = try source.read(into: &buffer, maxCount: chunkSize)
+            if count == 0 { sourceEnded = true }
+        }
+        if i < buffer.count {
+            if buffer[i] == Self.cr && i + 1 == buffer.count && !sourceEnded {
+                // CRLF may straddle the chunk: keep the CR and look again.
+                bufferOffset += Int64(i)
+                buffer.removeFirst(i)
+                i = 0
+                let count = try source.read(into: &buffer, maxCount: chunkSize)
+                if count == 0 { sourceEnded = true }
+            }
+            i += (buffer[i] == Self.cr && i + 1 < buffer.count && buffer[i + 1] == Self.lf) ? 2 : 1
+        }
+        let end = bufferOffset + Int64(i)
+        // The buffer becomes the kept head, then what follows the record.
+        buffer = head + buffer[i...]
+        bufferOffset = end - Int64(head.count)
+        position = head.count
+        recordOffset = start
+        recordLength = Int(end - start)
+        starts = [0]
+        ends = [head.count]
+        escaped = [false]
+        problem = .recordTooLong(limit: maxRecordBytes)
     }
 
     /// Ends a malformed record at the first line end after `from` and keeps its

@@ -31,9 +31,22 @@ extension Importer {
         let page = try Paging.request(pageSize: pageSize, pageToken: pageToken, query: query)
         let records = try await store.rows(importID: job.id, outcome: outcome, afterRow: page.after ?? 0, limit: page.size)
         let spool = SpoolRows(path: configuration.spoolDirectory + "/" + job.spoolName, delimiter: job.delimiter)
-        let views = try await readValues(records, spool)
+        var views = try await readValues(records, spool)
+        // A page is bounded in bytes too: rows with long values make it shorter.
+        var bytes = 0
+        if let cut = views.firstIndex(where: { view in
+            bytes += view.values.reduce(64) { $0 + $1.utf8.count + 8 }
+            return bytes > Self.maxRowPageBytes
+        }), cut > 0 {
+            views.removeSubrange(cut...)
+            return (job.header, views, Paging.nextToken(count: 1, size: 1, lastKey: views.last?.record.rowNumber, query: query))
+        }
         return (job.header, views, Paging.nextToken(count: records.count, size: page.size, lastKey: records.last?.rowNumber, query: query))
     }
+
+    /// The most row values one ListImportRows page carries, in bytes (well under
+    /// gRPC's usual 4 MiB message limit); a page ends early to stay below it.
+    public static let maxRowPageBytes = 2 << 20
 
     private func readValues(_ records: [ImportRowRecord], _ spool: SpoolRows) async throws -> [RowView] {
         try await Task.detached {
@@ -59,7 +72,8 @@ extension Importer {
             let views = try await readValues(records, spool)
             for view in views {
                 let errors = view.record.errors.map { $0.column.isEmpty ? "\($0.code.rawValue): \($0.message)" : "\($0.code.rawValue) (\($0.column)): \($0.message)" }
-                buffer.append(contentsOf: CSVWriter.line(view.values + [errors.joined(separator: "; ")]).utf8)
+                let cells = (view.values + [errors.joined(separator: "; ")]).map(CSVWriter.neutralized)
+                buffer.append(contentsOf: CSVWriter.line(cells).utf8)
                 if buffer.count >= 64 << 10 {
                     try await chunk(buffer)
                     buffer.removeAll(keepingCapacity: true)

@@ -37,6 +37,21 @@ public enum CSVWriter {
     public static func line(_ fields: [String]) -> String {
         fields.map(escape).joined(separator: ",") + "\r\n"
     }
+
+    /// Characters that make a spreadsheet read a cell as a formula (OWASP's
+    /// CSV injection list): `=`, `+`, `-`, `@`, TAB, CR.
+    public static func startsFormula(_ first: UInt8?) -> Bool {
+        switch first {
+        case UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D: return true
+        default: return false
+        }
+    }
+
+    /// A cell a spreadsheet will show as text, never run: a value that starts
+    /// like a formula gets a leading `'` (removed again when the file is uploaded).
+    public static func neutralized(_ value: String) -> String {
+        startsFormula(value.utf8.first) ? "'" + value : value
+    }
 }
 
 extension String {

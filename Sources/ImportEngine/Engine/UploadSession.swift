@@ -108,6 +108,11 @@ public final class UploadSession: @unchecked Sendable {
         }
     }
 
+    /// The longest header row accepted, in bytes, and the most columns: a real
+    /// export has a few dozen columns of a few dozen bytes.
+    public static let maxHeaderBytes = 64 << 10
+    public static let maxColumns = 1000
+
     /// Looks for a complete header record in `prefix` and checks it.
     private func findHeader(final: Bool) throws {
         var start = 0
@@ -131,12 +136,19 @@ public final class UploadSession: @unchecked Sendable {
         if end == nil {
             if final && start < prefix.count {
                 end = prefix.count
-            } else if prefix.count > 64 << 10 {
+            } else if prefix.count > Self.maxHeaderBytes {
                 throw ImportError.invalidArgument("no header row in the first 64 KiB: is this a CSV file?",
                     violations: [FieldViolation(field: "chunk", description: "no header row found")])
             } else {
                 return
             }
+        }
+        var lineEnd = end!
+        while lineEnd > start && (prefix[lineEnd - 1] == 10 || prefix[lineEnd - 1] == 13) { lineEnd -= 1 }
+        if lineEnd - start > Self.maxHeaderBytes {
+            throw ImportError.invalidArgument(
+                "the header row is \(lineEnd - start) bytes long, more than the limit of \(Self.maxHeaderBytes); is this a CSV file with a header row?",
+                violations: [FieldViolation(field: "chunk", description: "header row longer than \(Self.maxHeaderBytes) bytes")])
         }
         let headerBytes = prefix[start..<end!]
         if !FieldRules.isValidUTF8(headerBytes) {
@@ -151,6 +163,10 @@ public final class UploadSession: @unchecked Sendable {
         var dataOffset: Int64 = 0
         while try reader.next() {
             if RowPreparer.isBlank(reader) { continue }
+            guard reader.fieldCount <= Self.maxColumns else {
+                throw ImportError.invalidArgument("the header row has \(reader.fieldCount) columns, more than the limit of \(Self.maxColumns)",
+                    violations: [FieldViolation(field: "chunk", description: "more than \(Self.maxColumns) columns")])
+            }
             fields = reader.fields
             dataOffset = reader.nextOffset
             break

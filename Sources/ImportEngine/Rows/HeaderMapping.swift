@@ -16,6 +16,10 @@ public struct HeaderMapping: Sendable, Hashable {
         column(for: field).map { header[$0] } ?? field.name
     }
 
+    /// The last column of ExportImportErrors' CSV; ignored when it is the last
+    /// column of an upload, so a fixed error file can be uploaded as it is.
+    public static let exportedErrorColumn = "error"
+
     /// Maps a header row. `columnMap` (header -> field name, "" to ignore) wins
     /// over aliases; unknown columns are an error unless `ignoreUnknownColumns`.
     public static func resolve(header: [String], columnMap: [String: String], ignoreUnknownColumns: Bool) throws(HeaderProblems) -> HeaderMapping {
@@ -33,6 +37,11 @@ public struct HeaderMapping: Sendable, Hashable {
             let trimmed = name.trimmingWhitespace
             let explicit = columnMap[name] ?? columnMap[trimmed] ?? normalizedMap[normalizedHeader(name)]
             var field: ContactField?
+            if explicit == nil && index == header.count - 1 && index > 0 && trimmed == Self.exportedErrorColumn {
+                // The `error` column of an error export, uploaded again after a fix.
+                columns.append(nil)
+                continue
+            }
             if let explicit {
                 field = explicit.isEmpty ? nil : ContactField(name: explicit)
             } else {
@@ -66,6 +75,9 @@ public struct HeaderMapping: Sendable, Hashable {
     /// The known field whose name or alias is closest to `text` (edit distance),
     /// when it is close enough to be a plausible typo.
     public static func closestField(to text: String) -> ContactField? {
+        // No field or alias is longer than 20 letters: a long name is no typo of
+        // one, and its edit distances would cost time for nothing.
+        guard text.utf8.count <= 40 else { return nil }
         let target = normalizedHeader(text)
         guard !target.isEmpty else { return nil }
         var best: (ContactField, Int)?
@@ -130,7 +142,15 @@ public struct HeaderProblems: Error, Sendable, Hashable, CustomStringConvertible
     public let problems: [HeaderProblem]
 
     public var description: String {
-        "the header row was refused: " + problems.map(\.message).joined(separator: "; ")
+        let shown = problems.prefix(Self.maxListed).map(\.message).joined(separator: "; ")
+        let more = problems.count - Self.maxListed
+        return "the header row was refused: " + shown + (more > 0 ? "; and \(more) more problem\(more == 1 ? "" : "s")" : "")
+    }
+
+    /// Problems named in the message at most; all of them are counted.
+    public static let maxListed = 20
+
+    public var count: Int { problems.count
     }
 }
 

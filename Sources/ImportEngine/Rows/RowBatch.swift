@@ -108,6 +108,12 @@ public struct RowPreparer: Sendable {
             var upper = batch.bytes.count
             while lower < upper && FieldRules.isWhitespace(batch.bytes[lower]) { lower += 1 }
             while upper > lower && FieldRules.isWhitespace(batch.bytes[upper - 1]) { upper -= 1 }
+            // A formula-looking value that an error export neutralized ('=...):
+            // the apostrophe goes, so a fix-and-upload round trip keeps the value.
+            if upper - lower >= 2 && batch.bytes[lower] == UInt8(ascii: "'") && CSVWriter.startsFormula(batch.bytes[lower + 1]) {
+                lower += 1
+                while lower < upper && FieldRules.isWhitespace(batch.bytes[lower]) { lower += 1 }
+            }
             let value = batch.bytes[lower..<upper]
             let name = mapping.header[column]
             if let error = Self.check(field, value, columnName: name) {
