@@ -21,7 +21,17 @@ public struct GRPCServerConfiguration: Sendable {
     /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
     public var maxConcurrentStreams: Int = 100
     /// Connections beyond this are closed at once.
+    /// Connections at most; at start it is lowered below the process's file
+    /// descriptor limit (whose soft value is first raised to the hard one), so
+    /// the server never runs out of descriptors for the database and files.
     public var maxConnections: Int = 10_000
+    /// Told of what an operator should know and the server handles itself (the
+    /// accept loop paused for want of descriptors); at most once per 10 s a kind.
+    public var log: (@Sendable (String) -> Void)?
+    /// Request bytes all connections together may make the server hold (partial
+    /// and unread messages); past it, a stream that grows it ends with
+    /// RESOURCE_EXHAUSTED. Each connection also has `limits.maxBufferedInboundBytes`.
+    public var maxBufferedInboundBytes: Int = 256 << 20
     /// A connection with no streams for this long gets GOAWAY and is closed.
     public var idleTimeout: Duration? = .seconds(300)
     /// A connection that has not sent its preface and SETTINGS by then is closed.

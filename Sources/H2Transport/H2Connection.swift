@@ -21,6 +21,13 @@ public struct HTTP2Limits: Sendable {
     public var outputHighWater: Int = 1 << 20
     /// SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce.
     public var maxHeaderListSize: Int = 16 << 10
+    /// Request bytes one connection may make us hold (partial messages and
+    /// messages not yet read, over all its streams); past it, the stream that
+    /// grew it ends with RESOURCE_EXHAUSTED.
+    public var maxBufferedInboundBytes: Int = 32 << 20
+    /// A stream that stops sending in the middle of a message ends after this
+    /// long (RESOURCE_EXHAUSTED); nil: never.
+    public var receiveTimeout: Duration? = .seconds(30)
 
     public init() {}
 }
@@ -40,6 +47,8 @@ class H2Connection: @unchecked Sendable {
     var session: OpaquePointer?
     var streams: [Int32: H2Stream] = [:]
     var isDirty = false
+    /// Request bytes this connection's streams hold (see `maxBufferedInboundBytes`).
+    private(set) var inboundHeld = 0
     private(set) var isClosed = false
     /// Close once the output is written (after GOAWAY).
     var closeWhenFlushed = false
@@ -216,6 +225,18 @@ class H2Connection: @unchecked Sendable {
             lingerAndClose()
         }
     }
+
+    /// A stream holds `delta` more (or fewer) request bytes.
+    func inboundHeldChanged(by delta: Int) {
+        inboundHeld += delta
+        inboundHeldDidChange(by: delta)
+    }
+
+    /// Subclass hook: the server keeps a total over all connections.
+    func inboundHeldDidChange(by delta: Int) {}
+
+    /// Whether the bytes held are over the budget.
+    var inboundOverBudget: Bool { inboundHeld > limits.maxBufferedInboundBytes }
 
     func markDirty() {
         if !isClosed { loop.markDirty(self) }

@@ -24,6 +24,11 @@ class H2Stream: @unchecked Sendable {
     // Receiving.
     var inbound: InboundFlow
     var receiveWaiter: CheckedContinuation<[UInt8]?, any Error>?
+    /// `inbound.heldBytes` as last told to the connection (its budget).
+    private var reportedHeld = 0
+    /// Runs while a message is half received; fires when no byte came for
+    /// `HTTP2Limits.receiveTimeout`.
+    private var receiveTimer: LoopTimer?
 
     // Sending.
     var pending = ByteQueue()
@@ -53,7 +58,37 @@ class H2Stream: @unchecked Sendable {
             receiveFailed(failure)
             return
         }
+        accountHeld()
+        if let connection, inbound.heldBytes > 0, connection.inboundOverBudget {
+            receiveFailed(RPCError(code: .resourceExhausted,
+                message: "the server holds too much unread request data; the call was ended (try fewer concurrent calls or smaller messages)"))
+            return
+        }
+        armReceiveTimer()
         wakeReceiver()
+    }
+
+    /// Tells the connection how much this stream holds now.
+    private func accountHeld() {
+        let held = closed ? 0 : inbound.heldBytes
+        guard held != reportedHeld else { return }
+        connection?.inboundHeldChanged(by: held - reportedHeld)
+        reportedHeld = held
+    }
+
+    /// A peer that stops in the middle of a message must not pin its bytes: the
+    /// call ends when nothing more arrives for `receiveTimeout`.
+    private func armReceiveTimer() {
+        guard inbound.hasPartialMessage, let timeout = connection?.limits.receiveTimeout else {
+            receiveTimer?.cancel()
+            return
+        }
+        if receiveTimer == nil { receiveTimer = LoopTimer(loop: loop) }
+        receiveTimer?.schedule(after: timeout) { [weak self] in
+            guard let self, self.inbound.hasPartialMessage, self.inbound.failure == nil else { return }
+            self.receiveFailed(RPCError(code: .resourceExhausted,
+                message: "no data for \(timeout) in the middle of a message; the call was ended"))
+        }
     }
 
     /// The peer finished sending (END_STREAM).
@@ -65,6 +100,8 @@ class H2Stream: @unchecked Sendable {
     /// Receiving failed: the reader gets `error`. Subclasses also end the call.
     func receiveFailed(_ error: RPCError) {
         inbound.fail(error)
+        receiveTimer?.cancel()
+        accountHeld()
         wakeReceiver()
     }
 
@@ -90,6 +127,7 @@ class H2Stream: @unchecked Sendable {
     private func takeMessage() -> [UInt8]? {
         guard let (message, credit) = inbound.take() else { return nil }
         connection?.consumeStream(streamID, credit)
+        accountHeld()
         return message
     }
 
@@ -217,6 +255,8 @@ class H2Stream: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         closeError = error
+        receiveTimer?.cancel()
+        accountHeld()
         connection = nil
         pending.removeAll()
         wakeReceiver()

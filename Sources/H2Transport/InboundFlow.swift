@@ -13,6 +13,8 @@ import RPCCore
 package struct InboundFlow {
     private var deframer: MessageDeframer
     package private(set) var messages = Deque<[UInt8]>()
+    /// Bytes of the queued messages.
+    private var queuedBytes = 0
     /// The peer sent END_STREAM.
     package private(set) var ended = false
     /// Receiving failed; the reader gets this after the messages before it.
@@ -30,6 +32,7 @@ package struct InboundFlow {
         do {
             var completed = Deque<[UInt8]>()
             try deframer.process(bytes) { completed.append($0) }
+            for message in completed { queuedBytes += message.count }
             messages.append(contentsOf: completed)
         } catch let error as DeframingError {
             let credit = bytes.count + withheld
@@ -52,10 +55,26 @@ package struct InboundFlow {
         }
     }
 
-    /// Receiving failed: what is queued is dropped, the reader gets `error`.
+    /// Receiving failed: what is queued (and a partial message) is dropped, the
+    /// reader gets `error`.
     package mutating func fail(_ error: RPCError) {
         if failure == nil { failure = error }
         messages.removeAll()
+        queuedBytes = 0
+        deframer = MessageDeframer(maxMessageSize: deframer.maxMessageSize)
+    }
+
+    /// Bytes held in memory for the reader: queued messages and the partial one.
+    package var heldBytes: Int { queuedBytes + deframer.partialBytes }
+
+    /// A message has begun and not yet completed.
+    package var hasPartialMessage: Bool { deframer.hasPartialMessage }
+
+    /// Lowers the largest message accepted (a method that takes small requests),
+    /// before any byte has arrived.
+    package mutating func limitMessageSize(_ limit: Int) {
+        guard heldBytes == 0, messages.isEmpty, limit < deframer.maxMessageSize else { return }
+        deframer = MessageDeframer(maxMessageSize: limit)
     }
 
     /// Fails after the messages already queued are read (the peer reset the stream).
@@ -66,6 +85,7 @@ package struct InboundFlow {
     /// The reader takes the next message; with the credit that comes back.
     package mutating func take() -> (message: [UInt8], credit: Int)? {
         guard let message = messages.popFirst() else { return nil }
+        queuedBytes -= message.count
         let credit = messages.isEmpty ? releaseAll() : release(min(withheld, message.count + MessageFraming.headerSize))
         return (message, credit)
     }

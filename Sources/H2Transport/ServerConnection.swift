@@ -211,6 +211,10 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
 
     /// Validates a complete request header block and starts its handler.
     private func dispatch(_ call: H2ServerCall) {
+        // A method that takes small requests (a health check) accepts no more.
+        if let limit = server.router.maxRequestSize(forPath: call.path) {
+            call.inbound.limitMessageSize(limit)
+        }
         guard call.method == "POST" else {
             call.rejectHTTP(status: 405, grpcStatus: Status(code: .internal, message: "gRPC requires POST, not \(call.method)"))
             return
@@ -304,6 +308,14 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             markDirty()
         }
         idleTimer = timer
+    }
+
+    override func inboundHeldDidChange(by delta: Int) {
+        server.inboundHeld.wrappingAdd(delta, ordering: .relaxed)
+    }
+
+    override var inboundOverBudget: Bool {
+        super.inboundOverBudget || server.inboundHeld.load(ordering: .relaxed) > server.configuration.maxBufferedInboundBytes
     }
 
     override func connectionClosed() {

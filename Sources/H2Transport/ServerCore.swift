@@ -22,6 +22,14 @@ final class ServerCore: @unchecked Sendable {
     /// Resumed when the last connection closes during shutdown; `over` once nobody waits.
     private let shutdownWaiter = Mutex<(waiter: CheckedContinuation<Void, Never>?, over: Bool)>((nil, false))
     private let shuttingDown = Atomic<Bool>(false)
+    /// `configuration.maxConnections`, lowered below the descriptor limit at start.
+    private(set) var maxConnections: Int
+    /// Re-enables the listener after an accept error (loops[0]).
+    private var acceptPause: LoopTimer?
+    private var acceptErrors = 0
+    private var lastAcceptLog: ContinuousClock.Instant?
+    /// Request bytes held over all connections (see `maxBufferedInboundBytes`).
+    let inboundHeld = Atomic<Int>(0)
 
     /// Confined to its loop: touched only in work that loop runs.
     final class ConnectionSet: @unchecked Sendable {
@@ -33,6 +41,24 @@ final class ServerCore: @unchecked Sendable {
         self.configuration = configuration
         self.loops = (0..<max(1, configuration.eventLoops)).map { EventLoop(name: "grpc-loop-\($0)") }
         self.connections = loops.map { _ in ConnectionSet() }
+        self.maxConnections = configuration.maxConnections
+    }
+
+    /// Raises the soft descriptor limit to the hard one, and keeps connections
+    /// below it with room for everything else a server opens (database, spool
+    /// files, event loops): an eighth of the limit, at least 32.
+    static func connectionLimit(configured: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return configured }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        guard limit.rlim_cur != rlim_t.max else { return configured }  // RLIM_INFINITY
+        let descriptors = Int(clamping: limit.rlim_cur)
+        let reserve = max(32, descriptors / 8)
+        return max(1, min(configured, descriptors - reserve))
     }
 
     deinit {
@@ -40,6 +66,10 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func start() async throws -> Int {
+        maxConnections = Self.connectionLimit(configured: configuration.maxConnections)
+        if maxConnections < configuration.maxConnections {
+            configuration.log?("at most \(maxConnections) connections: the process may open only so many files (ulimit -n)")
+        }
         if let tls = configuration.tls {
             tlsContext = try TLS.makeServerContext(tls)
         }
@@ -68,15 +98,39 @@ final class ServerCore: @unchecked Sendable {
             throw TransportError.bindFailed("cannot listen on \(address): \(String(cString: strerror(errno)))")
         }
         self.listener = listener
+        evconnlistener_set_error_cb(listener) { listener, context in
+            let code = errno
+            Unmanaged<ServerCore>.fromOpaque(context!).takeUnretainedValue().acceptFailed(errno: code)
+        }
         let port = SocketAddress.localPort(of: evconnlistener_get_fd(listener))
         boundPort.store(port, ordering: .relaxed)
         return port
     }
 
+    /// On loops[0]: accept() failed. Out of descriptors (or memory), accepting
+    /// again at once would fail again at once and spin; the listener pauses
+    /// for a moment instead, and the pending connections wait in the backlog.
+    private func acceptFailed(errno code: Int32) {
+        guard let listener else { return }
+        acceptErrors += 1
+        evconnlistener_disable(listener)
+        if acceptPause == nil { acceptPause = LoopTimer(loop: loops[0]) }
+        acceptPause?.schedule(after: .milliseconds(100)) { [weak self] in
+            guard let self, let listener = self.listener, !self.shuttingDown.load(ordering: .relaxed) else { return }
+            evconnlistener_enable(listener)
+        }
+        let now = ContinuousClock.now
+        if let log = configuration.log, lastAcceptLog.map({ now - $0 >= .seconds(10) }) ?? true {
+            lastAcceptLog = now
+            log("accepting connections failed (\(String(cString: strerror(code)))) \(acceptErrors) time(s); pausing new connections for 100 ms at a time")
+            acceptErrors = 0
+        }
+    }
+
     /// On loops[0]: a socket was accepted.
     private func accepted(fd: Int32, peer: String) {
         let count = connectionCount.wrappingAdd(1, ordering: .relaxed).newValue
-        if count > configuration.maxConnections || shuttingDown.load(ordering: .relaxed) {
+        if count > maxConnections || shuttingDown.load(ordering: .relaxed) {
             connectionCount.wrappingSubtract(1, ordering: .relaxed)
             Glibc.close(fd)
             return
@@ -119,6 +173,7 @@ final class ServerCore: @unchecked Sendable {
         guard !shuttingDown.exchange(true, ordering: .relaxed) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             loops[0].execute {
+                self.acceptPause?.cancel()
                 if let listener = self.listener { evconnlistener_free(listener) }
                 self.listener = nil
                 continuation.resume()

@@ -22,7 +22,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
                               tokensChanged: (@Sendable () -> UInt64)? = nil) -> RPCRouter {
         var router = RPCRouter()
         ImportServiceHandler(importer: importer, logger: logger).registerRoutes(with: &router)
-        health.registerRoutes(with: &router)
+        health.register(on: &router)
         health.setStatus(.serving, forService: ImportsV1.ImportService.serviceName)
         router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged)]
         router.onUnexpectedError = { error, context in

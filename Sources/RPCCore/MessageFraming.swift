@@ -76,6 +76,9 @@ public struct MessageDeframer: Sendable {
     /// True while part of a message has been received.
     public var hasPartialMessage: Bool { headerCount > 0 || bodyLength >= 0 }
 
+    /// Bytes of the message in progress held in memory.
+    public var partialBytes: Int { headerCount + body.count }
+
     /// Feeds `bytes`; calls `onMessage` for every message they complete, in order.
     @inlinable
     public mutating func process<Bytes: Collection>(
@@ -99,7 +102,9 @@ public struct MessageDeframer: Sendable {
                 headerCount = 0
                 bodyLength = length
                 body = []
-                body.reserveCapacity(length)
+                // Memory follows the bytes that arrive, not the length declared:
+                // a peer that announces 4 MiB and sends 5 bytes costs 5 bytes.
+                body.reserveCapacity(min(length, bytes.endIndex - index))
             }
             let take = min(bodyLength - body.count, bytes.endIndex - index)
             body.append(contentsOf: bytes[index..<(index + take)])

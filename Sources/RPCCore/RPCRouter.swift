@@ -26,6 +26,17 @@ public struct RPCRouter: Sendable {
     private var handlers: [String: Handler] = [:]
     /// Run, in order, before every handler.
     public var interceptors: [any ServerInterceptor] = []
+    /// The largest request message a service (by name) or a method (by path)
+    /// takes, below the transport's own limit: a health check is a few bytes,
+    /// and nobody, authenticated or not, makes the server hold more for it.
+    public var requestSizeLimits: [String: Int] = [:]
+
+    /// The request size limit of `path` (`/service/method`), if one is set.
+    public func maxRequestSize(forPath path: String) -> Int? {
+        if let limit = requestSizeLimits[path] { return limit }
+        guard path.hasPrefix("/"), let slash = path.dropFirst().firstIndex(of: "/") else { return nil }
+        return requestSizeLimits[String(path[path.index(after: path.startIndex)..<slash])]
+    }
     /// Told of every error that is not an `RPCError` or `RPCErrorConvertible`
     /// (it reaches the client as INTERNAL without details): the place to log it.
     public var onUnexpectedError: (@Sendable (any Error, ServerContext) -> Void)?

@@ -17,6 +17,16 @@ public final class HealthService: GrpcHealthV1.Health.ServiceProtocol {
 
     public init() {}
 
+    /// A health request is a service name: nobody may make the server hold more
+    /// for one (the service needs no token).
+    public static let maxRequestSize = 1 << 10
+
+    /// Adds the service to `router`, with its request size limit.
+    public func register(on router: inout RPCRouter) {
+        registerRoutes(with: &router)
+        router.requestSizeLimits[GrpcHealthV1.Health.serviceName] = Self.maxRequestSize
+    }
+
     /// Sets a service's status; watchers of that service see the change.
     public func setStatus(_ status: ServingStatus, forService service: String = "") {
         let watchers = state.withLock { state -> [AsyncStream<ServingStatus>.Continuation] in

@@ -42,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event loop threads for connections (default: one per core, at most 4).")
     var eventLoops: Int = defaultEventLoops
 
+    @Option(help: "End a call whose client stops sending in the middle of a message for this long.")
+    var receiveTimeout: DurationArgument = DurationArgument(argument: "30s")!
+
+    @Option(help: "Connections at most (lowered below the open-files limit, ulimit -n).")
+    var maxConnections: Int = 10_000
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -49,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0 else { throw ValidationError("sizes and counts must be positive") }
+        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
     func run() async throws {
@@ -92,6 +98,9 @@ struct Serve: AsyncParsableCommand {
         server.host = host
         server.port = port
         server.eventLoops = eventLoops
+        server.maxConnections = maxConnections
+        server.limits.receiveTimeout = receiveTimeout.duration
+        server.log = { [logger] message in logger.warning("\(message)") }
         if let tlsCert, let tlsKey {
             server.tls = TLSServerConfiguration(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
         }

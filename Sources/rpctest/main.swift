@@ -52,7 +52,7 @@ if let tlsCert, let tlsKey {
 var router = RPCRouter()
 TestService().registerRoutes(with: &router)
 let health = HealthService()
-health.registerRoutes(with: &router)
+health.register(on: &router)
 let server = GRPCServer(router: router, configuration: configuration)
 
 signal(SIGTERM, SIG_IGN)

@@ -41,3 +41,172 @@ def test_error_exports_neutralize_formulas(importd):
     text = client.errors_csv(job.id).decode()
     assert "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"" in text and "'@SUM(1)" in text
     assert "\n=" not in text and ",=" not in text and "\n@" not in text
+
+
+# ---- Raw HTTP/2: what a client without a token can make the server hold ----
+
+import os
+import resource
+import socket
+import struct
+import subprocess
+import time
+
+import hpack
+
+import servers
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS = 0, 1, 3, 4
+END_HEADERS, ACK = 0x4, 0x1
+
+
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+class RawConnection:
+    """An HTTP/2 connection driven by hand: it ACKs the server's SETTINGS (so the
+    server's 1 MiB stream windows apply) and collects what the server sends."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        self.buffer = b""
+        self.frames = []
+        self.decoder = hpack.Decoder()
+        self.read_until(lambda: any(k == SETTINGS and not f & ACK for k, f, _, _ in self.frames))
+        self.sock.sendall(frame(SETTINGS, ACK, 0))
+
+    def read_until(self, done, timeout=10):
+        deadline = time.time() + timeout
+        self.sock.settimeout(0.2)
+        while not done() and time.time() < deadline:
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            self.buffer += data
+            while len(self.buffer) >= 9:
+                length = int.from_bytes(self.buffer[:3], "big")
+                if len(self.buffer) < 9 + length:
+                    break
+                kind, flags = self.buffer[3], self.buffer[4]
+                stream = int.from_bytes(self.buffer[5:9], "big") & 0x7FFFFFFF
+                payload = self.buffer[9:9 + length]
+                if kind == HEADERS:
+                    payload = self.decoder.decode(payload)
+                self.frames.append((kind, flags, stream, payload))
+                self.buffer = self.buffer[9 + length:]
+        return done()
+
+    def open(self, stream, path):
+        block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
+                                        ("content-type", "application/grpc"), ("te", "trailers")])
+        self.sock.sendall(frame(HEADERS, END_HEADERS, stream, block))
+
+    def send_partial_message(self, stream, declared, sent):
+        """A message prefix declaring `declared` bytes, then `sent` of them, no END_STREAM."""
+        body = b"\x00" + struct.pack(">I", declared) + b"x" * sent
+        for start in range(0, len(body), 16 << 10):
+            self.sock.sendall(frame(DATA, 0, stream, body[start:start + (16 << 10)]))
+
+    def statuses(self):
+        """grpc-status per stream, from the header blocks received."""
+        found = {}
+        for kind, _, stream, headers in self.frames:
+            if kind == HEADERS:
+                for name, value in headers:
+                    if name in (b"grpc-status", "grpc-status"):
+                        found[stream] = int(value)
+        return found
+
+
+def rss(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_health_checks_without_a_token_cannot_pin_memory(importd):
+    pid = importd.server.proc.pid
+    before = rss(pid)
+    conn = RawConnection(importd.server.port)
+    for i in range(50):
+        stream = 1 + 2 * i
+        conn.open(stream, "/grpc.health.v1.Health/Check")
+        conn.send_partial_message(stream, 4 << 20, 900 << 10)
+    assert conn.read_until(lambda: len(conn.statuses()) == 50), "every stream gets a status"
+    assert set(conn.statuses().values()) == {8}, "RESOURCE_EXHAUSTED"
+    grown = rss(pid) - before
+    assert grown < 16 << 20, "RSS grew by %d MiB" % (grown >> 20)
+
+
+def test_one_connection_cannot_make_the_server_hold_more_than_its_budget(rpctest_server):
+    pid = rpctest_server.proc.pid
+    before = rss(pid)
+    conn = RawConnection(rpctest_server.port)
+    for i in range(90):
+        stream = 1 + 2 * i
+        conn.open(stream, "/rpctest.v1.TestService/Collect")
+        conn.send_partial_message(stream, 4 << 20, 900 << 10)
+    conn.read_until(lambda: len(conn.statuses()) >= 50, timeout=5)
+    statuses = conn.statuses()
+    assert statuses and set(statuses.values()) == {8}, statuses
+    grown = rss(pid) - before
+    assert grown < 48 << 20, "RSS grew by %d MiB for 81 MB of partial messages" % (grown >> 20)
+
+
+def test_a_stream_that_stops_mid_message_ends(fresh_importd):
+    server = fresh_importd("--receive-timeout", "1s")
+    conn = RawConnection(server.server.port)
+    conn.open(1, "/grpc.health.v1.Health/Check")
+    conn.send_partial_message(1, 500, 100)
+    started = time.time()
+    assert conn.read_until(lambda: 1 in conn.statuses(), timeout=10)
+    assert conn.statuses()[1] == 8 and 0.8 < time.time() - started < 5
+
+
+def test_running_out_of_file_descriptors_does_not_spin_the_accept_loop(tmp_path):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    log = open(tmp_path / "importd.log", "w+")
+    proc = subprocess.Popen([servers.binary("importd"), "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")],
+                            stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=limit)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        port = int(line.strip().rsplit(":", 1)[1])
+        sockets = []
+        for _ in range(100):
+            try:
+                sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:
+                break
+        time.sleep(0.5)
+        cpu = cpu_seconds(proc.pid)
+        time.sleep(2)
+        assert cpu_seconds(proc.pid) - cpu < 0.5, "the server spun"
+        log.flush()
+        assert os.path.getsize(tmp_path / "importd.log") < 64 << 10
+        for s in sockets:
+            s.close()
+        # Serving again once the clients have left.
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()

@@ -21,7 +21,7 @@ struct TestHarness {
     ) async throws -> R {
         var router = RPCRouter()
         TestService().registerRoutes(with: &router)
-        HealthService().registerRoutes(with: &router)
+        HealthService().register(on: &router)
         routes(&router)
         var configuration = GRPCServerConfiguration()
         configure(&configuration)
