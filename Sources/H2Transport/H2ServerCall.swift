@@ -78,6 +78,10 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         respondNow(headers: headers, framedMessage: framedMessage, trailers: trailers)
     }
 
+    func cancelHandler() {
+        loop.execute { self.handlerTask?.cancel() }
+    }
+
     func finish(status: Status, trailers: Metadata) async {
         if !loop.inEventLoop {
             return await withTaskExecutorPreference(loop) { await self.finish(status: status, trailers: trailers) }

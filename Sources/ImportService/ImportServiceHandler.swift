@@ -24,7 +24,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         ImportServiceHandler(importer: importer, logger: logger).registerRoutes(with: &router)
         health.register(on: &router)
         health.setStatus(.serving, forService: ImportsV1.ImportService.serviceName)
-        router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged)]
+        router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged, logger: logger)]
         router.onUnexpectedError = { error, context in
             logger.error("\(context.method.path) failed: \(error)")
         }

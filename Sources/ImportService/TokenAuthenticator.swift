@@ -1,42 +1,86 @@
 import ImportEngine
+import Logging
 import Platform
 import ProtoMessages
 import RPCCore
 import Synchronization
 
-/// Checks `authorization: Bearer <token>` on every ImportService call against
-/// the scope the method needs: read (Get, List, Watch, Summarize, Export),
-/// write (also upload, pause, resume, cancel, revert), admin (also create
-/// campaigns and subscriptions). Health checks need no token.
+/// Checks `authorization: Bearer <token>` on every call against the scope its
+/// method needs (`requiredScope`). Only `grpc.health.v1.Health` is open; any
+/// other method is denied unless it is listed (deny by default).
 ///
-/// Lookups are cached for two seconds, so a flood of calls costs no database
-/// read each. `tokensChanged` returns a value that changes whenever tokens are
-/// created or revoked (importd passes a stamp file that `importd token` touches):
-/// the cache is dropped on the call after a change, so a revoked token is
-/// refused on its next call.
+/// Lookups are cached for two seconds, keyed by the token's SHA-256 (never the
+/// secret), so a flood of calls costs no database read each; unknown tokens are
+/// cached apart, so a flood of random tokens cannot flush the good ones.
+/// `tokensChanged` returns a value that changes whenever tokens are created or
+/// revoked (importd passes a stamp file that `importd token` touches): the cache
+/// is dropped on the next call, so a revoked token is refused from its next
+/// call, and streams already open with it (uploads, watches) end with
+/// UNAUTHENTICATED within about a second. A refused token is logged (at most one
+/// line per 10 s) and answered after a short delay.
 public final class TokenAuthenticator: ServerInterceptor {
+    private struct Cache {
+        var known: [String: (token: APIToken, expires: ContinuousClock.Instant)] = [:]
+        var unknown: [String: ContinuousClock.Instant] = [:]
+        var stamp: UInt64 = 0
+    }
+
+    /// A call that lasts (a stream) and the token it came with.
+    private struct OpenCall {
+        let tokenID: Int64
+        weak var termination: CallTermination?
+    }
+
+    private struct Refusals {
+        var count = 0
+        var lastLog: ContinuousClock.Instant?
+        var peers: Set<String> = []
+    }
+
     private let importer: Importer
-    private let cache = Mutex<(entries: [String: (token: APIToken?, expires: ContinuousClock.Instant)], stamp: UInt64)>(([:], 0))
+    private let logger: Logger?
+    private let cache = Mutex(Cache())
+    private let openCalls = Mutex<(calls: [ObjectIdentifier: OpenCall], watcher: Task<Void, Never>?)>(([:], nil))
+    private let refusals = Mutex(Refusals())
     private let ttl: Duration
     private let tokensChanged: (@Sendable () -> UInt64)?
+    /// How long a refused token waits for its answer (slows guessing).
+    static let refusalDelay: Duration = .milliseconds(100)
+    /// Entries of each cache at most.
+    static let cacheLimit = 10_000
 
-    public init(importer: Importer, ttl: Duration = .seconds(2), tokensChanged: (@Sendable () -> UInt64)? = nil) {
+    public init(importer: Importer, ttl: Duration = .seconds(2), tokensChanged: (@Sendable () -> UInt64)? = nil, logger: Logger? = nil) {
         self.importer = importer
         self.ttl = ttl
         self.tokensChanged = tokensChanged
+        self.logger = logger
     }
 
-    /// The scope each method needs.
-    public static func requiredScope(_ method: String) -> TokenScope {
+    deinit {
+        openCalls.withLock { $0.watcher?.cancel() }
+    }
+
+    /// The scope each method of ImportService needs; nil for a method not listed.
+    public static func requiredScope(_ method: String) -> TokenScope? {
         switch method {
         case "CreateCampaign", "CreateSubscription": return .admin
         case "UploadContacts", "PauseImport", "ResumeImport", "CancelImport", "RevertImport": return .write
-        default: return .read
+        case "WatchImport", "WatchImports", "GetImport", "ListImports", "ListImportRows", "SummarizeImport", "ExportImportErrors",
+            "GetContact", "GetImportTemplate", "ListCampaigns", "ListSubscriptions":
+            return .read
+        default: return nil
         }
     }
 
+    /// Services any caller may use without a token.
+    public static let openServices: Set<String> = ["grpc.health.v1.Health"]
+
     public func intercept(context: ServerContext) async throws {
-        guard context.method.service == ImportsV1.ImportService.serviceName else { return }
+        let service = context.method.service
+        if Self.openServices.contains(service) { return }
+        guard service == ImportsV1.ImportService.serviceName, let required = Self.requiredScope(context.method.method) else {
+            throw RPCError(code: .permissionDenied, message: "\(context.method.path) is not open to any token")
+        }
         guard let header = context.metadata.first("authorization") else {
             throw RPCError(code: .unauthenticated, message: "missing credentials: send the header \"authorization: Bearer <token>\"")
         }
@@ -46,34 +90,121 @@ public final class TokenAuthenticator: ServerInterceptor {
         }
         let secret = String(parts[1]).trimmingWhitespace
         guard let token = try await lookup(secret) else {
+            refused(peer: context.peer)
+            try? await Task.sleep(for: Self.refusalDelay)
             throw RPCError(code: .unauthenticated, message: "the token is not valid (unknown or revoked)")
         }
-        let required = Self.requiredScope(context.method.method)
         guard token.scope >= required else {
             throw RPCError(code: .permissionDenied,
                 message: "\(context.method.method) needs a \(required) token; this one (\(token.name)) has the \(token.scope) scope")
         }
+        if context.method.kind != .unary {
+            watch(context.termination, token: token.id)
+        }
     }
 
     private func lookup(_ secret: String) async throws -> APIToken? {
+        let key = Importer.tokenHash(secret)
         let now = ContinuousClock.now
         let stamp = tokensChanged?() ?? 0
-        let cached = cache.withLock { cache in
+        enum Cached { case known(APIToken), unknown, miss }
+        let cached = cache.withLock { cache -> Cached in
             if cache.stamp != stamp {
-                cache.entries.removeAll()
+                cache = Cache()
                 cache.stamp = stamp
             }
-            return cache.entries[secret]
+            if let entry = cache.known[key], entry.expires > now { return .known(entry.token) }
+            if let expires = cache.unknown[key], expires > now { return .unknown }
+            return .miss
         }
-        if let cached, cached.expires > now {
-            return cached.token
+        switch cached {
+        case .known(let token): return token
+        case .unknown: return nil
+        case .miss: break
         }
         let token = try await importer.authenticate(secret: secret)
         cache.withLock { cache in
-            if cache.entries.count > 10_000 { cache.entries.removeAll() }
-            if cache.stamp == stamp { cache.entries[secret] = (token, now + ttl) }
+            guard cache.stamp == stamp else { return }
+            if let token {
+                if cache.known.count >= Self.cacheLimit { cache.known.removeAll() }
+                cache.known[key] = (token, now + ttl)
+            } else {
+                if cache.unknown.count >= Self.cacheLimit { cache.unknown.removeAll() }
+                cache.unknown[key] = now + ttl
+            }
         }
         return token
     }
-}
 
+    /// One log line per 10 s at most, with how many tokens were refused and from where.
+    private func refused(peer: String) {
+        let now = ContinuousClock.now
+        let line = refusals.withLock { state -> String? in
+            state.count += 1
+            if state.peers.count < 5 { state.peers.insert(peer.split(separator: ":").dropLast().joined(separator: ":")) }
+            guard state.lastLog.map({ now - $0 >= .seconds(10) }) ?? true else { return nil }
+            defer {
+                state.count = 0
+                state.peers = []
+                state.lastLog = now
+            }
+            return "refused \(state.count) call(s) with an unknown or revoked token, from \(state.peers.sorted().joined(separator: ", "))"
+        }
+        if let line { logger?.warning("\(line)") }
+    }
+
+    // MARK: - Open streams of revoked tokens
+
+    /// Remembers a stream's token; a watcher ends it if the token is revoked.
+    private func watch(_ termination: CallTermination, token: Int64) {
+        guard tokensChanged != nil else { return }
+        let start = openCalls.withLock { state -> Bool in
+            state.calls[ObjectIdentifier(termination)] = OpenCall(tokenID: token, termination: termination)
+            return state.watcher == nil
+        }
+        guard start else { return }
+        let task = Task { [weak self] in
+            var seen = self?.tokensChanged?() ?? 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let self else { return }
+                let stamp = self.tokensChanged?() ?? 0
+                guard stamp != seen else {
+                    self.pruneEnded()
+                    continue
+                }
+                seen = stamp
+                await self.endCallsOfRevokedTokens()
+            }
+        }
+        openCalls.withLock { $0.watcher = task }
+    }
+
+    private func pruneEnded() {
+        openCalls.withLock { state in
+            state.calls = state.calls.filter { $0.value.termination != nil }
+        }
+    }
+
+    private func endCallsOfRevokedTokens() async {
+        guard let tokens = try? await importer.store.tokens() else { return }
+        let live = Set(tokens.filter { $0.revokedAt == nil }.map(\.id))
+        let ending = openCalls.withLock { state -> [CallTermination] in
+            var ending: [CallTermination] = []
+            for (key, call) in state.calls {
+                guard let termination = call.termination else {
+                    state.calls[key] = nil
+                    continue
+                }
+                if !live.contains(call.tokenID) {
+                    ending.append(termination)
+                    state.calls[key] = nil
+                }
+            }
+            return ending
+        }
+        for termination in ending {
+            termination.terminate(RPCError(code: .unauthenticated, message: "the token of this call was revoked"))
+        }
+    }
+}

@@ -98,6 +98,7 @@ public struct RPCRouter: Sendable {
             return
         }
         let context = ServerContext(method: handler.method, metadata: metadata, deadline: deadline, peer: peer)
+        context.termination.onTerminate { [call] in call.cancelHandler() }
         do {
             for interceptor in interceptors {
                 try await interceptor.intercept(context: context)
@@ -110,7 +111,7 @@ public struct RPCRouter: Sendable {
             if !(error is RPCError || error is RPCErrorConvertible || error is CancellationError) {
                 onUnexpectedError?(error, context)
             }
-            let rpcError = RPCError(from: error)
+            let rpcError = context.termination.error ?? RPCError(from: error)
             var trailers = context.response.trailing
             trailers.merge(rpcError.metadata)
             await call.finish(status: rpcError.status, trailers: trailers)

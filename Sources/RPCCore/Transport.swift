@@ -13,6 +13,9 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// Ends the call with a status and trailers. Without earlier headers this is a
     /// Trailers-Only response.
     func finish(status: Status, trailers: Metadata) async
+    /// Cancels the call's handler (its task); the router then sends the status
+    /// the call was terminated with. Thread-safe, returns at once.
+    func cancelHandler()
 
     /// The one request of a unary or server-streaming call (INTERNAL when the
     /// client sent none or more than one). A transport may answer without

@@ -70,6 +70,8 @@ final class InProcessCall: Sendable {
 
     var isEnded: Bool { state.withLock { $0.status != nil } }
 
+    func cancelHandler() { state.withLock { $0.handler }?.cancel() }
+
     func sendHeaders(_ metadata: Metadata) {
         let waiters = state.withLock { state -> [CheckedContinuation<Metadata, Never>] in
             guard state.headers == nil, state.status == nil else { return [] }
@@ -159,6 +161,8 @@ final class InProcessCall: Sendable {
         func finish(status: Status, trailers: Metadata) async {
             call.end(status, trailers: trailers)
         }
+
+        func cancelHandler() { call.cancelHandler() }
     }
 
     /// The client's end of the call.

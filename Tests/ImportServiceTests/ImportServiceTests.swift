@@ -142,3 +142,22 @@ actor Received {
     private(set) var count = 0
     func bump() { count += 1 }
 }
+
+@Suite struct TokenAuthenticatorTests {
+    @Test func whatIsNotListedIsDenied() async throws {
+        let h = try await ServiceHarness()
+        #expect(TokenAuthenticator.requiredScope("SomethingNew") == nil)
+        #expect(TokenAuthenticator.requiredScope("GetImport") == .read)
+        let authenticator = TokenAuthenticator(importer: h.importer)
+        let unknownService = ServerContext(method: MethodDescriptor(service: "other.Service", method: "Do", kind: .unary),
+            metadata: ["authorization": .string("Bearer \(h.admin)")], deadline: nil, peer: "test")
+        let denied = await #expect(throws: RPCError.self) { try await authenticator.intercept(context: unknownService) }
+        #expect(denied?.code == .permissionDenied)
+        let unlisted = ServerContext(method: MethodDescriptor(service: ImportsV1.ImportService.serviceName, method: "DropEverything", kind: .unary),
+            metadata: ["authorization": .string("Bearer \(h.admin)")], deadline: nil, peer: "test")
+        #expect(await (try? authenticator.intercept(context: unlisted)) == nil)
+        let health = ServerContext(method: GrpcHealthV1.Health.Method.check, metadata: [:], deadline: nil, peer: "test")
+        try await authenticator.intercept(context: health)
+        await h.close()
+    }
+}

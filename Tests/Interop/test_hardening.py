@@ -210,3 +210,47 @@ def test_running_out_of_file_descriptors_does_not_spin_the_accept_loop(tmp_path)
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def test_revoking_a_token_ends_its_open_streams(importd):
+    import threading
+    from importd_protos import imports_pb2
+
+    reader = importd.new_token("read", "revoked-watcher")
+    writer = importd.new_token("write", "revoked-uploader")
+    watcher_client = importd.client(token=reader)
+    watch = watcher_client.stub.WatchImports(imports_pb2.WatchImportsRequest(), metadata=watcher_client.metadata, timeout=60)
+    uploader = importd.client(token=writer)
+    stop = threading.Event()
+
+    def chunks():
+        yield imports_pb2.UploadContactsRequest(options=imports_pb2.UploadOptions(file_name="slow.csv"))
+        yield imports_pb2.UploadContactsRequest(chunk=b"first_name,last_name,email\n")
+        while not stop.wait(0.1):
+            yield imports_pb2.UploadContactsRequest(chunk=b"A,B,slow@example.org\n")
+
+    outcome = {}
+
+    def upload():
+        try:
+            uploader.stub.UploadContacts(chunks(), metadata=uploader.metadata, timeout=60)
+            outcome["upload"] = "ok"
+        except grpc.RpcError as error:
+            outcome["upload"] = error.code()
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    time.sleep(0.5)
+    listed = importd.token_cli("list")
+    for line in listed.splitlines():
+        if line.endswith("\trevoked-watcher") or line.endswith("\trevoked-uploader"):
+            importd.token_cli("revoke", line.split("\t")[0])
+    revoked_at = time.time()
+    with pytest.raises(grpc.RpcError) as raised:
+        for _ in watch:
+            pass
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert time.time() - revoked_at < 3
+    thread.join(timeout=10)
+    stop.set()
+    assert outcome.get("upload") == grpc.StatusCode.UNAUTHENTICATED
