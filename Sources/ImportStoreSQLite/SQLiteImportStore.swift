@@ -6,7 +6,7 @@ import SQLiteDB
 /// applied there, batch by batch) and one reader connection, so queries never
 /// wait for an import and an import never waits for a query.
 public final class SQLiteImportStore: ImportStore {
-    let writer: DatabaseQueue
+    let writer: WriterQueue
     let reader: DatabaseQueue
     let writerState = WriterState()
     public let path: String
@@ -14,10 +14,10 @@ public final class SQLiteImportStore: ImportStore {
     /// Opens (creating and migrating) the database at `path`.
     public init(path: String) throws {
         self.path = path
-        writer = try DatabaseQueue(path: path, label: "sqlite-writer") { db in
+        writer = WriterQueue(queue: try DatabaseQueue(path: path, label: "sqlite-writer") { db in
             try Schema.configure(db, writer: true)
             try Migrator.migrate(db, Schema.migrations)
-        }
+        })
         reader = try DatabaseQueue(path: path, label: "sqlite-reader") { db in
             try Schema.configure(db, writer: false)
         }
@@ -103,9 +103,7 @@ public final class SQLiteImportStore: ImportStore {
 
     public func createImport(_ new: NewImport) async throws -> ImportJob {
         try await writer.run { db in
-            // The upload's answer promises durability: this commit syncs fully.
-            try db.pragma("synchronous=FULL")
-            defer { _ = try? db.pragma("synchronous=NORMAL") }
+            // The upload's answer promises durability: the writer syncs every commit (Schema.configure).
             try db.cached("""
                 INSERT INTO imports (state, file_name, kind, origin_campaign_id, subscription_ids, on_duplicate, column_map,
                     ignore_unknown_columns, validate_only, encoding, sha256, bytes, total_rows, created_at, updated_at,
@@ -154,7 +152,9 @@ public final class SQLiteImportStore: ImportStore {
         guard let job = try job(db, id) else { throw StoreError.notFound(id) }
         let next = try ImportLifecycle.next(job.state, on: event)
         guard next != job.state else { return Transition(job: job, changed: false) }
-        var sets = "state = ?, version = version + 1, updated_at = ?, error = COALESCE(?, error)"
+        // A resumed import starts afresh: the note of why it stopped goes.
+        var sets = event == .resume ? "state = ?, version = version + 1, updated_at = ?, error = ?"
+            : "state = ?, version = version + 1, updated_at = ?, error = COALESCE(?, error)"
         var bindings: [SQLValue] = [.integer(Int64(next.rawValue)), .integer(at.microseconds), SQLValue(error)]
         if next == .running {
             sets += ", started_at = COALESCE(started_at, ?)"
@@ -235,6 +235,20 @@ public final class SQLiteImportStore: ImportStore {
     }
 }
 
+/// The writer connection's queue; a full disk becomes `StoreError.diskFull`,
+/// which the domain understands (it pauses a running import).
+struct WriterQueue: Sendable {
+    let queue: DatabaseQueue
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        do {
+            return try await queue.run(body)
+        } catch let error as SQLiteError where error.isDiskFull {
+            throw StoreError.diskFull
+        }
+    }
+}
+
 /// How lists live in TEXT columns: ids comma-separated; strings and map entries
 /// separated by the ASCII record (0x1E) and unit (0x1F) separators.
 enum Codec {
@@ -263,6 +277,11 @@ extension SQLiteImportStore {
         try await reader.run { db in
             try db.cached("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
         }
+    }
+
+    /// The writer's `PRAGMA synchronous` (2: FULL), for tests.
+    public func writerSynchronous() async throws -> Int64 {
+        try await writer.run { db in Int64(try db.pragma("synchronous") ?? "") ?? -1 }
     }
 
     /// Rows in a table (diagnostics and tests).

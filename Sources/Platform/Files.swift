@@ -17,6 +17,9 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "\(operation) \(path): \(String(cString: strerror(errno)))"
     }
+
+    /// The disk (or the user's quota) is full.
+    public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
 }
 
 /// Writes a new file durably: into a temporary name, then `fsync`, rename and
@@ -153,6 +156,18 @@ public enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// Bytes free for an unprivileged writer on the file system of `path`.
+    public static func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    /// Bytes of the regular files directly in `path`.
+    public static func directoryBytes(_ path: String) -> Int64 {
+        (try? list(path))?.reduce(0) { $0 + (size(path + "/" + $1) ?? 0) } ?? 0
     }
 
     public static func remove(_ path: String) {

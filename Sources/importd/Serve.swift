@@ -36,6 +36,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest upload accepted, in megabytes.")
     var maxUploadMb: Int = 2048
 
+    @Option(help: "What the spool (uploaded files) may hold in all, in bytes; 0: no quota.")
+    var maxSpoolBytes: Int64 = 0
+
+    @Option(help: "Uploads streaming at once at most.")
+    var maxConcurrentUploads: Int = 16
+
+    @Option(help: "How often an import paused by a full disk checks for free space again.")
+    var diskFullRetry: DurationArgument = DurationArgument(argument: "10s")!
+
     @Option(help: "Rows per batch: one transaction each; pause and cancel act between batches.")
     var batchRows: Int = 10_000
 
@@ -55,7 +64,7 @@ struct Serve: AsyncParsableCommand {
         guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0 else { throw ValidationError("sizes and counts must be positive") }
+        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
     func run() async throws {
@@ -87,6 +96,9 @@ struct Serve: AsyncParsableCommand {
         configuration.importInterval = importInterval.duration
         configuration.maxUploadBytes = Int64(maxUploadMb) << 20
         configuration.batchRows = batchRows
+        configuration.maxSpoolBytes = maxSpoolBytes
+        configuration.maxConcurrentUploads = maxConcurrentUploads
+        configuration.diskFullRetry = diskFullRetry.duration
         let importer = Importer(store: store, clock: SystemClock(), configuration: configuration, logger: logger)
         try await ensureAdminToken(importer, logger: logger)
         try await importer.start()

@@ -112,3 +112,65 @@ import Testing
         await h.close()
     }
 }
+
+@Suite struct SpoolLimitTests {
+    @Test func concurrentUploadsAreCapped() async throws {
+        let h = try await ImporterHarness(configure: { $0.maxConcurrentUploads = 2 })
+        defer { h.remove() }
+        var first: UploadSession? = try await h.importer.beginUpload(UploadRequest())
+        let second = try await h.importer.beginUpload(UploadRequest())
+        await #expect {
+            _ = try await h.importer.beginUpload(UploadRequest())
+        } throws: { error in
+            (error as? ImportError)?.description.hasPrefix("2 uploads are streaming already") == true
+        }
+        first?.abort()
+        first = nil
+        // The aborted session's slot comes back once its queue lets go of it.
+        var third: UploadSession?
+        for _ in 0..<1000 where third == nil {
+            third = try? await h.importer.beginUpload(UploadRequest())
+            if third == nil { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(third != nil)
+        _ = second
+        await h.close()
+    }
+
+    @Test func theSpoolQuotaRefusesAndFreesWhatARefusedUploadWrote() async throws {
+        let h = try await ImporterHarness(configure: { $0.maxSpoolBytes = 4000 })
+        defer { h.remove() }
+        let small = try await h.upload(contactsCSV(20), chunkSize: 500)
+        #expect(small.bytes < 4000)
+        await #expect {
+            _ = try await h.upload(contactsCSV(200, start: 100), chunkSize: 500)
+        } throws: { error in
+            (error as? ImportError)?.description.hasPrefix("the server's upload space is full") == true
+        }
+        #expect(try FileSystem.list(h.directory + "/spool").count == 1, "only the first upload's file")
+        // What the refused upload wrote was given back: a file that fits the rest still goes in.
+        _ = try await h.upload(contactsCSV(10, start: 1000), chunkSize: 500)
+        await h.close()
+    }
+
+    @Test func theSizeLimitCountsTheBytesStored() async throws {
+        let h = try await ImporterHarness(configure: { $0.maxUploadBytes = 1000 })
+        defer { h.remove() }
+        // 700 bytes of windows-1252 "é" become 1,400 bytes of UTF-8.
+        let bytes = Array("first_name,last_name,email\nA,".utf8) + [UInt8](repeating: 0xE9, count: 700) + Array(",a@example.org\n".utf8)
+        await #expect {
+            _ = try await h.upload(bytes: bytes, chunkSize: 100) { $0.encoding = "windows-1252" }
+        } throws: { error in
+            (error as? ImportError)?.description == "the file is larger than the limit of 1000 bytes"
+        }
+        #expect(try FileSystem.list(h.directory + "/spool").isEmpty)
+        await h.close()
+    }
+
+    @Test func everyCommitIsDurable() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        #expect(try await h.sqlite.writerSynchronous() == 2, "synchronous=FULL")
+        await h.close()
+    }
+}

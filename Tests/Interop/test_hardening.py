@@ -254,3 +254,44 @@ def test_revoking_a_token_ends_its_open_streams(importd):
     thread.join(timeout=10)
     stop.set()
     assert outcome.get("upload") == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_full_disk_refuses_uploads_cleanly_and_pauses_the_import_until_space_is_back(fresh_importd, tmp_path):
+    import generated
+    from importd_protos import imports_pb2 as pb
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (%s): the full-disk test needs root" % mounted.stderr.strip())
+    server = None
+    try:
+        server = fresh_importd("--disk-full-retry", "1s", "--batch-rows", "2000", data_dir=mount / "data")
+        client = server.client()
+        big = str(tmp_path / "big.csv")
+        generated.generate(220_000, big, seed=21)  # about 34 MB: more than the disk
+        with pytest.raises(grpc.RpcError) as raised:
+            client.upload(big, timeout=60)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "disk is full" in raised.value.details()
+        assert os.listdir(mount / "data" / "spool") == [], "a partial upload was left behind"
+
+        file = str(tmp_path / "fills.csv")
+        counts = generated.generate(100_000, file, seed=22)  # 15 MB: fits, its contacts do not
+        job = client.upload(file, timeout=60)
+        paused = None
+        for update in client.watch(job.id, timeout=120):
+            if update.state == pb.IMPORT_STATE_PAUSED:
+                paused = update
+                break
+        assert paused is not None and "disk is full" in paused.error
+        subprocess.run(["mount", "-o", "remount,size=512m", str(mount)], check=True)
+        done = client.wait(job.id, timeout=120)
+        assert done.state == pb.IMPORT_STATE_COMPLETED
+        assert (done.processed_rows, done.created) == (counts["rows"], counts["clean"])
+        assert done.error == ""
+    finally:
+        if server is not None:
+            server.stop()
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -35,6 +35,9 @@ public struct FieldViolation: Sendable, Hashable {
 }
 
 extension ImportError {
+    /// The disk under the spool is full.
+    static let diskFull = ImportError.resourceExhausted("the server's disk is full; the upload was not stored; try again once space is freed")
+
     /// A refused header row, with one violation per problem.
     static func header(_ problems: HeaderProblems) -> ImportError {
         .invalidArgument(problems.description, violations: problems.problems.map { FieldViolation(field: $0.subject, description: $0.message) })
@@ -48,6 +51,7 @@ extension ImportError {
         switch error {
         case .duplicate(let what): self = .alreadyExists("\(what) exists already")
         case .notFound(let id): self = .notFound("import \(ResourceKind.importJob.format(id)) does not exist")
+        case .diskFull: self = .resourceExhausted("the server's disk is full; nothing was stored; try again once space is freed")
         }
     }
 

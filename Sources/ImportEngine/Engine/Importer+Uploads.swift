@@ -1,3 +1,5 @@
+import Platform
+
 /// Uploads.
 extension Importer {
     /// Checks an upload's options (campaign and subscriptions exist, encoding,
@@ -36,7 +38,16 @@ extension Importer {
         }
         let validated = UploadSession.ValidatedUpload(
             request: request, originCampaignID: campaignID, subscriptionIDs: subscriptionIDs, encoding: declared)
-        return try UploadSession(engine: self, options: validated)
+        try spool.beginUpload()
+        do {
+            return try UploadSession(engine: self, options: validated)
+        } catch let error as FileError where error.isDiskFull {
+            spool.endUpload()
+            throw ImportError.diskFull
+        } catch {
+            spool.endUpload()
+            throw error
+        }
     }
 
     /// A campaign or subscription named by its id (cmp_3) or its code (SUMMER26).

@@ -9,8 +9,15 @@ public struct ImporterConfiguration: Sendable {
     public var importInterval: Duration = .seconds(15 * 60)
     /// Rows per batch (one transaction each; pause and cancel act between them).
     public var batchRows = 10_000
-    /// Largest upload accepted.
+    /// Largest upload accepted, counted on the bytes stored (UTF-8, after
+    /// converting from another encoding).
     public var maxUploadBytes: Int64 = 2 << 30
+    /// What the spool directory may hold in all; 0: no quota (the disk is).
+    public var maxSpoolBytes: Int64 = 0
+    /// Uploads streaming at once at most.
+    public var maxConcurrentUploads = 16
+    /// How often an import paused by a full disk looks for free space.
+    public var diskFullRetry: Duration = .seconds(10)
 
     public init(spoolDirectory: String) {
         self.spoolDirectory = spoolDirectory
@@ -26,6 +33,7 @@ public final class Importer: Sendable {
     public let configuration: ImporterConfiguration
     public let hub: ProgressHub
     let logger: Logger
+    let spool: SpoolAccount
     private let coordinator: RunCoordinator
     private let scheduler: ImportScheduler
     private let processor: ImportProcessor
@@ -35,16 +43,17 @@ public final class Importer: Sendable {
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
+        self.spool = SpoolAccount(quota: configuration.maxSpoolBytes, maxUploads: configuration.maxConcurrentUploads)
         let hub = ProgressHub(clock: clock)
         self.hub = hub
         let coordinator = RunCoordinator(store: store, clock: clock)
         self.coordinator = coordinator
+        let waiter = DiskFullWaiter()
         let processor = ImportProcessor(
             store: store, clock: clock, spoolDirectory: configuration.spoolDirectory, batchRows: configuration.batchRows,
-            logger: logger
-        ) { job, stateChanged in
-            Importer.announce(job, stateChanged: stateChanged, hub: hub, logger: logger)
-        }
+            logger: logger, publish: { job, stateChanged in
+                Importer.announce(job, stateChanged: stateChanged, hub: hub, logger: logger)
+            }, diskFull: { id in waiter.importer?.waitForSpace(id) })
         self.processor = processor
         self.scheduler = ImportScheduler(interval: configuration.importInterval, clock: clock, queued: {
             try await store.importIDs(in: .queued)
@@ -53,7 +62,38 @@ public final class Importer: Sendable {
                 Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
             }
         })
+        waiter.importer = self
     }
+
+    /// An import stopped by a full disk: once there is room again (checked every
+    /// `diskFullRetry`), it is resumed and run at once.
+    func waitForSpace(_ id: Int64) {
+        let clock = self.clock
+        let retry = configuration.diskFullRetry
+        let directory = configuration.spoolDirectory
+        Task { [weak self] in
+            while true {
+                try? await clock.sleep(until: clock.now() + retry)
+                guard let self else { return }
+                guard (FileSystem.freeBytes(directory) ?? 0) >= Importer.spaceToResume else { continue }
+                guard let job = try? await self.store.importJob(id: id) else { return }
+                if job.state == .paused && job.error == ImportProcessor.diskFullNote {
+                    guard let resumed = try? await self.store.transition(id: id, event: .resume, error: nil, at: clock.now()) else { continue }
+                    self.announce(resumed.job)
+                } else if job.state != .running {
+                    return  // moved on meanwhile (cancelled, or paused by a user)
+                }
+                self.logger.info("import \(job.publicID): there is disk space again; it goes on")
+                await self.coordinator.run(id, processor: self.processor) { [hub = self.hub, logger = self.logger] job in
+                    Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
+                }
+                return
+            }
+        }
+    }
+
+    /// Free bytes an import paused by a full disk waits for.
+    static let spaceToResume: Int64 = 64 << 20
 
     /// A dry run (validate_only) writes no contact, so it need not wait for the
     /// scheduler, nor for a running import: it starts at once, in the background.
@@ -94,6 +134,7 @@ public final class Importer: Sendable {
             FileSystem.remove(configuration.spoolDirectory + "/" + name)
             logger.info("removed spool file \(name): no import refers to it")
         }
+        spool.reset(used: FileSystem.directoryBytes(configuration.spoolDirectory))
         try await store.recover()
         let interrupted = try await store.importIDs(in: .running)
         for id in interrupted {
@@ -248,4 +289,10 @@ actor RunCoordinator {
             _ = await control.stop(.shutdown)
         }
     }
+}
+
+/// Lets the processor, made before the importer, reach it once it exists.
+final class DiskFullWaiter: @unchecked Sendable {
+    /// @unchecked: set once in `Importer.init`, before any run starts; read only after.
+    weak var importer: Importer?
 }

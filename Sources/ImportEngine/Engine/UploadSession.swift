@@ -58,7 +58,11 @@ public final class UploadSession: @unchecked Sendable {
     }
 
     deinit {
-        if !done { writer.abort() }
+        if !done {
+            engine.spool.remove(writer.bytesWritten)
+            writer.abort()
+        }
+        engine.spool.endUpload()
     }
 
     /// Bytes received so far.
@@ -79,9 +83,8 @@ public final class UploadSession: @unchecked Sendable {
         guard !done else { throw ImportError.failedPrecondition("the upload has ended") }
         do {
             received += Int64(chunk.count)
-            let limit = engine.configuration.maxUploadBytes
-            if received > limit {
-                throw ImportError.resourceExhausted("the file is larger than the limit of \(limit) bytes")
+            if received > engine.configuration.maxUploadBytes {
+                throw tooLarge
             }
             if received == Int64(chunk.count), chunk.starts(with: [0xFF, 0xFE]) || chunk.starts(with: [0xFE, 0xFF]) {
                 throw ImportError.invalidArgument(
@@ -101,7 +104,14 @@ public final class UploadSession: @unchecked Sendable {
         scratch.removeAll(keepingCapacity: true)
         transcoder.convert(chunk, into: &scratch)
         if final { transcoder.finish(into: &scratch) }
-        try writer.write(scratch)
+        // The limit holds for what is stored: converting can triple the bytes.
+        if writer.bytesWritten + Int64(scratch.count) > engine.configuration.maxUploadBytes { throw tooLarge }
+        try engine.spool.add(Int64(scratch.count))
+        do {
+            try writer.write(scratch)
+        } catch let error as FileError where error.isDiskFull {
+            throw ImportError.diskFull
+        }
         if header == nil {
             prefix.append(contentsOf: scratch)
             try findHeader(final: final)
@@ -183,7 +193,7 @@ public final class UploadSession: @unchecked Sendable {
     /// Ends the upload: checks the digest, stores the file durably, counts its
     /// rows and creates the QUEUED import.
     public func finish() async throws -> ImportJob {
-        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64, encoding: TextEncoding) in
+        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64, encoding: TextEncoding, bytesStored: Int64) in
             guard !self.done else { throw ImportError.failedPrecondition("the upload has ended") }
             do {
                 try self.write(converting: [], final: true)
@@ -197,15 +207,21 @@ public final class UploadSession: @unchecked Sendable {
                     throw ImportError.invalidArgument("sha256 mismatch: the file received has digest \(digest), options.sha256 says \(expected)",
                         violations: [FieldViolation(field: "sha256", description: "does not match the file")])
                 }
-                try self.writer.commit(as: self.spoolName)
+                do {
+                    try self.writer.commit(as: self.spoolName)
+                } catch let error as FileError where error.isDiskFull {
+                    throw ImportError.diskFull
+                }
                 self.done = true
                 let rows = try self.countRows(delimiter: header.delimiter, from: header.dataOffset)
                 if rows == 0 {
                     FileSystem.remove(self.engine.configuration.spoolDirectory + "/" + self.spoolName)
+                    self.engine.spool.remove(self.writer.bytesWritten)
                     throw ImportError.invalidArgument("the file has a header row but no data rows",
                         violations: [FieldViolation(field: "chunk", description: "no data rows after the header")])
                 }
-                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows, self.transcoder.used)
+                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows, self.transcoder.used,
+                        self.writer.bytesWritten)
             } catch {
                 self.abortOnQueue()
                 throw error
@@ -219,9 +235,10 @@ public final class UploadSession: @unchecked Sendable {
             encoding: spooled.encoding, sha256: spooled.digest, bytes: spooled.bytes, totalRows: spooled.rows, spoolName: spoolName,
             header: spooled.fields, delimiter: spooled.delimiter, dataOffset: spooled.dataOffset, createdAt: engine.clock.now())
         do {
-            return try await engine.created(new)
+            return try await ImportError.storing { try await engine.created(new) }
         } catch {
             FileSystem.remove(engine.configuration.spoolDirectory + "/" + spoolName)
+            engine.spool.remove(spooled.bytesStored)
             throw error
         }
     }
@@ -244,7 +261,12 @@ public final class UploadSession: @unchecked Sendable {
     private func abortOnQueue() {
         if !done {
             done = true
+            engine.spool.remove(writer.bytesWritten)
             writer.abort()
         }
+    }
+
+    private var tooLarge: ImportError {
+        .resourceExhausted("the file is larger than the limit of \(engine.configuration.maxUploadBytes) bytes")
     }
 }

@@ -13,6 +13,16 @@ struct ImportProcessor: Sendable {
     let logger: Logger
     /// Called with every snapshot: `stateChanged` for transitions, else progress.
     let publish: @Sendable (ImportJob, _ stateChanged: Bool) -> Void
+    /// Called when a run stopped because the disk is full (the import is PAUSED,
+    /// or still RUNNING when even that could not be stored).
+    let diskFull: @Sendable (Int64) -> Void
+
+    static let diskFullNote = "paused: the server's disk is full; it goes on by itself once space is freed"
+
+    static func isDiskFull(_ error: any Error) -> Bool {
+        if case StoreError.diskFull? = error as? StoreError { return true }
+        return (error as? FileError)?.isDiskFull ?? false
+    }
 
     /// Runs `job` (already RUNNING in storage) until it completes, fails or is
     /// stopped; returns it as the run left it.
@@ -20,6 +30,15 @@ struct ImportProcessor: Sendable {
         do {
             try await store.beginRun(importID: job.id)
             return try await process(job, control: control)
+        } catch where Self.isDiskFull(error) {
+            logger.warning("import \(job.publicID) paused: the disk is full")
+            try? await store.endRun(importID: job.id)
+            defer { diskFull(job.id) }
+            if let paused = try? await store.transition(id: job.id, event: .pause, error: Self.diskFullNote, at: clock.now()) {
+                if paused.changed { publish(paused.job, true) }
+                return paused.job
+            }
+            return (try? await store.importJob(id: job.id)) ?? job
         } catch {
             logger.error("import \(job.publicID) failed: \(error)")
             do {

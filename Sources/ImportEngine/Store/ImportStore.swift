@@ -84,4 +84,6 @@ public enum StoreError: Error, Sendable, Hashable {
     case duplicate(String)
     /// No import with this id.
     case notFound(Int64)
+    /// The disk holding the database is full; nothing of the write was kept.
+    case diskFull
 }

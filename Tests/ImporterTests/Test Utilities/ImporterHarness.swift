@@ -18,7 +18,7 @@ final class ImporterHarness: @unchecked Sendable {
     let batchRows: Int
 
     init(batchRows: Int = 10_000, interval: Duration = .seconds(900), store wrap: ((SQLiteImportStore) -> any ImportStore)? = nil,
-         directory: String? = nil, clock: ManualClock? = nil) async throws {
+         directory: String? = nil, clock: ManualClock? = nil, configure: (inout ImporterConfiguration) -> Void = { _ in }) async throws {
         self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("importer-\(UUID().uuidString)").path
         try FileSystem.createDirectory(self.directory)
         self.clock = clock ?? ManualClock(now: Self.start)
@@ -30,6 +30,7 @@ final class ImporterHarness: @unchecked Sendable {
         configuration.importInterval = interval
         configuration.batchRows = batchRows
         configuration.maxUploadBytes = 10 << 20
+        configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         importer = Importer(store: self.store, clock: self.clock, configuration: configuration, logger: logger)
