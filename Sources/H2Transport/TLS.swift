@@ -126,8 +126,10 @@ enum TLS {
         guard let ssl = SSL_new(context) else { return nil }
         // SNI (SSL_set_tlsext_host_name is a macro) and host name verification.
         _ = serverName.withCString { SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: $0)) }
-        if verify {
-            _ = SSL_set1_host(ssl, serverName)
+        // Without host name verification a valid certificate for any name would do: refuse to go on.
+        if verify && SSL_set1_host(ssl, serverName) != 1 {
+            SSL_free(ssl)
+            return nil
         }
         return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
     }

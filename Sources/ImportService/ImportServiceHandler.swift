@@ -1,8 +1,10 @@
 import ImportEngine
 import Logging
+import Platform
 import ProtoMessages
 import RPCCore
 import RPCHealth
+import Synchronization
 
 /// `softrip.marketing.imports.v1.ImportService`: each RPC mapped to the import
 /// engine. Domain errors turn into statuses in `ErrorMapping.swift`, nowhere else.
@@ -40,6 +42,19 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     public func uploadContacts(requests: RPCAsyncSequence<ImportsV1.UploadContactsRequest>, context: ServerContext) async throws
         -> ImportsV1.ImportJob
     {
+        // An upload that stops sending must not hold its session and file forever.
+        let activity = UploadActivity()
+        let idle = importer.configuration.uploadIdleTimeout
+        let watchdog = Task { [termination = context.termination] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: idle / 4)
+                if activity.idle(longerThan: idle) {
+                    termination.terminate(RPCError(code: .resourceExhausted, message: "the upload sent nothing for \(idle); it was ended"))
+                    return
+                }
+            }
+        }
+        defer { watchdog.cancel() }
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next(), case .options(let options)? = first.item else {
             throw ImportError.invalidArgument("the first message of UploadContacts must carry options",
@@ -49,11 +64,12 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         do {
             session = try await importer.beginUpload(try Wire.upload(options))
         } catch {
-            logger.info("refused upload \"\(options.fileName)\" from \(context.peer): \(error)")
+            logger.info("refused upload \(options.fileName.logQuoted) from \(context.peer): \(LogText.reason(error))")
             throw error
         }
         do {
             while let message = try await messages.next() {
+                activity.touch()
                 guard case .chunk(let bytes)? = message.item else {
                     throw ImportError.invalidArgument("only the first message may carry options; later ones carry chunks",
                         violations: [FieldViolation(field: "options", description: "sent again")])
@@ -64,7 +80,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             return await wire(job)
         } catch {
             session.abort()
-            logger.info("refused upload \"\(options.fileName)\" from \(context.peer) after \(session.bytesReceived) bytes: \(error)")
+            logger.info("refused upload \(options.fileName.logQuoted) from \(context.peer) after \(session.bytesReceived) bytes: \(LogText.reason(error))")
             throw error
         }
     }
@@ -210,4 +226,13 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         let page = try await importer.tags(kind, pageSize: pageSize, pageToken: pageToken)
         return (page.items.map { Wire.tag($0, kind: kind) }, page.nextPageToken)
     }
+}
+
+/// When an upload last sent something.
+final class UploadActivity: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+
+    func touch() { last.withLock { $0 = .now } }
+
+    func idle(longerThan limit: Duration) -> Bool { last.withLock { .now - $0 > limit } }
 }

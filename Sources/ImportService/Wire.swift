@@ -156,7 +156,8 @@ enum Wire {
             error.message = $0.message
             return error
         }
-        row.values = view.values
+        // A NUL would cut a C string short on its way out: shown as U+FFFD.
+        row.values = view.values.map { $0.utf8.contains(0) ? String($0.map { $0 == "\0" ? "\u{FFFD}" : $0 }) : $0 }
         row.revertKept = view.record.revertKept
         return row
     }

@@ -34,7 +34,9 @@ public final class DurableFileWriter {
     public init(directory: String, name: String) throws {
         self.directory = directory
         self.temporaryPath = directory + "/." + name + ".partial"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A new file of our own: not one left behind, never through a symbolic link.
+        unlink(temporaryPath)
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if fd < 0 { throw FileError("cannot create", temporaryPath) }
     }
 
@@ -156,6 +158,23 @@ public enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// A small file's bytes, whole (at most `limit`; longer is an error).
+    public static func readAll(_ path: String, limit: Int = 1 << 20) throws -> [UInt8] {
+        let reader = try FileReader(path: path)
+        var bytes: [UInt8] = []
+        while try reader.read(into: &bytes, maxCount: 64 << 10) > 0 {
+            if bytes.count > limit { throw FileError("too large to read whole", path, EFBIG) }
+        }
+        return bytes
+    }
+
+    /// The permission bits of `path` (following links), nil when it does not exist.
+    public static func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return info.st_mode & 0o7777
     }
 
     /// Bytes free for an unprivileged writer on the file system of `path`.

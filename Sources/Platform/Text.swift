@@ -13,6 +13,22 @@ extension String {
     }
 }
 
+extension String {
+    /// In quotes for a log line: control characters escaped (a name with a
+    /// newline cannot forge a line), at most 100 characters.
+    public var logQuoted: String {
+        var out = "\""
+        for scalar in unicodeScalars.prefix(100) {
+            switch scalar {
+            case "\"", "\\": out += "\\" + String(scalar)
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + (unicodeScalars.count > 100 ? "…\"" : "\"")
+    }
+}
+
 /// Times of day in UTC as text, from seconds since the Unix epoch (no
 /// Foundation formatter: one `gmtime_r` and `strftime`).
 public enum UTCTime {

@@ -30,6 +30,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        "SQLite error \(code): \(message)" + (sql.map { " in \"\($0)\"" } ?? "")
+        // One line: the SQL's white space folded, at most 200 characters.
+        "SQLite error \(code): \(message)" + (sql.map { " in \"\(String($0.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(200)))\"" } ?? "")
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import H2Transport
 import ImportEngine
 import ImportService
@@ -8,7 +7,6 @@ import Logging
 import Platform
 import RPCCore
 import RPCHealth
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +39,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Uploads streaming at once at most.")
     var maxConcurrentUploads: Int = 16
+
+    @Option(help: "End an upload that sends nothing for this long.")
+    var uploadIdleTimeout: DurationArgument = DurationArgument(argument: "5m")!
 
     @Option(help: "How often an import paused by a full disk checks for free space again.")
     var diskFullRetry: DurationArgument = DurationArgument(argument: "10s")!
@@ -79,8 +80,16 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = (listenAddress.host, listenAddress.port)
         // The database and spooled files hold personal data: owner only.
         umask(0o077)
+        // Before anything can say it is ready: a SIGTERM that comes at once is kept.
+        let termination = TerminationSignal()
 
         try FileSystem.createDirectory(data.dataDir)
+        // Personal data lives here: a directory others can write is refused.
+        if let mode = FileSystem.mode(data.dataDir), mode & 0o022 != 0 {
+            Terminal.write(Terminal.standardError,
+                "importd: \(data.dataDir) can be written by other users (mode \(String(mode & 0o777, radix: 8))); make it private first: chmod 700 \(data.dataDir)\n")
+            throw ExitCode(1)
+        }
         // One server per data directory: two would run two schedulers on one database.
         let lock: FileLock
         do {
@@ -99,6 +108,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxSpoolBytes = maxSpoolBytes
         configuration.maxConcurrentUploads = maxConcurrentUploads
         configuration.diskFullRetry = diskFullRetry.duration
+        configuration.uploadIdleTimeout = uploadIdleTimeout.duration
         let importer = Importer(store: store, clock: SystemClock(), configuration: configuration, logger: logger)
         try await ensureAdminToken(importer, logger: logger)
         try await importer.start()
@@ -136,7 +146,7 @@ struct Serve: AsyncParsableCommand {
         print("listening on \(address)")
         fflushStandardOutput()
 
-        await waitForTermination()
+        await termination.wait()
         logger.info("stopping: ending watch streams, draining calls, stopping the running import at a batch boundary")
         health.markAllNotServing()
         importer.hub.closeAll()
@@ -146,9 +156,15 @@ struct Serve: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    /// The first start creates an admin token and writes it to DIR/admin.token (0600).
+    /// The first start creates an admin token and writes it to DIR/admin.token
+    /// (0600). Later starts never mint another: a deleted admin.token is not a
+    /// way to a second admin token while the first stays valid.
     private func ensureAdminToken(_ importer: Importer, logger: Logger) async throws {
         guard !FileSystem.exists(data.adminTokenPath) else { return }
+        guard try await importer.store.tokens().isEmpty else {
+            logger.warning("\(data.adminTokenPath) is missing and tokens exist: no new admin token was made; create one with importd token create --scope admin --data-dir \(data.dataDir) (and revoke the lost one)")
+            return
+        }
         let (token, secret) = try await importer.createToken(name: "admin", scope: .admin)
         try FileSystem.writeFile(data.adminTokenPath, contents: secret + "\n", mode: 0o600)
         logger.info("created admin token \(ResourceKind.token.format(token.id)) in \(data.adminTokenPath) (mode 0600)")
@@ -162,32 +178,3 @@ func fflushStandardOutput() {
     fflush(nil)
 }
 
-/// Returns on SIGTERM or SIGINT.
-func waitForTermination() async {
-    signal(SIGTERM, SIG_IGN)
-    signal(SIGINT, SIG_IGN)
-    signal(SIGPIPE, SIG_IGN)
-    let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = OnceFlag()
-        for source in sources {
-            source.setEventHandler {
-                if once.set() { continuation.resume() }
-            }
-            source.resume()
-        }
-    }
-    for source in sources { source.cancel() }
-}
-
-final class OnceFlag: Sendable {
-    private let done = Mutex(false)
-
-    /// True the first time only.
-    func set() -> Bool {
-        done.withLock { done in
-            defer { done = true }
-            return !done
-        }
-    }
-}

@@ -148,3 +148,29 @@ import Testing
         #expect(Paging.nextToken(count: 9, size: 10, lastKey: 5, query: "q") == "", "a short page is the last")
     }
 }
+
+@Suite struct StalledSubscriberTests {
+    @Test func aSubscriberThatReadsNothingHoldsABoundedQueueOfTheLatestSnapshots() async {
+        let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)))
+        let all = hub.subscribe(importID: nil)
+        for version in 1...20 {
+            for id in 1...1000 {
+                var job = ImportJob(id: Int64(id), state: .running, NewImport(
+                    fileName: "f.csv", kind: .contact, subscriptionIDs: [], onDuplicate: .update, columnMap: [:],
+                    ignoreUnknownColumns: false, validateOnly: false, encoding: .utf8, sha256: "", bytes: 0, totalRows: 100,
+                    spoolName: "", header: [], delimiter: 44, dataOffset: 0, createdAt: WallTime(seconds: 0)))
+                job.version = Int64(version)
+                hub.publish(job, stateChanged: true)
+            }
+        }
+        let queued = all.queuedCount
+        #expect(queued <= 256, "a stalled subscriber holds \(queued) snapshots")
+        var received: [ImportJob] = []
+        for _ in 0..<queued {
+            if let next = await all.next() { received.append(next) }
+        }
+        #expect(received.allSatisfy { $0.version == 20 }, "what it gets are the newest snapshots")
+        #expect(Set(received.map(\.id)).count == received.count)
+        all.cancel()
+    }
+}

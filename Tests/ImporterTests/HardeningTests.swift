@@ -174,3 +174,17 @@ import Testing
         await h.close()
     }
 }
+
+@Suite struct FailureMessageTests {
+    @Test func aFailedImportSaysWhyWithoutTheServersPaths() async throws {
+        let h = try await ImporterHarness()
+        defer { h.remove() }
+        let job = try await h.upload(contactsCSV(3))
+        FileSystem.remove(h.directory + "/spool/" + job.spoolName)
+        try await h.tick()
+        let failed = try await h.job(job.id)
+        #expect(failed.state == .failed)
+        #expect(failed.error == "the uploaded file could not be read (No such file or directory)")
+        await h.close()
+    }
+}

@@ -295,3 +295,76 @@ def test_a_full_disk_refuses_uploads_cleanly_and_pauses_the_import_until_space_i
         if server is not None:
             server.stop()
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_deleted_admin_token_file_mints_no_second_admin(fresh_importd, tmp_path):
+    data = tmp_path / "data-admin"
+    server = fresh_importd(data_dir=data)
+    server.stop()
+    os.remove(data / "admin.token")
+    proc = subprocess.Popen([servers.binary("importd"), "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("listening on ")
+        assert not (data / "admin.token").exists()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "admin.token is missing and tokens exist: no new admin token was made" in err
+    listed = subprocess.run([servers.binary("importd"), "token", "list", "--data-dir", str(data)], capture_output=True, text=True)
+    assert listed.stdout.count("\tadmin\t") == 1
+
+
+def test_a_data_directory_others_can_write_is_refused(tmp_path):
+    data = tmp_path / "open-data"
+    data.mkdir()
+    os.chmod(data, 0o777)
+    result = subprocess.run([servers.binary("importd"), "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "can be written by other users (mode 777); make it private first: chmod 700" in result.stderr
+
+
+def test_error_files_are_private_and_tokens_can_come_from_a_file(importd, tmp_path):
+    from test_importctl import importctl
+    people = tmp_path / "bad.csv"
+    people.write_text("first_name,last_name,email\nAna,Lopez,not-an-email\n")
+    token_file = tmp_path / "token"
+    token_file.write_text(importd.token + "\n")
+    env = {"IMPORTCTL_SERVER": importd.address}
+    uploaded = importctl("upload", str(people), "--watch", "--token-file", str(token_file), env=env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    import_id = uploaded.stdout.splitlines()[0]
+    out = tmp_path / "failed.csv"
+    exported = importctl("errors", import_id, "-o", str(out), "--token-file", str(token_file), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    missing = importctl("imports", "list", "--token-file", str(tmp_path / "nope"), env=env)
+    assert missing.returncode == 64 and "cannot read the token file" in missing.stderr
+
+
+def test_an_upload_that_sends_nothing_is_ended(fresh_importd):
+    from importd_protos import imports_pb2
+    server = fresh_importd("--upload-idle-timeout", "1s")
+    client = server.client()
+
+    def stalls():
+        yield imports_pb2.UploadContactsRequest(options=imports_pb2.UploadOptions(file_name="stall.csv"))
+        yield imports_pb2.UploadContactsRequest(chunk=b"first_name,last_name,email\n")
+        time.sleep(4)
+
+    started = time.time()
+    with pytest.raises(grpc.RpcError) as raised:
+        client.stub.UploadContacts(stalls(), metadata=client.metadata, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "sent nothing" in raised.value.details()
+    assert time.time() - started < 3.5
+    assert os.listdir(os.path.join(server.data_dir, "spool")) == []
+
+
+def test_nul_bytes_in_unmapped_columns_reach_clients_as_replacement_characters(importd):
+    client = importd.client()
+    job = client.upload(b"first_name,last_name,email,Extra\nAna,Lopez,ana.nul@example.org,a\x00b\n", ignore_unknown_columns=True)
+    client.wait(job.id)
+    row = next(iter(client.rows(job.id)))
+    assert row.values[3] == "a\ufffdb"

@@ -16,6 +16,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("API token (env IMPORTCTL_TOKEN); importd writes an admin token to DATA_DIR/admin.token.", valueName: "token"))
     var token: String?
 
+    @Option(help: ArgumentHelp("Read the token from a file, so it shows in no process list (env IMPORTCTL_TOKEN_FILE).", valueName: "file"))
+    var tokenFile: String?
+
     @Flag(help: "Machine-readable output: one JSON object per item, with the proto field names.")
     var json = false
 
@@ -35,14 +38,30 @@ struct GlobalOptions: ParsableArguments {
         server ?? environment("IMPORTCTL_SERVER") ?? "127.0.0.1:50051"
     }
 
+    var tokenFilePath: String? {
+        tokenFile ?? environment("IMPORTCTL_TOKEN_FILE")
+    }
+
     var tokenValue: String? {
-        token ?? environment("IMPORTCTL_TOKEN")
+        if let token { return token }
+        if let path = tokenFilePath, let bytes = try? FileSystem.readAll(path) {
+            return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        }
+        return environment("IMPORTCTL_TOKEN")
     }
 
     func validate() throws {
         guard HostPort(serverAddress) != nil else {
             throw ValidationError("--server must be HOST:PORT, e.g. 127.0.0.1:50051 (got \(serverAddress))")
         }
+        if token == nil, let path = tokenFilePath, (try? FileSystem.readAll(path)) == nil {
+            throw ValidationError("cannot read the token file \(path)")
+        }
+    }
+
+    /// Whether `host` is this machine (a token sent there in clear text stays on it).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// A client of the import service over a new channel.
@@ -56,6 +75,10 @@ struct GlobalOptions: ParsableArguments {
         var metadata = Metadata()
         if let tokenValue, !tokenValue.isEmpty {
             metadata.add("authorization", "Bearer " + tokenValue.trimmingWhitespace)
+            if tlsConfiguration == nil && !Self.isLoopback(address.host) {
+                Terminal.write(Terminal.standardError,
+                    "importctl: warning: the token goes to \(address.host) unencrypted (h2c); use --tls unless this network is private\n")
+            }
         }
         let rpc = RPCClient(transport: channel, defaultMetadata: metadata)
         return Connection(channel: channel, service: ImportsV1.ImportService.Client(rpc), address: serverAddress, hasToken: tokenValue != nil)

@@ -37,10 +37,15 @@ struct Template: AsyncParsableCommand {
 /// Writes bytes to a file (durably) or stdout.
 func writeOut(_ bytes: [UInt8], to path: String?) throws {
     if let path {
+        // Owner-only (0600): an error file holds people's data.
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let slash = path.lastIndex(of: "/")
+            let writer = try DurableFileWriter(directory: slash.map { String(path[..<$0]) } ?? ".",
+                                               name: slash.map { String(path[path.index(after: $0)...]) } ?? path)
+            try writer.write(bytes)
+            try writer.commit(as: slash.map { String(path[path.index(after: $0)...]) } ?? path)
         } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+            throw ValidationError("cannot write \(path): \(error)")
         }
     } else {
         FileHandle.standardOutput.write(Data(bytes))

@@ -6,8 +6,9 @@
 /* Columns of the terminal on fd, or 0 when fd is not a terminal. */
 int cplatform_terminal_columns(int fd);
 
-/* Installs a SIGINT handler that writes one byte to write_fd per signal (the
-   self-pipe trick); 0 on success, else errno. */
-int cplatform_sigint_to_pipe(int write_fd);
+/* Installs a handler for signo that writes the signal number, as one byte, to
+   write_fd each time the signal arrives (the self-pipe trick); 0 on success,
+   else errno. */
+int cplatform_signal_to_pipe(int signo, int write_fd);
 
 #endif

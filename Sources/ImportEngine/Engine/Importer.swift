@@ -16,6 +16,8 @@ public struct ImporterConfiguration: Sendable {
     public var maxSpoolBytes: Int64 = 0
     /// Uploads streaming at once at most.
     public var maxConcurrentUploads = 16
+    /// An upload that sends nothing for this long is ended (its file dropped).
+    public var uploadIdleTimeout: Duration = .seconds(300)
     /// How often an import paused by a full disk looks for free space.
     public var diskFullRetry: Duration = .seconds(10)
 
@@ -113,9 +115,9 @@ public final class Importer: Sendable {
     /// Publishes a snapshot; state changes are also logged, one line each.
     static func announce(_ job: ImportJob, stateChanged: Bool, hub: ProgressHub, logger: Logger) {
         if stateChanged {
-            var line = "import \(job.publicID) \(job.state) file=\"\(job.fileName)\" rows=\(job.processedRows)/\(job.totalRows)"
+            var line = "import \(job.publicID) \(job.state) file=\(job.fileName.logQuoted) rows=\(job.processedRows)/\(job.totalRows)"
             line += " created=\(job.created) updated=\(job.updated) skipped=\(job.skipped) failed=\(job.failed)"
-            if let error = job.error { line += " error=\"\(error)\"" }
+            if let error = job.error { line += " error=\(error.logQuoted)" }
             logger.info("\(line)")
         }
         hub.publish(job, stateChanged: stateChanged)

@@ -1,6 +1,10 @@
 import Logging
 import Platform
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Runs one import: reads its spooled file from the checkpoint, prepares rows in
 /// batches and has the store apply each batch in one transaction. The next
 /// batch is parsed while the previous one is applied (two cores, two stages).
@@ -16,6 +20,9 @@ struct ImportProcessor: Sendable {
     /// Called when a run stopped because the disk is full (the import is PAUSED,
     /// or still RUNNING when even that could not be stored).
     let diskFull: @Sendable (Int64) -> Void
+
+    /// Bytes of row data in one batch at most.
+    static let maxBatchBytes = 64 << 20
 
     static let diskFullNote = "paused: the server's disk is full; it goes on by itself once space is freed"
 
@@ -46,7 +53,8 @@ struct ImportProcessor: Sendable {
             } catch {
                 logger.error("import \(job.publicID): finishing its run failed too: \(error)")
             }
-            let reason = (error as? FileError).map { "the uploaded file could not be read (\($0))" }
+            // The message goes to API clients: the reason, never the server's paths.
+            let reason = (error as? FileError).map { "the uploaded file could not be read (\(String(cString: strerror($0.errno))))" }
                 ?? "an internal error stopped the import; rows applied before it stay applied"
             if let failed = try? await store.transition(id: job.id, event: .fail, error: reason, at: clock.now()) {
                 if failed.changed { publish(failed.job, true) }
@@ -86,7 +94,8 @@ struct ImportProcessor: Sendable {
             // Prepare the next batch (while the previous one is being applied).
             var batch = RowBatch()
             batch.nextOffset = reader.nextOffset == 0 ? job.checkpointOffset : reader.nextOffset
-            while !endOfFile && batch.count < batchRows {
+            // A batch is bounded in bytes too (its ranges are 32-bit; records are ≤ 1 MiB).
+            while !endOfFile && batch.count < batchRows && batch.bytes.count < Self.maxBatchBytes {
                 guard try reader.next() else {
                     endOfFile = true
                     break

@@ -97,6 +97,9 @@ public final class ProgressSubscription: Sendable {
         mailbox.close()
         onCancel()
     }
+
+    /// Snapshots waiting to be taken (tests).
+    package var queuedCount: Int { mailbox.queuedCount }
 }
 
 /// A subscriber's queue of snapshots, coalescing progress.
@@ -122,9 +125,27 @@ final class Mailbox: Sendable {
             } else {
                 state.queue.append((job, stateChanged))
             }
+            if state.queue.count > Self.maxQueued { Self.coalesce(&state.queue) }
             return nil
         }
         waiter?.resume(returning: job)
+    }
+
+    var queuedCount: Int { state.withLock { $0.queue.count } }
+
+    /// Undelivered snapshots a subscriber may have before they are coalesced.
+    static let maxQueued = 256
+
+    /// A subscriber too far behind gets each import's latest snapshot instead of
+    /// its backlog (and, past `maxQueued` imports, the most recent ones).
+    private static func coalesce(_ queue: inout Deque<(job: ImportJob, stateChanged: Bool)>) {
+        var seen = Set<Int64>()
+        var kept: [(job: ImportJob, stateChanged: Bool)] = []
+        for entry in queue.reversed() where seen.insert(entry.job.id).inserted {
+            kept.append((entry.job, true))
+            if kept.count == maxQueued / 2 { break }
+        }
+        queue = Deque(kept.reversed())
     }
 
     func take() async -> ImportJob? {
