@@ -12,17 +12,17 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     private let scheme: String
     private let tls: Bool
     private var connectWaiters: [CheckedContinuation<Void, any Error>] = []
-    private var connectTimer: LoopTimer?
+    private var connectTimer: (any TransportTimer)?
     private(set) var isReady = false
     /// The server sent GOAWAY: no new calls here.
     private(set) var goingAway = false
     private var failure: RPCError?
 
-    init(loop: EventLoop, bev: OpaquePointer, authority: String, tls: Bool, limits: HTTP2Limits) {
+    init(loop: EventLoop, bev: OpaquePointer, authority: String, tls: Bool, limits: HTTP2Limits, stats: TransportStats) {
         self.authority = authority
         self.scheme = tls ? "https" : "http"
         self.tls = tls
-        super.init(loop: loop, bev: bev, peer: authority, limits: limits)
+        super.init(loop: loop, bev: bev, peer: authority, limits: limits, clock: SystemTransportClock(), stats: stats)
     }
 
     /// Connects; fails with UNAVAILABLE (and a sentence saying why) on error or timeout.
@@ -33,7 +33,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
             fail(RPCError(code: .unavailable, message: "cannot connect to \(authority): \(String(cString: strerror(errno)))"))
             return
         }
-        let timer = LoopTimer(loop: loop)
+        let timer = clock.timer(on: loop)
         timer.schedule(after: timeout) { [unowned self] in
             guard !isReady else { return }
             fail(RPCError(code: .unavailable, message: "timed out connecting to \(authority)"))
@@ -137,7 +137,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         call.streamID = streamID
         streams[streamID] = call
         if let timeout {
-            let timer = LoopTimer(loop: loop)
+            let timer = clock.timer(on: loop)
             timer.schedule(after: timeout) { [weak call] in
                 call?.deadlineExceeded()
             }

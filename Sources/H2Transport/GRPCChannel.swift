@@ -16,6 +16,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
     // Loop thread only.
     private var connection: ClientConnection?
     private var tlsContext: OpaquePointer?
+    private let stats = TransportStats()
 
     public init(
         host: String, port: Int, tls: TLSClientConfiguration? = nil, limits: HTTP2Limits = HTTP2Limits(),
@@ -32,6 +33,9 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
     deinit {
         if let tlsContext { TLS.free(tlsContext) }
     }
+
+    /// Request writers waiting for room right now (flow control or a full socket).
+    public var suspendedWriters: Int { stats.suspendedWriters.load(ordering: .relaxed) }
 
     private var authority: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -84,7 +88,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
             bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
         }
         guard let bev else { throw RPCError(code: .unavailable, message: "cannot create a socket") }
-        let connection = ClientConnection(loop: loop, bev: bev, authority: authority, tls: tls != nil, limits: limits)
+        let connection = ClientConnection(loop: loop, bev: bev, authority: authority, tls: tls != nil, limits: limits, stats: stats)
         self.connection = connection
         connection.connect(to: address, timeout: connectTimeout)
         try await connection.waitUntilReady()

@@ -24,6 +24,9 @@ public final class GRPCServer: Sendable {
     /// The bound port (0 before `start`).
     public var port: Int { core.boundPort.load(ordering: .relaxed) }
 
+    /// Response writers waiting for room right now (flow control or a full socket).
+    public var suspendedWriters: Int { core.stats.suspendedWriters.load(ordering: .relaxed) }
+
     /// Connections open now.
     public var connectionCount: Int { core.connectionCount.load(ordering: .relaxed) }
 

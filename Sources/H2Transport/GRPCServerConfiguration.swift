@@ -46,6 +46,8 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxContinuationFrames: Int = 5
     /// Serve TLS with ALPN h2 instead of h2c.
     public var tls: TLSServerConfiguration?
+    /// Where the server's timers come from (tests move a `ManualTransportClock`).
+    public var clock: any TransportClock = SystemTransportClock()
 
     public init() {}
 }

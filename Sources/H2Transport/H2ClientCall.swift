@@ -16,7 +16,7 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
     private var finalStatus: (Status, Metadata)?
     private var statusWaiters: [CheckedContinuation<(Status, Metadata), Never>] = []
     private var sendClosed = false
-    var deadlineTimer: LoopTimer?
+    var deadlineTimer: (any TransportTimer)?
     /// Set when we ended the call ourselves (cancel, deadline).
     private var localStatus: Status?
 

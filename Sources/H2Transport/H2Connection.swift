@@ -53,14 +53,20 @@ class H2Connection: @unchecked Sendable {
     /// Close once the output is written (after GOAWAY).
     var closeWhenFlushed = false
     private var unmanaged: Unmanaged<H2Connection>?
-    private var lingerTimer: LoopTimer?
+    private var lingerTimer: (any TransportTimer)?
     /// A GOAWAY that ends the connection was queued (by us or by nghttp2).
     var goAwaySubmitted = false
     private var lingering = false
     private var iovecs: [iovec] = Array(repeating: iovec(), count: 16)
 
-    init(loop: EventLoop, bev: OpaquePointer, peer: String, limits: HTTP2Limits) {
+    /// Where its timers come from, and the owner's counters.
+    let clock: any TransportClock
+    let stats: TransportStats
+
+    init(loop: EventLoop, bev: OpaquePointer, peer: String, limits: HTTP2Limits, clock: any TransportClock, stats: TransportStats) {
         self.loop = loop
+        self.clock = clock
+        self.stats = stats
         self.bev = bev
         self.peer = peer
         self.limits = limits
@@ -147,7 +153,7 @@ class H2Connection: @unchecked Sendable {
         lingering = true
         shutdown(bufferevent_getfd(bev), Int32(SHUT_WR))
         bufferevent_enable(bev, Int16(EV_READ))
-        let timer = LoopTimer(loop: loop)
+        let timer = clock.timer(on: loop)
         timer.schedule(after: .milliseconds(500)) { [unowned self] in close() }
         lingerTimer = timer
     }

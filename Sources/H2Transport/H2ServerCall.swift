@@ -20,7 +20,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     /// Trailers waiting for the data before them; empty means `grpc-status: 0` alone.
     private var trailerFields: [(name: String, value: String)]?
     var handlerTask: Task<Void, Never>?
-    var deadlineTimer: LoopTimer?
+    var deadlineTimer: (any TransportTimer)?
 
     // MARK: - ServerCallIO
 

@@ -28,12 +28,20 @@ class H2Stream: @unchecked Sendable {
     private var reportedHeld = 0
     /// Runs while a message is half received; fires when no byte came for
     /// `HTTP2Limits.receiveTimeout`.
-    private var receiveTimer: LoopTimer?
+    private var receiveTimer: (any TransportTimer)?
 
     // Sending.
     var pending = ByteQueue()
     var dataDeferred = false
-    var writeWaiter: CheckedContinuation<Void, any Error>?
+    var writeWaiter: CheckedContinuation<Void, any Error>? {
+        didSet {
+            if (oldValue == nil) != (writeWaiter == nil) {
+                stats?.suspendedWriters.wrappingAdd(writeWaiter == nil ? -1 : 1, ordering: .relaxed)
+            }
+        }
+    }
+    /// The owner's counters (suspended writers).
+    private let stats: TransportStats?
     let writeHighWater: Int
 
     /// The stream is closed (both sides done, reset, or the connection is gone).
@@ -44,6 +52,7 @@ class H2Stream: @unchecked Sendable {
     init(loop: EventLoop, connection: H2Connection, maxReceiveMessageSize: Int, writeHighWater: Int) {
         self.loop = loop
         self.connection = connection
+        self.stats = connection.stats
         self.inbound = InboundFlow(maxMessageSize: maxReceiveMessageSize)
         self.writeHighWater = writeHighWater
     }
@@ -83,7 +92,7 @@ class H2Stream: @unchecked Sendable {
             receiveTimer?.cancel()
             return
         }
-        if receiveTimer == nil { receiveTimer = LoopTimer(loop: loop) }
+        if receiveTimer == nil { receiveTimer = connection?.clock.timer(on: loop) }
         receiveTimer?.schedule(after: timeout) { [weak self] in
             guard let self, self.inbound.hasPartialMessage, self.inbound.failure == nil else { return }
             self.receiveFailed(RPCError(code: .resourceExhausted,

@@ -12,8 +12,8 @@ import Glibc
 /// flood protection of its own).
 final class ServerConnection: H2Connection, @unchecked Sendable {
     private let server: ServerCore
-    private var handshakeTimer: LoopTimer?
-    private var idleTimer: LoopTimer?
+    private var handshakeTimer: (any TransportTimer)?
+    private var idleTimer: (any TransportTimer)?
     private var sawClientSettings = false
     private var resetBucket: TokenBucket
     private var continuationFrames = 0
@@ -28,11 +28,11 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         self.server = server
         self.resetBucket = TokenBucket(burst: server.configuration.resetStreamBurst, perSecond: server.configuration.resetStreamRate)
         self.tlsPending = tls
-        super.init(loop: loop, bev: bev, peer: peer, limits: server.configuration.limits)
+        super.init(loop: loop, bev: bev, peer: peer, limits: server.configuration.limits, clock: server.configuration.clock, stats: server.stats)
     }
 
     func start() {
-        let timer = LoopTimer(loop: loop)
+        let timer = clock.timer(on: loop)
         timer.schedule(after: server.configuration.handshakeTimeout) { [unowned self] in
             if !sawClientSettings { close() }
         }
@@ -243,7 +243,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 return
             }
             deadline = ContinuousClock.now + timeout
-            let timer = LoopTimer(loop: loop)
+            let timer = clock.timer(on: loop)
             timer.schedule(after: timeout) { [weak call] in
                 call?.deadlineExceeded()
             }
@@ -282,7 +282,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
 
     private func armIdleTimer() {
         guard !draining, let timeout = server.configuration.idleTimeout else { return }
-        if idleTimer == nil { idleTimer = LoopTimer(loop: loop) }
+        if idleTimer == nil { idleTimer = clock.timer(on: loop) }
         idleTimer?.schedule(after: timeout) { [unowned self] in
             if streams.isEmpty { goAway(NGHTTP2_NO_ERROR, debug: "idle") }
         }
@@ -300,7 +300,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         }
         nghttp2_submit_shutdown_notice(session)
         markDirty()
-        let timer = LoopTimer(loop: loop)
+        let timer = clock.timer(on: loop)
         timer.schedule(after: noticeDelay) { [unowned self] in
             guard !isClosed, let session = self.session else { return }
             nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),

@@ -25,7 +25,9 @@ final class ServerCore: @unchecked Sendable {
     /// `configuration.maxConnections`, lowered below the descriptor limit at start.
     private(set) var maxConnections: Int
     /// Re-enables the listener after an accept error (loops[0]).
-    private var acceptPause: LoopTimer?
+    private var acceptPause: (any TransportTimer)?
+    /// Counters over all connections.
+    let stats = TransportStats()
     private var acceptErrors = 0
     private var lastAcceptLog: ContinuousClock.Instant?
     /// Request bytes held over all connections (see `maxBufferedInboundBytes`).
@@ -114,7 +116,7 @@ final class ServerCore: @unchecked Sendable {
         guard let listener else { return }
         acceptErrors += 1
         evconnlistener_disable(listener)
-        if acceptPause == nil { acceptPause = LoopTimer(loop: loops[0]) }
+        if acceptPause == nil { acceptPause = configuration.clock.timer(on: loops[0]) }
         acceptPause?.schedule(after: .milliseconds(100)) { [weak self] in
             guard let self, let listener = self.listener, !self.shuttingDown.load(ordering: .relaxed) else { return }
             evconnlistener_enable(listener)

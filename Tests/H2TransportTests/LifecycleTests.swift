@@ -168,12 +168,8 @@ import Testing
                 return summary
             }
             #expect(await eventually { consumed.current == 1 })
-            // Wait until the client has stalled: nothing more sent for a while.
-            var last = -1
-            while sent.current != last {
-                last = sent.current
-                try await Task.sleep(for: .milliseconds(300))
-            }
+            // The client's writer stalls on flow control: it waits for room.
+            #expect(await eventually { h.channel.suspendedWriters == 1 })
             // While the handler holds its second message, the client is held back by
             // flow control: about one stream window (1 MiB) plus buffers, not 40 MB.
             let inFlight = sent.current * 4096
@@ -204,7 +200,8 @@ import Testing
                 (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
                 var iterator = responses.makeAsyncIterator()
                 _ = try await iterator.next()
-                try await Task.sleep(for: .milliseconds(800))
+                // The server's writer stalls: the client reads nothing.
+                #expect(await eventually { h.server.suspendedWriters == 1 })
                 let buffered = written.current * 4096
                 #expect(buffered < 4 << 20, "the server wrote \(buffered) bytes to a client that reads nothing")
                 var n = 1
@@ -260,10 +257,19 @@ import Testing
     }
 
     @Test func idleConnectionsAreClosedAndTheClientReconnects() async throws {
-        try await TestHarness.with(configure: { $0.idleTimeout = .seconds(1) }) { h in
+        let clock = ManualTransportClock()
+        try await TestHarness.with(configure: {
+            $0.idleTimeout = .seconds(300)
+            $0.clock = clock
+        }) { h in
             let first = try await h.client.echo(echoRequest("1"))
             #expect(first.message == "1")
             #expect(h.server.connectionCount == 1)
+            // The idle timer runs once the call's stream is closed; nothing happens until it is due.
+            #expect(await eventually { clock.pendingTimers == 1 })
+            await clock.advance(by: .seconds(299))
+            #expect(h.server.connectionCount == 1)
+            await clock.advance(by: .seconds(1))
             #expect(await eventually { h.server.connectionCount == 0 })
             let second = try await h.client.echo(echoRequest("2"))
             #expect(second.message == "2")

@@ -41,8 +41,10 @@ import Testing
         let h = try await ImporterHarness()
         defer { h.remove() }
         let job = try await h.upload(contactsCSV(5))
+        await h.clock.waitForSleeper()
         h.clock.advance(by: .seconds(60))  // 10:08: not yet
-        try await Task.sleep(for: .milliseconds(100))
+        // The scheduler sleeps on: 10:08 is not its tick, so it was not woken.
+        #expect(h.clock.sleeperCount == 1)
         #expect(try await h.job(job.id).state == .queued)
         await h.close()
     }

@@ -72,7 +72,10 @@ import Testing
         let session = try await h.importer.beginUpload(UploadRequest())
         try await session.append(Array(contactsCSV(100).utf8))
         session.abort()
-        try await Task.sleep(for: .milliseconds(50))
+        // The abort runs on the session's queue: wait for its file to go.
+        for _ in 0..<1000 where !(try FileSystem.list(h.directory + "/spool").isEmpty) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
         try await expectNothingCreated(h)
         await h.close()
     }
