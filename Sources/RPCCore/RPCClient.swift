@@ -87,14 +87,7 @@ public struct RPCClient: Sendable {
         let call = try await open(method, options)
         return try await withTaskCancellationHandler {
             try await Self.sendOnly(request, on: call)
-            do {
-                let result = try await onResponse(Self.responses(call))
-                call.cancel()  // stops the stream if the caller left early; nothing otherwise
-                return result
-            } catch {
-                call.cancel()
-                throw error
-            }
+            return try await Self.consume(call, onResponse)
         } onCancel: {
             call.cancel()
         }
@@ -118,20 +111,22 @@ public struct RPCClient: Sendable {
                 }
             }
             defer { sender.cancel() }
-            do {
-                let result = try await onResponse(Self.responses(call))
-                call.cancel()
-                return result
-            } catch {
-                call.cancel()
-                throw error
-            }
+            return try await Self.consume(call, onResponse)
         } onCancel: {
             call.cancel()
         }
     }
 
     // MARK: - Plumbing
+
+    /// Hands the responses to `onResponse`; then cancels the call, which stops
+    /// the stream if the caller left early and does nothing otherwise.
+    static func consume<Response: RPCMessage, Result>(
+        _ call: any ClientCallIO, _ onResponse: (RPCAsyncSequence<Response>) async throws -> Result
+    ) async throws -> Result {
+        defer { call.cancel() }
+        return try await onResponse(responses(call))
+    }
 
     /// Sends the one request of a unary or server-streaming call and closes the
     /// sending side. When the server ended the call before taking it, its status

@@ -4,45 +4,54 @@ import Platform
 import ProtoMessages
 import RPCCore
 
-struct Pause: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Pause an import (a running one stops at its next batch, within a second).")
+/// A state change a user asks for by import id: pause, resume, cancel.
+protocol ControlAction: Sendable {
+    static var name: String { get }
+    static var abstract: String { get }
+    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob
+}
+
+/// `importctl pause|resume|cancel ID`: one implementation for the three.
+struct ControlCommand<Action: ControlAction>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: Action.name, abstract: Action.abstract) }
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The import, e.g. imp_12.") var id: String
 
     func run() async throws {
-        try await control(global) { service in
-            var request = ImportsV1.PauseImportRequest()
-            request.importID = id
-            return try await service.pauseImport(request)
+        try await withConnection(global) { connection in
+            let job = try await Action.send(connection.service, id: id)
+            print(global.json ? job.protoJSON.text : JobText.line(job, barWidth: 0))
         }
     }
 }
 
-struct Resume: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Resume a paused import: it continues where it stopped at the next run.")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "The import, e.g. imp_12.") var id: String
-
-    func run() async throws {
-        try await control(global) { service in
-            var request = ImportsV1.ResumeImportRequest()
-            request.importID = id
-            return try await service.resumeImport(request)
-        }
+enum Pause: ControlAction {
+    static let name = "pause"
+    static let abstract = "Pause an import (a running one stops at its next batch, within a second)."
+    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
+        var request = ImportsV1.PauseImportRequest()
+        request.importID = id
+        return try await service.pauseImport(request)
     }
 }
 
-struct Cancel: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cancel an import for good; rows already imported stay (see revert).")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "The import, e.g. imp_12.") var id: String
+enum Resume: ControlAction {
+    static let name = "resume"
+    static let abstract = "Resume a paused import: it continues where it stopped at the next run."
+    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
+        var request = ImportsV1.ResumeImportRequest()
+        request.importID = id
+        return try await service.resumeImport(request)
+    }
+}
 
-    func run() async throws {
-        try await control(global) { service in
-            var request = ImportsV1.CancelImportRequest()
-            request.importID = id
-            return try await service.cancelImport(request)
-        }
+enum Cancel: ControlAction {
+    static let name = "cancel"
+    static let abstract = "Cancel an import for good; rows already imported stay (see revert)."
+    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
+        var request = ImportsV1.CancelImportRequest()
+        request.importID = id
+        return try await service.cancelImport(request)
     }
 }
 
@@ -89,14 +98,6 @@ struct Revert: AsyncParsableCommand {
                 if job.revertKeptRows > 0 { print("the kept rows: importctl rows \(job.id) --json | grep revert_kept") }
             }
         }
-    }
-}
-
-/// Runs a state change and prints the import as it is after it.
-func control(_ global: GlobalOptions, _ call: (ImportsV1.ImportService.Client) async throws -> ImportsV1.ImportJob) async throws {
-    try await withConnection(global) { connection in
-        let job = try await call(connection.service)
-        print(global.json ? job.protoJSON.text : JobText.line(job, barWidth: 0))
     }
 }
 

@@ -25,6 +25,6 @@ struct Importctl: AsyncParsableCommand {
         version: ImportdVersion.string,
         subcommands: [
             Template.self, Campaigns.self, Subscriptions.self, Upload.self, Imports.self, Status.self, Watch.self,
-            Pause.self, Resume.self, Cancel.self, Revert.self, Rows.self, Summary.self, Errors.self, Contact.self,
+            ControlCommand<Pause>.self, ControlCommand<Resume>.self, ControlCommand<Cancel>.self, Revert.self, Rows.self, Summary.self, Errors.self, Contact.self,
         ])
 }

@@ -7,9 +7,12 @@ public enum DuplicatePolicy: Int, Sendable, Hashable {
 }
 
 /// What an upload creates.
-public struct NewImport: Sendable {
+public struct NewImport: Sendable, Hashable {
     public var fileName: String
+    /// The kind of the contacts it creates.
     public var kind: ContactKind
+    /// Whether the upload said contact or lead. If not, an update keeps the
+    /// existing contact's kind.
     public var kindExplicit: Bool
     public var originCampaignID: Int64?
     public var subscriptionIDs: [Int64]
@@ -17,6 +20,7 @@ public struct NewImport: Sendable {
     public var columnMap: [String: String]
     public var ignoreUnknownColumns: Bool
     public var validateOnly: Bool
+    /// The encoding the file was read in (declared, or detected).
     public var encoding: TextEncoding
     public var sha256: String
     public var bytes: Int64
