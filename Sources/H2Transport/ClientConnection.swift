@@ -55,13 +55,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         }
         var one: Int32 = 1
         setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var option: OpaquePointer?
-        nghttp2_option_new(&option)
-        nghttp2_option_set_no_auto_window_update(option, 1)
-        var session: OpaquePointer?
-        nghttp2_session_client_new2(&session, H2Connection.callbacks, context, option)
-        nghttp2_option_del(option)
-        self.session = session
+        makeSession(server: false)
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),

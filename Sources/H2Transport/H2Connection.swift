@@ -131,6 +131,25 @@ class H2Connection: @unchecked Sendable {
         flush()
     }
 
+    /// Creates the nghttp2 session with our callbacks. Credit is returned by
+    /// hand (no automatic WINDOW_UPDATE: see InboundFlow), and at most 1000
+    /// unacknowledged PING/SETTINGS replies may queue (a flood of them ends the
+    /// connection).
+    func makeSession(server: Bool) {
+        var option: OpaquePointer?
+        nghttp2_option_new(&option)
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        nghttp2_option_set_max_outbound_ack(option, 1000)
+        var session: OpaquePointer?
+        if server {
+            nghttp2_session_server_new2(&session, H2Connection.callbacks, context, option)
+        } else {
+            nghttp2_session_client_new2(&session, H2Connection.callbacks, context, option)
+        }
+        nghttp2_option_del(option)
+        self.session = session
+    }
+
     /// After a read, outside nghttp2's callbacks (the server starts calls here).
     func inputProcessed() {}
 

@@ -54,14 +54,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     }
 
     private func startSession() {
-        var option: OpaquePointer?
-        nghttp2_option_new(&option)
-        nghttp2_option_set_no_auto_window_update(option, 1)
-        nghttp2_option_set_max_outbound_ack(option, 1000)
-        var session: OpaquePointer?
-        nghttp2_session_server_new2(&session, H2Connection.callbacks, context, option)
-        nghttp2_option_del(option)
-        self.session = session
+        makeSession(server: true)
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(server.configuration.maxConcurrentStreams)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),

@@ -19,20 +19,8 @@ struct Contact: AsyncParsableCommand {
                 print(contact.protoJSON.text)
                 return
             }
-            let campaigns = try await allPages { token in
-                var r = ImportsV1.ListCampaignsRequest()
-                r.pageSize = 1000
-                r.pageToken = token
-                let page = try await connection.service.listCampaigns(r)
-                return (page.campaigns, page.nextPageToken)
-            }
-            let subscriptions = try await allPages { token in
-                var r = ImportsV1.ListSubscriptionsRequest()
-                r.pageSize = 1000
-                r.pageToken = token
-                let page = try await connection.service.listSubscriptions(r)
-                return (page.subscriptions, page.nextPageToken)
-            }
+            let campaigns = try await allPages { try await Campaigns.page(connection.service, token: $0) }
+            let subscriptions = try await allPages { try await Subscriptions.page(connection.service, token: $0) }
             func importName(_ id: String) async -> String {
                 guard !id.isEmpty else { return "-" }
                 var r = ImportsV1.GetImportRequest()
