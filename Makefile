@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, start importd on ./data
 #   make test    install what is missing, build, run every test
 #   make bench   benchmarks against the peers, figures into BENCHMARKS.md
+#   make fuzz    the fuzz targets (CSV, messages, HTTP/2), FUZZ_SECONDS each
 #   make fresh-clone-check   make test in a clone with nothing beside it and a bare python3
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
@@ -13,7 +14,7 @@ LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= ./data
 IMPORT_INTERVAL ?= 15m
 
-.PHONY: deps test-deps build test unit-test interop-test check-generated run bench fresh-clone-check clean
+.PHONY: deps test-deps build test unit-test interop-test check-generated run bench fuzz fresh-clone-check clean
 
 # What building and running need (apt-get, only what is missing; it says what and why).
 deps:
@@ -48,6 +49,10 @@ bench:
 	@scripts/install-deps.sh --bench
 	swift build -c release
 	bench/run.sh
+
+# libFuzzer targets under the address sanitizer, FUZZ_SECONDS each (default 60).
+fuzz: deps
+	scripts/fuzz.sh
 
 fresh-clone-check:
 	scripts/fresh-clone-check.sh

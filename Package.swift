@@ -10,6 +10,14 @@ let deque = Target.Dependency.product(name: "DequeModule", package: "swift-colle
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
+/// libFuzzer targets (make fuzz): built only when IMPORTD_FUZZ is set, with
+/// --sanitize=fuzzer --sanitize=address, into .build-fuzz; a normal build never sees them.
+let fuzzTargets: [Target] = Context.environment["IMPORTD_FUZZ"] == nil ? [] : [
+    .executableTarget(name: "FuzzCSV", dependencies: ["ImportEngine"], path: "Tests/Fuzz/FuzzCSV"),
+    .executableTarget(name: "FuzzMessages", dependencies: ["ProtoMessages", "RPCCore"], path: "Tests/Fuzz/FuzzMessages"),
+    .executableTarget(name: "FuzzHTTP2", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "ProtoMessages"], path: "Tests/Fuzz/FuzzHTTP2"),
+]
+
 let package = Package(
     name: "importd",
     dependencies: [
@@ -81,5 +89,5 @@ let package = Package(
         .executableTarget(name: "importctl", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
         // Benchmarks of the engine alone (make bench), and the crash and parser tests' driver.
         .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
-    ]
+    ] + fuzzTargets
 )
