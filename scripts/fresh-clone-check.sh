@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the repository stands alone: clones HEAD into an empty temporary
-# directory (nothing beside it, no ../shared) and runs `make test` there with a
+# directory (nothing beside it: no sibling directories) and runs `make test` there with a
 # PATH whose python3 is a bare virtualenv (no packages beyond pip), so every
 # Python the build and the tests use must come from the project's own
 # virtualenv. The clone is removed afterwards.
