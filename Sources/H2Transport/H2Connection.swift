@@ -207,7 +207,7 @@ class H2Connection: @unchecked Sendable {
         if !goAwaySubmitted, let session {
             // Floods (nghttp2's own CONTINUATION, SETTINGS and queue limits) are
             // abuse; anything else is a protocol error.
-            let flood = code == -905 || code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_SETTINGS.rawValue
+            let flood = code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue || code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_SETTINGS.rawValue
             let error = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR
             goAwaySubmitted = true
             nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
