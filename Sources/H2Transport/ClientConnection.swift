@@ -1,5 +1,4 @@
 import CLibevent
-import CNGHTTP2
 import RPCCore
 
 #if canImport(Glibc)
@@ -55,14 +54,10 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         }
         var one: Int32 = 1
         setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        makeSession(server: false)
-        var settings = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListSize)),
+        let settings: [HTTP2Setting] = [
+            .disablePush, .initialWindowSize(limits.streamWindow), .maxHeaderListSize(limits.maxHeaderListSize),
         ]
-        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
-        nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(limits.connectionWindow))
+        guard startSession(server: false, settings: settings) else { return }
         isReady = true
         connectTimer?.cancel()
         connectTimer = nil
@@ -121,13 +116,14 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
             fields.append(("grpc-timeout", GRPCTimeout.encode(timeout)))
         }
         fields.append(contentsOf: metadata.wireHeaders())
-        var provider = H2Connection.dataProvider(for: call)
-        let streamID = withHeaderFields(fields) { nva, count in
-            nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+        let streamID: Int32
+        do {
+            streamID = try session.submitRequest(.fields(fields))
+        } catch {
+            if error == .streamIDNotAvailable { goingAway = true }
+            throw RPCError(code: .unavailable, message: "cannot start a call: \(error)")
         }
-        guard streamID > 0 else {
-            throw RPCError(code: .unavailable, message: "cannot start a call: \(String(cString: nghttp2_strerror(streamID)))")
-        }
+        _ = call.state.openSending()
         call.streamID = streamID
         streams[streamID] = call
         if let timeout {
@@ -140,39 +136,36 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         markDirty()
     }
 
-    // MARK: - nghttp2 callbacks
+    // MARK: - Session events
 
-    override func onHeader(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard let call = streams[frame.pointee.hd.stream_id] as? H2ClientCall else { return 0 }
-        call.onHeader(name: name, value: value, trailers: frame.pointee.headers.cat == NGHTTP2_HCAT_HEADERS)
-        return 0
+    override func sessionHeader(_ frame: HTTP2Frame, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2CallbackResult {
+        guard let call = streams[frame.streamID] as? H2ClientCall else { return .proceed }
+        call.onHeader(name: name, value: value, trailers: frame.headersKind == .trailers)
+        return .proceed
     }
 
-    override func onFrameRecv(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
-        let header = frame.pointee.hd
-        let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        switch UInt32(header.type) {
-        case NGHTTP2_HEADERS.rawValue:
-            (streams[header.stream_id] as? H2ClientCall)?.onHeadersFrame(endStream: endStream)
-        case NGHTTP2_DATA.rawValue:
-            if endStream { streams[header.stream_id]?.receivedEndOfStream() }
-        case NGHTTP2_GOAWAY.rawValue:
+    override func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        switch frame.type {
+        case .headers:
+            (streams[frame.streamID] as? H2ClientCall)?.onHeadersFrame(endStream: frame.endStream)
+        case .data:
+            if frame.endStream { streams[frame.streamID]?.receivedEndOfStream() }
+        case .goAway:
             goingAway = true
         default:
             break
         }
-        return 0
+        return .proceed
     }
 
-    override func onStreamClose(streamID: Int32, errorCode: UInt32) -> Int32 {
-        guard let call = streams.removeValue(forKey: streamID) as? H2ClientCall else { return 0 }
+    override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
+        guard let call = streams.removeValue(forKey: streamID) as? H2ClientCall else { return }
         call.onClose(errorCode: errorCode, connectionError: nil)
-        return 0
     }
 
-    override func protocolFailure(_ code: Int32) {
-        let error = RPCError(code: .internal, message: "HTTP/2 protocol error from \(authority): \(String(cString: nghttp2_strerror(code)))")
-        for stream in streams.values { (stream as? H2ClientCall)?.onClose(errorCode: 0, connectionError: error) }
-        super.protocolFailure(code)
+    override func protocolFailure(_ error: NGHTTP2Error) {
+        let failure = RPCError(code: .internal, message: "HTTP/2 protocol error from \(authority): \(error)")
+        for stream in streams.values { (stream as? H2ClientCall)?.onClose(errorCode: .noError, connectionError: failure) }
+        super.protocolFailure(error)
     }
 }

@@ -48,9 +48,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
         let resolved = try resolveAddress()
         return try await withTaskExecutorPreference(loop) {
             let connection = try await self.readyConnection(resolved)
-            let call = H2ClientCall(
-                loop: self.loop, connection: connection, maxReceiveMessageSize: self.limits.maxReceiveMessageSize,
-                writeHighWater: self.limits.streamWriteHighWater)
+            let call = H2ClientCall(loop: self.loop, connection: connection)
             try connection.start(call, method: method, metadata: metadata, timeout: timeout)
             return call
         }

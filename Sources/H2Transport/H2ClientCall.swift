@@ -1,4 +1,3 @@
-import CNGHTTP2
 import RPCCore
 
 /// The client side of one gRPC call on one HTTP/2 stream.
@@ -15,7 +14,6 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
     private var headersWaiters: [CheckedContinuation<Metadata, any Error>] = []
     private var finalStatus: (Status, Metadata)?
     private var statusWaiters: [CheckedContinuation<(Status, Metadata), Never>] = []
-    private var sendClosed = false
     var deadlineTimer: (any TransportTimer)?
     /// Set when we ended the call ourselves (cancel, deadline).
     private var localStatus: Status?
@@ -26,13 +24,11 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
         try await sendMessage(framedMessage)
     }
 
-    override var canSend: Bool { !closed && !sendClosed && localStatus == nil }
+    override var canSend: Bool { super.canSend && localStatus == nil }
 
     func closeSend() {
         loop.execute { [self] in
-            guard !sendClosed else { return }
-            sendClosed = true
-            resumeData()
+            if state.finishSending() == .afterData { resumeData() }
         }
     }
 
@@ -68,23 +64,14 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
 
     // MARK: - Loop side
 
-    override func endOfData(flags: UnsafeMutablePointer<UInt32>) -> Bool {
-        guard sendClosed else { return false }
-        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-        return true
-    }
-
     /// Ends the call from this side: RST_STREAM CANCEL, and `status` for the caller.
     func end(locally status: Status) {
         guard finalStatus == nil, !closed else { return }
         localStatus = status
-        if let connection, let session = connection.session, streamID > 0 {
-            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_CANCEL.rawValue)
-            connection.markDirty()
-        }
+        connection?.resetStream(streamID, .cancel)
         let error = RPCError(status: status)
         complete(status, [:])
-        receiveFailed(error)
+        failReceiving(error)
         wakeWriter(error: error)
     }
 
@@ -174,26 +161,26 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
     }
 
     /// The stream closed; `errorCode` is from RST_STREAM when the server reset it.
-    func onClose(errorCode: UInt32, connectionError: RPCError?) {
+    func onClose(errorCode: HTTP2ErrorCode, connectionError: RPCError?) {
         let status: Status
         if let localStatus {
             status = localStatus
         } else if let connectionError {
             status = connectionError.status
-        } else if errorCode == NGHTTP2_NO_ERROR.rawValue {
+        } else if errorCode == .noError {
             status = resolvedStatus()
-        } else if errorCode == NGHTTP2_REFUSED_STREAM.rawValue {
+        } else if errorCode == .refusedStream {
             status = Status(code: .unavailable, message: "the server refused the stream (it may be shutting down)")
-        } else if errorCode == NGHTTP2_CANCEL.rawValue {
+        } else if errorCode == .cancel {
             status = Status(code: .cancelled, message: "the server cancelled the call")
-        } else if errorCode == NGHTTP2_ENHANCE_YOUR_CALM.rawValue {
+        } else if errorCode == .enhanceYourCalm {
             status = Status(code: .resourceExhausted, message: "the server says: enhance your calm")
         } else {
-            status = Status(code: .internal, message: "the server reset the stream (HTTP/2 error \(errorCode))")
+            status = Status(code: .internal, message: "the server reset the stream (HTTP/2 error \(errorCode.rawValue): \(errorCode))")
         }
-        if finalStatus == nil && !inbound.ended && localStatus == nil {
+        if finalStatus == nil && !state.inbound.ended && localStatus == nil {
             // Messages that arrived before an abnormal end stay readable; then the error.
-            inbound.failAfterMessages(RPCError(status: status))
+            state.failAfterMessages(RPCError(status: status))
         }
         complete(status, trailerMetadata)
         streamClosed(error: RPCError(status: finalStatus?.0 ?? status))

@@ -1,5 +1,4 @@
 import CLibevent
-import CNGHTTP2
 import RPCCore
 
 #if canImport(Glibc)
@@ -33,29 +32,29 @@ public struct HTTP2Limits: Sendable {
 }
 
 /// One HTTP/2 connection: a bufferevent (TCP or TLS) feeding an nghttp2 session.
-/// nghttp2 does no I/O: bytes read are fed to `nghttp2_session_mem_recv`, frames it
-/// produces are written into the bufferevent. Loop thread only.
+/// nghttp2 does no I/O: bytes read are fed to the session, frames it produces
+/// are written into the bufferevent. Loop thread only.
 ///
 /// Lifetime: retained (through `Unmanaged`) while the socket is open; `close()`
 /// fails every stream and frees the session and socket outside any callback.
-class H2Connection: @unchecked Sendable {
+class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
     let loop: EventLoop
     let limits: HTTP2Limits
     /// The peer's address, e.g. `127.0.0.1:50432`.
     let peer: String
     var bev: OpaquePointer?
-    var session: OpaquePointer?
+    var session: NGHTTP2Session?
     var streams: [Int32: H2Stream] = [:]
     var isDirty = false
     /// Request bytes this connection's streams hold (see `maxBufferedInboundBytes`).
     private(set) var inboundHeld = 0
     private(set) var isClosed = false
     /// Close once the output is written (after GOAWAY).
-    var closeWhenFlushed = false
+    private var closeWhenFlushed = false
     private var unmanaged: Unmanaged<H2Connection>?
     private var lingerTimer: (any TransportTimer)?
     /// A GOAWAY that ends the connection was queued (by us or by nghttp2).
-    var goAwaySubmitted = false
+    private var goAwaySubmitted = false
     private var lingering = false
     private var iovecs: [iovec] = Array(repeating: iovec(), count: 16)
 
@@ -94,6 +93,22 @@ class H2Connection: @unchecked Sendable {
         bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
     }
 
+    /// Creates the session and queues our SETTINGS and connection window; on
+    /// failure (only out of memory) the connection closes and this returns false.
+    func startSession(server: Bool, settings: [HTTP2Setting]) -> Bool {
+        do {
+            let session = try NGHTTP2Session(server: server, delegate: self)
+            try session.submitSettings(settings)
+            try session.setConnectionWindow(limits.connectionWindow)
+            self.session = session
+            markDirty()
+            return true
+        } catch {
+            close(error: RPCError(code: .unavailable, message: "cannot start an HTTP/2 session: \(error)"))
+            return false
+        }
+    }
+
     // MARK: - I/O
 
     private func readable() {
@@ -102,7 +117,6 @@ class H2Connection: @unchecked Sendable {
             return
         }
         guard let session, let input = bufferevent_get_input(bev) else { return }
-        var total = 0
         while true {
             let available = evbuffer_get_length(input)
             guard available > 0 else { break }
@@ -114,40 +128,19 @@ class H2Connection: @unchecked Sendable {
             var consumed = 0
             for i in 0..<count {
                 let vec = iovecs[i]
-                let result = nghttp2_session_mem_recv(session, vec.iov_base.assumingMemoryBound(to: UInt8.self), vec.iov_len)
-                if result < 0 {
+                do {
+                    consumed += try session.receive(UnsafeRawBufferPointer(start: vec.iov_base, count: vec.iov_len))
+                } catch {
                     evbuffer_drain(input, consumed)
-                    protocolFailure(Int32(result))
+                    protocolFailure(error)
                     return
                 }
-                consumed += result
                 if isClosed { return }
             }
             evbuffer_drain(input, consumed)
-            total += consumed
         }
-        _ = total
         inputProcessed()
         flush()
-    }
-
-    /// Creates the nghttp2 session with our callbacks. Credit is returned by
-    /// hand (no automatic WINDOW_UPDATE: see InboundFlow), and at most 1000
-    /// unacknowledged PING/SETTINGS replies may queue (a flood of them ends the
-    /// connection).
-    func makeSession(server: Bool) {
-        var option: OpaquePointer?
-        nghttp2_option_new(&option)
-        nghttp2_option_set_no_auto_window_update(option, 1)
-        nghttp2_option_set_max_outbound_ack(option, 1000)
-        var session: OpaquePointer?
-        if server {
-            nghttp2_session_server_new2(&session, H2Connection.callbacks, context, option)
-        } else {
-            nghttp2_session_client_new2(&session, H2Connection.callbacks, context, option)
-        }
-        nghttp2_option_del(option)
-        self.session = session
     }
 
     /// After a read, outside nghttp2's callbacks (the server starts calls here).
@@ -158,7 +151,7 @@ class H2Connection: @unchecked Sendable {
         for stream in streams.values where stream.writeWaiter != nil {
             stream.wakeWriter()
         }
-        if closeWhenFlushed, let output = bufferevent_get_output(bev), evbuffer_get_length(output) == 0 {
+        if closeWhenFlushed, outputBuffered == 0 {
             lingerAndClose()
         }
     }
@@ -203,15 +196,14 @@ class H2Connection: @unchecked Sendable {
     /// nghttp2 rejected the input (the peer broke the protocol, or a callback of
     /// ours refused it): stop reading, write what is queued (nghttp2's GOAWAY, or
     /// ours), then close.
-    func protocolFailure(_ code: Int32) {
-        if !goAwaySubmitted, let session {
+    func protocolFailure(_ error: NGHTTP2Error) {
+        if !goAwaySubmitted {
             // Floods (nghttp2's own CONTINUATION, SETTINGS and queue limits) are
             // abuse; anything else is a protocol error.
-            let flood = code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue || code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_SETTINGS.rawValue
-            let error = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR
             goAwaySubmitted = true
-            nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-                error.rawValue, nil, 0)
+            // Failing only when nghttp2 is out of memory or already terminating:
+            // the connection closes either way.
+            try? session?.submitGoAway(error.isFlood ? .enhanceYourCalm : .protocolError)
         }
         bufferevent_disable(bev, Int16(EV_READ))
         closeWhenFlushed = true
@@ -225,9 +217,7 @@ class H2Connection: @unchecked Sendable {
         return evbuffer_get_length(output)
     }
 
-    /// nghttp2 should stop producing frames.
-    var outputFull: Bool { outputBuffered >= limits.outputHighWater }
-    /// Writers should wait.
+    /// nghttp2 should stop producing frames; writers should wait.
     var outputCongested: Bool { outputBuffered >= limits.outputHighWater }
 
     func write(_ bytes: UnsafeRawBufferPointer) {
@@ -239,14 +229,15 @@ class H2Connection: @unchecked Sendable {
     /// sides are done.
     func flush() {
         guard let session, !isClosed, !lingering else { return }
-        let result = nghttp2_session_send(session)
-        if result != 0 {
-            close()
+        do {
+            try session.send()
+        } catch {
+            close(error: RPCError(code: .unavailable, message: "the HTTP/2 session failed: \(error)"))
             return
         }
-        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && outputBuffered == 0 {
+        if !session.wantsRead && !session.wantsWrite && outputBuffered == 0 {
             closeWhenFlushed ? lingerAndClose() : close()
-        } else if closeWhenFlushed && outputBuffered == 0 && nghttp2_session_want_write(session) == 0 {
+        } else if closeWhenFlushed && outputBuffered == 0 && !session.wantsWrite {
             lingerAndClose()
         }
     }
@@ -260,32 +251,46 @@ class H2Connection: @unchecked Sendable {
     /// Subclass hook: the server keeps a total over all connections.
     func inboundHeldDidChange(by delta: Int) {}
 
-    /// Whether the bytes held are over the budget.
-    var inboundOverBudget: Bool { inboundHeld > limits.maxBufferedInboundBytes }
+    /// How many more request bytes may be held before a stream is refused.
+    var inboundBudgetLeft: Int { limits.maxBufferedInboundBytes - inboundHeld }
 
     func markDirty() {
         if !isClosed { loop.markDirty(self) }
     }
 
+    /// Returns `count` bytes of stream credit.
     func consumeStream(_ streamID: Int32, _ count: Int) {
         guard let session, count > 0 else { return }
-        nghttp2_session_consume_stream(session, streamID, count)
+        // Fails only for a stream nghttp2 has closed: no credit is owed then.
+        try? session.consumeStream(streamID, count)
         markDirty()
     }
 
+    /// Asks nghttp2 for a deferred stream's data again.
     func resumeData(_ streamID: Int32) {
         guard let session else { return }
-        nghttp2_session_resume_data(session, streamID)
+        // Fails only when the stream is gone or its data not deferred: nothing to resume.
+        try? session.resumeData(streamID)
+        markDirty()
+    }
+
+    /// Resets a stream; a failure (the stream is gone) needs nothing more.
+    func resetStream(_ streamID: Int32, _ code: HTTP2ErrorCode) {
+        guard let session, streamID > 0 else { return }
+        try? session.submitReset(streamID: streamID, code)
         markDirty()
     }
 
     /// Sends GOAWAY with `code` and closes once it is written.
-    func goAway(_ code: nghttp2_error_code, debug: String = "") {
+    func goAway(_ code: HTTP2ErrorCode, debug: String = "") {
         guard let session, !isClosed else { return }
         goAwaySubmitted = true
-        var debugData = Array(debug.utf8)
-        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-            code.rawValue, &debugData, debugData.count)
+        do {
+            try session.submitGoAway(code, debug: debug)
+        } catch {
+            close()
+            return
+        }
         closeWhenFlushed = true
         bufferevent_setwatermark(bev, Int16(EV_WRITE), 0, 0)
         markDirty()
@@ -306,7 +311,6 @@ class H2Connection: @unchecked Sendable {
         connectionClosed()
         // Free outside whatever callback we are in.
         loop.execute { [self] in
-            if let session { nghttp2_session_del(session) }
             session = nil
             if let bev { bufferevent_free(bev) }
             bev = nil
@@ -318,83 +322,42 @@ class H2Connection: @unchecked Sendable {
     /// Subclass hook: the connection is closed (streams are failed already).
     func connectionClosed() {}
 
-    // MARK: - nghttp2 callbacks (overridden by the server and client)
+    // MARK: - NGHTTP2SessionDelegate (the server and client override the frame events)
 
-    func onBeginHeaders(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 { 0 }
-    func onHeader(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 { 0 }
-    func onFrameRecv(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 { 0 }
-    func onFrameSend(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 { 0 }
-    func onBeginFrame(_ header: UnsafePointer<nghttp2_frame_hd>) -> Int32 { 0 }
-    func onInvalidFrame(_ frame: UnsafePointer<nghttp2_frame>, error: Int32) -> Int32 { 0 }
+    func sessionWrite(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if outputCongested { return false }
+        write(bytes)
+        return true
+    }
 
-    func onDataChunk(streamID: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-        if let session { nghttp2_session_consume_connection(session, bytes.count) }
+    func sessionBeginFrame(_ frame: HTTP2Frame) -> HTTP2CallbackResult { .proceed }
+    func sessionBeginHeaders(_ frame: HTTP2Frame) -> HTTP2CallbackResult { .proceed }
+    func sessionHeader(_ frame: HTTP2Frame, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2CallbackResult { .proceed }
+    func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult { .proceed }
+    func sessionFrameSent(_ frame: HTTP2Frame) {}
+    func sessionInvalidFrame(_ frame: HTTP2Frame, error: NGHTTP2Error) {}
+    func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {}
+
+    func sessionData(streamID: Int32, _ bytes: UnsafeRawBufferPointer) {
+        // Connection credit comes back at once, so streams never starve each
+        // other; it cannot fail for bytes nghttp2 just delivered.
+        try? session?.consumeConnection(bytes.count)
         if let stream = streams[streamID] {
             stream.receivedData(bytes)
         } else {
             // Nobody reads this stream: its credit must still come back.
             consumeStream(streamID, bytes.count)
         }
-        return 0
     }
 
-    func onStreamClose(streamID: Int32, errorCode: UInt32) -> Int32 { 0 }
+    func sessionReadData(streamID: Int32, maxLength: Int) -> HTTP2DataRead {
+        streams[streamID]?.readData(maxLength: maxLength) ?? .end(endStream: true)
+    }
 
-    /// The callbacks every session uses; they dispatch to the methods above.
-    nonisolated(unsafe) static let callbacks: OpaquePointer = {
-        var callbacks: OpaquePointer?
-        nghttp2_session_callbacks_new(&callbacks)
-        nghttp2_session_callbacks_set_send_callback(callbacks) { _, data, length, _, context in
-            let connection = H2Connection.from(context)
-            if connection.outputFull { return Int(NGHTTP2_ERR_WOULDBLOCK.rawValue) }
-            connection.write(UnsafeRawBufferPointer(start: data, count: length))
-            return length
-        }
-        nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, frameHeader, length, source, context in
-            let connection = H2Connection.from(context)
-            guard let pointer = source?.pointee.ptr else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
-            let stream = Unmanaged<H2Stream>.fromOpaque(pointer).takeUnretainedValue()
-            guard let output = bufferevent_get_output(connection.bev) else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
-            return stream.sendDataCallback(frameHeader: frameHeader!, length: length, output: output)
-        }
-        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, context in
-            H2Connection.from(context).onBeginHeaders(frame!)
-        }
-        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, context in
-            H2Connection.from(context).onHeader(
-                frame!, name: UnsafeRawBufferPointer(start: name, count: nameLength),
-                value: UnsafeRawBufferPointer(start: value, count: valueLength))
-        }
-        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, context in
-            H2Connection.from(context).onFrameRecv(frame!)
-        }
-        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, context in
-            H2Connection.from(context).onFrameSend(frame!)
-        }
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, context in
-            H2Connection.from(context).onDataChunk(streamID: streamID, UnsafeRawBufferPointer(start: data, count: length))
-        }
-        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, context in
-            H2Connection.from(context).onStreamClose(streamID: streamID, errorCode: errorCode)
-        }
-        nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks) { _, header, context in
-            H2Connection.from(context).onBeginFrame(header!)
-        }
-        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, context in
-            H2Connection.from(context).onInvalidFrame(frame!, error: error)
-        }
-        return callbacks!
-    }()
-
-    /// The data provider for a stream: nghttp2 asks the stream for DATA bytes.
-    static func dataProvider(for stream: H2Stream) -> nghttp2_data_provider {
-        var provider = nghttp2_data_provider()
-        provider.source.ptr = Unmanaged.passUnretained(stream).toOpaque()
-        provider.read_callback = { _, _, _, length, flags, source, _ in
-            let stream = Unmanaged<H2Stream>.fromOpaque(source!.pointee.ptr!).takeUnretainedValue()
-            return stream.readCallback(length: length, flags: flags!)
-        }
-        return provider
+    func sessionSendData(streamID: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
+        guard !outputCongested, let stream = streams[streamID] else { return false }
+        write(frameHeader)
+        stream.sendData(length: length)
+        return true
     }
 }
-

@@ -1,4 +1,3 @@
-import CNGHTTP2
 import RPCCore
 
 /// The server side of one gRPC call on one HTTP/2 stream: what the router reads
@@ -15,10 +14,8 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     var malformedMetadata: String?
 
     // The response.
-    var headersSubmitted = false
-    var finished = false
     /// Trailers waiting for the data before them; empty means `grpc-status: 0` alone.
-    private var trailerFields: [(name: String, value: String)]?
+    private var trailerFields: [(name: String, value: String)] = []
     var handlerTask: Task<Void, Never>?
     var deadlineTimer: (any TransportTimer)?
 
@@ -32,7 +29,8 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         if !loop.inEventLoop {
             return try await withTaskExecutorPreference(loop) { try await self.sendHeaders(metadata) }
         }
-        guard !headersSubmitted else { return }
+        // Headers already sent (with or before the first message): nothing to do.
+        if state.sendPhase != .idle && !closed { return }
         guard canSend else { throw closeError }
         submitHeaders(metadata)
     }
@@ -44,7 +42,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     func receiveSingle() async throws -> [UInt8] {
         // The fast path: on the loop, with the whole request here (usually the
         // request and END_STREAM came together), no suspension at all.
-        if loop.inEventLoop, inbound.messages.count == 1, inbound.ended, let bytes = try receiveSingleNow() {
+        if loop.inEventLoop, state.inbound.messages.count == 1, state.inbound.ended, let bytes = try receiveSingleNow() {
             return bytes
         }
         if !loop.inEventLoop {
@@ -54,14 +52,13 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     private func receiveSingleNow() throws -> [UInt8]? {
-        guard let (message, credit) = inbound.take() else { return nil }
-        connection?.consumeStream(streamID, credit)
-        if case .failure(let error)? = inbound.terminal { throw error }
+        guard let message = takeMessage() else { return nil }
+        if case .failure(let error)? = state.terminal { throw error }
         return message
     }
 
     private func respondNow(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) {
-        if !headersSubmitted { submitHeaders(headers) }
+        submitHeaders(headers)
         // One message: queue it and the trailers together, without waiting.
         pending.append(framedMessage)
         finishOnLoop(status: .ok, trailers: trailers)
@@ -91,28 +88,23 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
 
     // MARK: - Response (loop thread)
 
-    override var canSend: Bool { !closed && !finished }
+    /// The status was decided (it may still wait behind data).
+    var finished: Bool { state.sendPhase == .closing || state.sendPhase == .done }
 
     override func prepareToSend() throws {
-        if !headersSubmitted { submitHeaders([:]) }
+        submitHeaders([:])
     }
 
+    /// Submits the response headers, unless they went out already.
     private func submitHeaders(_ metadata: Metadata) {
-        guard let connection, let session = connection.session else { return }
-        headersSubmitted = true
-        var provider = H2Connection.dataProvider(for: self)
-        let streamID = self.streamID
-        let result: Int32
+        guard state.openSending(), let session = connection?.session else { return }
+        let block: HTTP2HeaderBlock
         if metadata.isEmpty {
-            let (nva, count) = StaticHeaders.response
-            result = nghttp2_submit_response(session, streamID, nva, count, &provider)
+            block = .grpcResponse
         } else {
-            var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
-            fields.append(contentsOf: Self.bounded(metadata.wireHeaders()))
-            result = withHeaderFields(fields) { nva, count in nghttp2_submit_response(session, streamID, nva, count, &provider) }
+            block = .fields([(":status", "200"), ("content-type", "application/grpc")] + Self.bounded(metadata.wireHeaders()))
         }
-        submitted(result)
-        connection.markDirty()
+        submitted { () throws(NGHTTP2Error) in try session.submitResponse(streamID: streamID, block, hasBody: true) }
     }
 
     /// Metadata we put in one header block at most (peers refuse larger blocks:
@@ -140,39 +132,37 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         return kept
     }
 
-    /// A response, trailer or reset nghttp2 refused: the stream cannot carry the
-    /// status, so it is reset (INTERNAL_ERROR); the client still learns the call
+    /// Runs a submit. One nghttp2 refused leaves the stream unable to carry the
+    /// status, so it is reset (INTERNAL_ERROR): the client still learns the call
     /// failed instead of waiting forever.
-    private func submitted(_ result: Int32) {
-        guard result != 0, let connection, let session = connection.session else { return }
-        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue)
+    private func submitted(_ submit: () throws(NGHTTP2Error) -> Void) {
+        guard let connection else { return }
+        do {
+            try submit()
+        } catch {
+            connection.resetStream(streamID, .internalError)
+        }
         connection.markDirty()
     }
 
     /// Ends the call: trailers after the data, or a Trailers-Only response.
     func finishOnLoop(status: Status, trailers: Metadata) {
-        guard !finished else { return }
-        finished = true
         deadlineTimer?.cancel()
         deadlineTimer = nil
-        guard !closed, let connection, let session = connection.session else { return }
         let plainOK = status.code == .ok && status.message.isEmpty && trailers.isEmpty
-        let fields = plainOK ? [] : Self.statusFields(status, trailers)
-        if headersSubmitted {
-            trailerFields = fields
+        switch state.finishSending() {
+        case .alreadyDone:
+            return
+        case .afterData:
+            trailerFields = plainOK ? [] : Self.statusFields(status, trailers)
             resumeData()
-        } else {
-            headersSubmitted = true
-            let streamID = self.streamID
-            if plainOK {
-                let (nva, count) = StaticHeaders.trailersOnlyOK
-                submitted(nghttp2_submit_response(session, streamID, nva, count, nil))
-            } else {
-                submitted(withHeaderFields([(":status", "200"), ("content-type", "application/grpc")] + fields) { nva, count in
-                    nghttp2_submit_response(session, streamID, nva, count, nil)
-                })
-            }
-            connection.markDirty()
+        case .headersOnly:
+            guard let session = connection?.session else { return }
+            let block: HTTP2HeaderBlock =
+                plainOK
+                ? .grpcTrailersOnlyOK
+                : .fields([(":status", "200"), ("content-type", "application/grpc")] + Self.statusFields(status, trailers))
+            submitted { () throws(NGHTTP2Error) in try session.submitResponse(streamID: streamID, block, hasBody: false) }
         }
         // Whatever the client still sends is not read: return its credit.
         releaseInboundCredit()
@@ -181,43 +171,38 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
 
     /// Ends the call with an HTTP status other than 200 (not a gRPC request).
     func rejectHTTP(status: Int, grpcStatus: Status) {
-        guard !finished, let connection, let session = connection.session else { return }
-        finished = true
-        headersSubmitted = true
+        guard state.finishSending() == .headersOnly, let session = connection?.session else { return }
         let fields: [(name: String, value: String)] = [
             (":status", String(status)), ("content-type", "application/grpc"),
             ("grpc-status", String(grpcStatus.code.rawValue)),
             ("grpc-message", PercentEncoding.encode(Status.bounded(grpcStatus.message))),
         ]
-        let streamID = self.streamID
-        submitted(withHeaderFields(fields) { nva, count in nghttp2_submit_response(session, streamID, nva, count, nil) })
-        connection.markDirty()
+        submitted { () throws(NGHTTP2Error) in try session.submitResponse(streamID: streamID, .fields(fields), hasBody: false) }
     }
 
-    override func endOfData(flags: UnsafeMutablePointer<UInt32>) -> Bool {
-        guard let fields = trailerFields, let connection, let session = connection.session else { return false }
-        trailerFields = nil
-        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-        let streamID = self.streamID
-        if fields.isEmpty {
-            let (nva, count) = StaticHeaders.trailersOK
-            submitted(nghttp2_submit_trailer(session, streamID, nva, count))
-        } else {
-            submitted(withHeaderFields(fields) { nva, count in nghttp2_submit_trailer(session, streamID, nva, count) })
+    override func endOfData() -> HTTP2DataRead {
+        guard let session = connection?.session else { return .end(endStream: true) }
+        let block: HTTP2HeaderBlock = trailerFields.isEmpty ? .grpcTrailersOK : .fields(trailerFields)
+        trailerFields = []
+        do {
+            try session.submitTrailer(streamID: streamID, block)
+            return .end(endStream: false)
+        } catch {
+            // No trailers: end the stream with a reset, which the client reads as a failure.
+            connection?.resetStream(streamID, .internalError)
+            return .end(endStream: true)
         }
-        return true
     }
 
     /// The deadline passed: DEADLINE_EXCEEDED, and the handler is cancelled.
     func deadlineExceeded() {
         guard !finished else { return }
         finishOnLoop(status: Status(code: .deadlineExceeded, message: "the deadline was exceeded"), trailers: [:])
-        receiveFailed(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
+        failReceiving(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
         handlerTask?.cancel()
     }
 
     override func receiveFailed(_ error: RPCError) {
-        super.receiveFailed(error)
         // Bad input (oversized or truncated message) ends the call at once.
         if !finished && error.code != .deadlineExceeded && error.code != .cancelled {
             finishOnLoop(status: error.status, trailers: [:])
@@ -230,7 +215,6 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         deadlineTimer?.cancel()
         deadlineTimer = nil
         super.streamClosed(error: error)
-        finished = true
         if !wasFinished {
             // The client reset the stream or went away: stop the handler.
             handlerTask?.cancel()

@@ -1,11 +1,12 @@
-import CNGHTTP2
 import DequeModule
 import RPCCore
 
-/// The state one HTTP/2 stream carrying a gRPC call keeps on both sides: received
-/// messages on their way to the reader, and framed messages on their way out.
-/// Subclassed by the server and client calls. Loop thread only, except that the
-/// public async entry points hop to the loop first.
+/// One HTTP/2 stream carrying a gRPC call, on both sides: the shell around a
+/// `StreamStateMachine` that applies what it decides (credit, the connection's
+/// budget, the receive timer, waking readers and writers), and holds the
+/// framed messages on their way out. Subclassed by the server and client
+/// calls. Loop thread only, except that the public async entry points hop to
+/// the loop first.
 ///
 /// Flow control, receiving: connection credit is returned as bytes arrive (so
 /// streams never starve each other); stream credit is withheld while a complete
@@ -20,19 +21,16 @@ class H2Stream: @unchecked Sendable {
     /// Nil once the stream is closed.
     var connection: H2Connection?
     var streamID: Int32 = -1
+    var state: StreamStateMachine
 
-    // Receiving.
-    var inbound: InboundFlow
     var receiveWaiter: CheckedContinuation<[UInt8]?, any Error>?
-    /// `inbound.heldBytes` as last told to the connection (its budget).
-    private var reportedHeld = 0
-    /// Runs while a message is half received; fires when no byte came for
-    /// `HTTP2Limits.receiveTimeout`.
+    /// Runs while a message is half received (`HTTP2Limits.receiveTimeout`).
     private var receiveTimer: (any TransportTimer)?
 
     // Sending.
     var pending = ByteQueue()
-    var dataDeferred = false
+    /// nghttp2 was told there is no data; it must be asked again.
+    private var dataDeferred = false
     var writeWaiter: CheckedContinuation<Void, any Error>? {
         didSet {
             if (oldValue == nil) != (writeWaiter == nil) {
@@ -44,79 +42,62 @@ class H2Stream: @unchecked Sendable {
     private let stats: TransportStats?
     let writeHighWater: Int
 
-    /// The stream is closed (both sides done, reset, or the connection is gone).
-    var closed = false
-    /// Why it closed, for operations after that.
-    var closeError = RPCError(code: .unavailable, message: "the stream is closed")
-
-    init(loop: EventLoop, connection: H2Connection, maxReceiveMessageSize: Int, writeHighWater: Int) {
+    init(loop: EventLoop, connection: H2Connection) {
         self.loop = loop
         self.connection = connection
         self.stats = connection.stats
-        self.inbound = InboundFlow(maxMessageSize: maxReceiveMessageSize)
-        self.writeHighWater = writeHighWater
+        self.state = StreamStateMachine(
+            maxMessageSize: connection.limits.maxReceiveMessageSize, receiveTimeout: connection.limits.receiveTimeout)
+        self.writeHighWater = connection.limits.streamWriteHighWater
     }
+
+    var closed: Bool { state.isClosed }
+    var closeError: RPCError { state.closeError ?? RPCError(code: .unavailable, message: "the stream is closed") }
+
+    // MARK: - Applying the state machine's actions (loop thread)
+
+    func apply(_ actions: StreamStateMachine.Actions) {
+        if actions.returnCredit > 0 { connection?.consumeStream(streamID, actions.returnCredit) }
+        if actions.heldDelta != 0 { connection?.inboundHeldChanged(by: actions.heldDelta) }
+        switch actions.receiveTimer {
+        case .unchanged:
+            break
+        case .cancel:
+            receiveTimer?.cancel()
+        case .arm(let timeout):
+            if receiveTimer == nil { receiveTimer = connection?.clock.timer(on: loop) }
+            receiveTimer?.schedule(after: timeout) { [weak self] in
+                guard let self else { return }
+                self.apply(self.state.receiveTimerFired())
+            }
+        }
+        if let failure = actions.failure { receiveFailed(failure) }
+        if actions.wakeReader { wakeReceiver() }
+    }
+
+    /// Receiving failed: the reader has been told. Subclasses end the call.
+    func receiveFailed(_ error: RPCError) {}
 
     // MARK: - Receiving (loop thread)
 
     /// A DATA chunk arrived. Connection credit was returned already.
     func receivedData(_ bytes: UnsafeRawBufferPointer) {
-        let hadFailure = inbound.failure != nil
-        connection?.consumeStream(streamID, inbound.receive(bytes))
-        if !hadFailure, let failure = inbound.failure {
-            receiveFailed(failure)
-            return
-        }
-        accountHeld()
-        if let connection, inbound.heldBytes > 0, connection.inboundOverBudget {
-            receiveFailed(RPCError(code: .resourceExhausted,
-                message: "the server holds too much unread request data; the call was ended (try fewer concurrent calls or smaller messages)"))
-            return
-        }
-        armReceiveTimer()
-        wakeReceiver()
-    }
-
-    /// Tells the connection how much this stream holds now.
-    private func accountHeld() {
-        let held = closed ? 0 : inbound.heldBytes
-        guard held != reportedHeld else { return }
-        connection?.inboundHeldChanged(by: held - reportedHeld)
-        reportedHeld = held
-    }
-
-    /// A peer that stops in the middle of a message must not pin its bytes: the
-    /// call ends when nothing more arrives for `receiveTimeout`.
-    private func armReceiveTimer() {
-        guard inbound.hasPartialMessage, let timeout = connection?.limits.receiveTimeout else {
-            receiveTimer?.cancel()
-            return
-        }
-        if receiveTimer == nil { receiveTimer = connection?.clock.timer(on: loop) }
-        receiveTimer?.schedule(after: timeout) { [weak self] in
-            guard let self, self.inbound.hasPartialMessage, self.inbound.failure == nil else { return }
-            self.receiveFailed(RPCError(code: .resourceExhausted,
-                message: "no data for \(timeout) in the middle of a message; the call was ended"))
-        }
+        apply(state.received(bytes, budgetLeft: connection?.inboundBudgetLeft ?? 0))
     }
 
     /// The peer finished sending (END_STREAM).
     func receivedEndOfStream() {
-        inbound.end()
-        wakeReceiver()
+        apply(state.receivedEnd())
     }
 
-    /// Receiving failed: the reader gets `error`. Subclasses also end the call.
-    func receiveFailed(_ error: RPCError) {
-        inbound.fail(error)
-        receiveTimer?.cancel()
-        accountHeld()
-        wakeReceiver()
+    /// Ends receiving with `error` (a deadline, a local cancel, bad input).
+    func failReceiving(_ error: RPCError) {
+        apply(state.failed(error))
     }
 
     /// The peer's data will not be read any more: return its credit.
     func releaseInboundCredit() {
-        connection?.consumeStream(streamID, inbound.releaseAll())
+        connection?.consumeStream(streamID, state.releaseCredit())
     }
 
     private func wakeReceiver() {
@@ -124,19 +105,15 @@ class H2Stream: @unchecked Sendable {
         if let message = takeMessage() {
             receiveWaiter = nil
             waiter.resume(returning: message)
-        } else if let terminal = inbound.terminal {
+        } else if let terminal = state.terminal {
             receiveWaiter = nil
             waiter.resume(with: terminal.mapError { $0 as any Error })
-        } else if closed {
-            receiveWaiter = nil
-            waiter.resume(throwing: closeError)
         }
     }
 
-    private func takeMessage() -> [UInt8]? {
-        guard let (message, credit) = inbound.take() else { return nil }
-        connection?.consumeStream(streamID, credit)
-        accountHeld()
+    func takeMessage() -> [UInt8]? {
+        guard let (message, actions) = state.take() else { return nil }
+        apply(actions)
         return message
     }
 
@@ -146,8 +123,7 @@ class H2Stream: @unchecked Sendable {
             return try await withTaskExecutorPreference(loop) { try await self.receiveMessage() }
         }
         if let message = takeMessage() { return message }
-        if let terminal = inbound.terminal { return try terminal.get() }
-        if closed { throw closeError }
+        if let terminal = state.terminal { return try terminal.get() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 if Task.isCancelled {
@@ -172,7 +148,7 @@ class H2Stream: @unchecked Sendable {
     // MARK: - Sending (loop thread)
 
     /// Whether more data may follow; false once the sending side is finished.
-    var canSend: Bool { !closed }
+    var canSend: Bool { state.canSend }
 
     /// Queues a framed message and waits while too much is buffered.
     func sendMessage(_ framed: [UInt8]) async throws {
@@ -227,34 +203,27 @@ class H2Stream: @unchecked Sendable {
         }
     }
 
-    // MARK: - nghttp2 data provider (inside nghttp2 callbacks)
+    // MARK: - nghttp2 data source (inside the session's send)
 
-    /// How many bytes of the next DATA frame are ready, with flags; or deferral.
-    func readCallback(length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
-        if !pending.isEmpty {
-            flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
-            return min(length, pending.count)
-        }
-        if endOfData(flags: flags) {
-            return 0
-        }
+    /// How many bytes of the next DATA frame are ready, or the end, or deferral.
+    func readData(maxLength: Int) -> HTTP2DataRead {
+        if !pending.isEmpty { return .bytes(min(maxLength, pending.count)) }
+        if state.dataExhausted() { return endOfData() }
         dataDeferred = true
-        return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        return .deferred
     }
 
-    /// Called when nothing is pending: sets EOF flags (and submits trailers) if the
-    /// sending side is finished. Subclasses decide.
-    func endOfData(flags: UnsafeMutablePointer<UInt32>) -> Bool { false }
+    /// The sending side ended and its data is out: how the stream ends
+    /// (the server submits trailers here). Subclasses decide.
+    func endOfData() -> HTTP2DataRead { .end(endStream: true) }
 
-    /// Writes one DATA frame (header and `length` pending bytes) to `output`.
-    func sendDataCallback(frameHeader: UnsafePointer<UInt8>, length: Int, output: OpaquePointer) -> Int32 {
-        guard let connection, !connection.outputFull else { return NGHTTP2_ERR_WOULDBLOCK.rawValue }
-        connection.write(UnsafeRawBufferPointer(start: frameHeader, count: 9))
+    /// Writes `length` pending bytes of a DATA frame (its header is written).
+    func sendData(length: Int) {
+        guard let connection else { return }
         pending.consume(length) { (bytes: UnsafeRawBufferPointer) -> Void in connection.write(bytes) }
         if writeWaiter != nil {
             wakeWriter()
         }
-        return 0
     }
 
     // MARK: - Closing
@@ -262,13 +231,9 @@ class H2Stream: @unchecked Sendable {
     /// The stream is gone: fail every waiter. Subclasses cancel what they run.
     func streamClosed(error: RPCError) {
         guard !closed else { return }
-        closed = true
-        closeError = error
-        receiveTimer?.cancel()
-        accountHeld()
+        apply(state.closed(error))
         connection = nil
         pending.removeAll()
-        wakeReceiver()
         wakeWriter(error: error)
     }
 }

@@ -1,5 +1,4 @@
 import CLibevent
-import CNGHTTP2
 import RPCCore
 
 #if canImport(Glibc)
@@ -7,39 +6,38 @@ import Glibc
 #endif
 
 /// The server side of one HTTP/2 connection: turns request streams into calls
-/// on the router, enforces the connection's limits, and answers abuse with
-/// GOAWAY ENHANCE_YOUR_CALM (nghttp2 1.52 has no rapid-reset or CONTINUATION
-/// flood protection of its own).
+/// on the router and applies what its `ServerConnectionStateMachine` decides
+/// (handshake and idle timeouts, drain, and GOAWAY ENHANCE_YOUR_CALM for
+/// abuse: nghttp2 1.52 has no rapid-reset or CONTINUATION flood protection of
+/// its own).
 final class ServerConnection: H2Connection, @unchecked Sendable {
     private let server: ServerCore
-    private var handshakeTimer: (any TransportTimer)?
-    private var idleTimer: (any TransportTimer)?
-    private var sawClientSettings = false
-    private var resetBucket: TokenBucket
-    private var continuationFrames = 0
-    private var headerBlockBytes = 0
-    private var invalidFrames = 0
-    private var draining = false
+    private var state: ServerConnectionStateMachine
+    private var timers: [ServerConnectionStateMachine.Timer: any TransportTimer] = [:]
     private let tlsPending: Bool
     /// Calls whose headers arrived during this read; started when nghttp2 returns.
     private var ready: [(H2ServerCall, ContinuousClock.Instant?)] = []
 
     init(server: ServerCore, loop: EventLoop, bev: OpaquePointer, peer: String, tls: Bool) {
         self.server = server
-        self.resetBucket = TokenBucket(burst: server.configuration.resetStreamBurst, perSecond: server.configuration.resetStreamRate)
+        let configuration = server.configuration
+        var rules = ServerConnectionStateMachine.Configuration()
+        rules.handshakeTimeout = configuration.handshakeTimeout
+        rules.idleTimeout = configuration.idleTimeout
+        rules.resetBurst = configuration.resetStreamBurst
+        rules.resetRate = configuration.resetStreamRate
+        rules.maxContinuationFrames = configuration.maxContinuationFrames
+        rules.maxHeaderBlockBytes = 4 * configuration.limits.maxHeaderListSize
+        self.state = ServerConnectionStateMachine(rules)
         self.tlsPending = tls
-        super.init(loop: loop, bev: bev, peer: peer, limits: server.configuration.limits, clock: server.configuration.clock, stats: server.stats)
+        super.init(loop: loop, bev: bev, peer: peer, limits: configuration.limits, clock: configuration.clock, stats: server.stats)
     }
 
     func start() {
-        let timer = clock.timer(on: loop)
-        timer.schedule(after: server.configuration.handshakeTimeout) { [unowned self] in
-            if !sawClientSettings { close() }
-        }
-        handshakeTimer = timer
+        apply(state.started())
         startIO()
         if !tlsPending {
-            startSession()
+            startServerSession()
         }
     }
 
@@ -50,46 +48,80 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             close()
             return
         }
-        startSession()
+        startServerSession()
     }
 
-    private func startSession() {
-        makeSession(server: true)
-        var settings = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(server.configuration.maxConcurrentStreams)),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListSize)),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: 1 << 16),
-        ]
-        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
-        nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(limits.connectionWindow))
-        armIdleTimer()
-        markDirty()
+    private func startServerSession() {
+        _ = startSession(server: true, settings: [
+            .maxConcurrentStreams(server.configuration.maxConcurrentStreams),
+            .initialWindowSize(limits.streamWindow),
+            .maxHeaderListSize(limits.maxHeaderListSize),
+            .maxFrameSize(1 << 16),
+        ])
     }
 
-    // MARK: - Streams
+    // MARK: - The state machine's actions
 
-    override func onBeginHeaders(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
-        guard frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
-            frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
-        else { return 0 }
-        let call = H2ServerCall(
-            loop: loop, connection: self, maxReceiveMessageSize: limits.maxReceiveMessageSize,
-            writeHighWater: limits.streamWriteHighWater)
-        call.streamID = frame.pointee.hd.stream_id
+    /// Applies the state machine's actions; true when the frame being received
+    /// is refused.
+    @discardableResult
+    private func apply(_ actions: [ServerConnectionStateMachine.Action]) -> Bool {
+        var reject = false
+        for action in actions {
+            switch action {
+            case .arm(let kind, let delay):
+                let timer = timers[kind] ?? clock.timer(on: loop)
+                timers[kind] = timer
+                timer.schedule(after: delay) { [unowned self] in apply(state.timerFired(kind)) }
+            case .cancel(let kind):
+                timers[kind]?.cancel()
+            case .goAway(let code, let debug):
+                goAway(code, debug: debug)
+            case .shutdownNotice:
+                do {
+                    try session?.submitShutdownNotice()
+                    markDirty()
+                } catch {
+                    close()
+                }
+            case .finalGoAway:
+                guard !isClosed else { break }
+                do {
+                    try session?.submitGoAway(.noError)
+                    markDirty()
+                } catch {
+                    close()
+                }
+            case .close:
+                close()
+            case .rejectFrame:
+                reject = true
+            }
+        }
+        return reject
+    }
+
+    // MARK: - Session events
+
+    override func sessionBeginFrame(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        apply(state.frameBegins(frame)) ? .failSession : .proceed
+    }
+
+    override func sessionBeginHeaders(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        guard frame.headersKind == .request else { return .proceed }
+        let call = H2ServerCall(loop: loop, connection: self)
+        call.streamID = frame.streamID
         streams[call.streamID] = call
-        idleTimer?.cancel()
-        return 0
+        apply(state.streamOpened())
+        return .proceed
     }
 
-    override func onHeader(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
-            let call = streams[frame.pointee.hd.stream_id] as? H2ServerCall
-        else { return 0 }
+    override func sessionHeader(_ frame: HTTP2Frame, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2CallbackResult {
+        guard frame.headersKind == .request, let call = streams[frame.streamID] as? H2ServerCall else { return .proceed }
         call.headerBytes += name.count + value.count + 32
         if call.headerBytes > limits.maxHeaderListSize {
             // Refuse this stream (RST_STREAM); the connection carries on.
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+            return .refuseStream
         }
         // Known headers are compared as bytes: no String unless needed.
         if name.first == UInt8(ascii: ":") {
@@ -98,7 +130,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             } else if name.equals(":method") {
                 call.method = value.equals("POST") ? "POST" : value.string
             }
-            return 0
+            return .proceed
         }
         if name.equals("content-type") {
             call.contentType = isGRPCContentType(value) ? "application/grpc" : value.string
@@ -112,101 +144,59 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 call.malformedMetadata = key
             }
         }
-        return 0
+        return .proceed
     }
 
-    override func onFrameRecv(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
-        let header = frame.pointee.hd
-        switch UInt32(header.type) {
-        case NGHTTP2_HEADERS.rawValue:
-            guard let call = streams[header.stream_id] as? H2ServerCall else { return 0 }
-            if frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
+    override func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        switch frame.type {
+        case .headers:
+            guard let call = streams[frame.streamID] as? H2ServerCall else { break }
+            if frame.headersKind == .request {
                 dispatch(call)
             }
-            if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+            if frame.endStream {
                 call.receivedEndOfStream()
             }
-        case NGHTTP2_DATA.rawValue:
-            if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
-                streams[header.stream_id]?.receivedEndOfStream()
-            }
-        case NGHTTP2_RST_STREAM.rawValue:
-            if !resetBucket.take(now: ContinuousClock.now) {
-                goAway(NGHTTP2_ENHANCE_YOUR_CALM, debug: "too many RST_STREAM frames")
-            }
-        case NGHTTP2_SETTINGS.rawValue:
-            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 && !sawClientSettings {
-                sawClientSettings = true
-                handshakeTimer?.cancel()
-                handshakeTimer = nil
+        case .data:
+            if frame.endStream {
+                streams[frame.streamID]?.receivedEndOfStream()
             }
         default:
             break
         }
-        return 0
+        apply(state.frameReceived(frame, now: .now))
+        return .proceed
     }
 
-    override func onBeginFrame(_ header: UnsafePointer<nghttp2_frame_hd>) -> Int32 {
-        switch UInt32(header.pointee.type) {
-        case NGHTTP2_HEADERS.rawValue:
-            continuationFrames = 0
-            headerBlockBytes = header.pointee.length
-        case NGHTTP2_CONTINUATION.rawValue:
-            continuationFrames += 1
-            headerBlockBytes += header.pointee.length
-            if continuationFrames > server.configuration.maxContinuationFrames || headerBlockBytes > 4 * limits.maxHeaderListSize {
-                goAway(NGHTTP2_ENHANCE_YOUR_CALM, debug: "header block too long")
-                return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
-            }
-        default:
-            break
-        }
-        return 0
+    override func sessionInvalidFrame(_ frame: HTTP2Frame, error: NGHTTP2Error) {
+        apply(state.invalidFrameReceived())
     }
 
-    override func onInvalidFrame(_ frame: UnsafePointer<nghttp2_frame>, error: Int32) -> Int32 {
-        invalidFrames += 1
-        if invalidFrames > 100 {
-            goAway(NGHTTP2_ENHANCE_YOUR_CALM, debug: "too many invalid frames")
-        }
-        return 0
-    }
-
-    override func onFrameSend(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
-        let header = frame.pointee.hd
+    override func sessionFrameSent(_ frame: HTTP2Frame) {
         // The response is complete while the client still sends: ask it to stop
         // (RST_STREAM NO_ERROR, RFC 9113 section 8.1).
-        if UInt32(header.type) == NGHTTP2_HEADERS.rawValue,
-            header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
-            let session, nghttp2_session_get_stream_remote_close(session, header.stream_id) == 0
-        {
-            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id, NGHTTP2_NO_ERROR.rawValue)
+        if frame.type == .headers, frame.endStream, let session, !session.isRemoteClosed(frame.streamID) {
+            resetStream(frame.streamID, .noError)
         }
-        return 0
     }
 
-    override func onStreamClose(streamID: Int32, errorCode: UInt32) -> Int32 {
-        guard let stream = streams.removeValue(forKey: streamID) else { return 0 }
+    override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
         let error =
-            errorCode == NGHTTP2_NO_ERROR.rawValue
+            errorCode == .noError
             ? RPCError(code: .cancelled, message: "the stream closed")
             : RPCError(code: .cancelled, message: "the client cancelled the call")
         stream.streamClosed(error: error)
-        if streams.isEmpty {
-            if draining {
-                markDirty()
-            } else {
-                armIdleTimer()
-            }
-        }
-        return 0
+        apply(state.streamClosed())
+        // Draining: the connection may be done now.
+        markDirty()
     }
 
     /// Validates a complete request header block and starts its handler.
     private func dispatch(_ call: H2ServerCall) {
         // A method that takes small requests (a health check) accepts no more.
         if let limit = server.router.maxRequestSize(forPath: call.path) {
-            call.inbound.limitMessageSize(limit)
+            call.state.limitMessageSize(limit)
         }
         guard call.method == "POST" else {
             call.rejectHTTP(status: 405, grpcStatus: Status(code: .internal, message: "gRPC requires POST, not \(call.method)"))
@@ -271,78 +261,25 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         }
     }
 
-    // MARK: - Idle and shutdown
-
-    private func armIdleTimer() {
-        guard !draining, let timeout = server.configuration.idleTimeout else { return }
-        if idleTimer == nil { idleTimer = clock.timer(on: loop) }
-        idleTimer?.schedule(after: timeout) { [unowned self] in
-            if streams.isEmpty { goAway(NGHTTP2_NO_ERROR, debug: "idle") }
-        }
-    }
+    // MARK: - Shutdown and budgets
 
     /// Graceful shutdown: a shutdown notice now, the real GOAWAY (with the last
     /// stream id we accepted) after `noticeDelay`; in-flight calls go on.
     func beginShutdown(noticeDelay: Duration) {
-        guard !draining, !isClosed else { return }
-        draining = true
-        idleTimer?.cancel()
-        guard let session else {
-            close()
-            return
-        }
-        nghttp2_submit_shutdown_notice(session)
-        markDirty()
-        let timer = clock.timer(on: loop)
-        timer.schedule(after: noticeDelay) { [unowned self] in
-            guard !isClosed, let session = self.session else { return }
-            nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-                NGHTTP2_NO_ERROR.rawValue, nil, 0)
-            markDirty()
-        }
-        idleTimer = timer
+        guard !isClosed else { return }
+        apply(state.beginShutdown(noticeDelay: noticeDelay))
     }
 
     override func inboundHeldDidChange(by delta: Int) {
         server.inboundHeld.wrappingAdd(delta, ordering: .relaxed)
     }
 
-    override var inboundOverBudget: Bool {
-        super.inboundOverBudget || server.inboundHeld.load(ordering: .relaxed) > server.configuration.maxBufferedInboundBytes
+    override var inboundBudgetLeft: Int {
+        min(super.inboundBudgetLeft, server.configuration.maxBufferedInboundBytes - server.inboundHeld.load(ordering: .relaxed))
     }
 
     override func connectionClosed() {
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-        idleTimer?.cancel()
-        idleTimer = nil
+        apply(state.closed())
         server.connectionClosed(self)
-    }
-}
-
-/// Allows `burst` events at once and `perSecond` more every second.
-struct TokenBucket {
-    let burst: Double
-    let perSecond: Double
-    private var tokens: Double
-    private var last: ContinuousClock.Instant?
-
-    init(burst: Int, perSecond: Int) {
-        self.burst = Double(burst)
-        self.perSecond = Double(perSecond)
-        self.tokens = Double(burst)
-    }
-
-    /// Takes a token; false when none is left.
-    mutating func take(now: ContinuousClock.Instant) -> Bool {
-        if let last {
-            let elapsed = now - last
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            tokens = min(burst, tokens + seconds * perSecond)
-        }
-        last = now
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
     }
 }
