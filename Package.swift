@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // protoc-c output (scripts/generate-protos.sh), committed.
         .target(name: "CProtos", dependencies: ["CProtobufC"]),
         // ioctl (variadic) and a signal handler: what Swift cannot do itself.
@@ -43,6 +44,9 @@ let package = Package(
         // A small safe SQLite wrapper: connections, statements, errors, migrations, queues.
         .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
         .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
+        // gzip in memory, bounded inflation (gRPC's grpc-encoding: gzip).
+        .target(name: "Gzip", dependencies: ["CZlib"]),
+        .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
 
         // MARK: RPC core: status, metadata, framing, handler kinds, router, client calls. No C, no transport.
         .target(name: "RPCCore"),
@@ -56,11 +60,15 @@ let package = Package(
         .target(name: "RPCHealth", dependencies: ["RPCCore", "ProtoMessages"]),
 
         // MARK: HTTP/2 transport: nghttp2 + libevent event loops, server and client.
-        .target(name: "H2Transport", dependencies: ["RPCCore", "CNGHTTP2", "CLibevent", deque]),
-        .testTarget(name: "H2TransportTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "RPCHealth", "RPCTestService", "CNGHTTP2"]),
+        .target(name: "H2Transport", dependencies: ["RPCCore", "CNGHTTP2", "CLibevent", "Gzip", deque]),
+        .testTarget(name: "H2TransportTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "RPCHealth", "RPCTestService", "Gzip"]),
         // rpctest.v1.TestService and its server, for interop tests and benchmarks.
-        .target(name: "RPCTestService", dependencies: ["RPCCore", "ProtoMessages", "Platform"]),
+        // It also holds gRPC's own interop TestService and BenchmarkService, and how test servers run.
+        .target(name: "RPCTestService", dependencies: ["RPCCore", "ProtoMessages", "Platform", "H2Transport", "RPCHealth"]),
         .executableTarget(name: "rpctest", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService"]),
+        // gRPC's interop server and client (doc/interop-test-descriptions.md), with gRPC's flags.
+        .executableTarget(name: "interop-server", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService", "ProtoMessages", argumentParser]),
+        .executableTarget(name: "interop-client", dependencies: ["H2Transport", "RPCCore", "RPCTestService", "ProtoMessages", argumentParser]),
         // Our client against a grpcio server (the outside world's gRPC).
         .testTarget(name: "InteropTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"]),
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Regenerates the protobuf-c code (Sources/CProtos) and its Swift wrappers
-# (Sources/ProtoMessages/Generated) from Protos/.
+# (Sources/ProtoMessages/Generated) from the project's own protos (Protos/) and
+# the standard gRPC protos Debian's grpc-proto package installs (health, the
+# interop test service and messages, the benchmark service): those are used
+# from the package as they are, never copied into the repository.
 #
 #   scripts/generate-protos.sh           write the generated files
 #   scripts/generate-protos.sh --check   fail if the committed files are stale
 #
-# Needs protoc-c (protobuf-c-compiler) and Python's protobuf package, which the
-# project's virtualenv has (scripts/install-deps.sh --test makes it).
+# Needs protoc-c (protobuf-c-compiler), grpc-proto, and Python's protobuf
+# package, which the project's virtualenv has (scripts/install-deps.sh --test
+# installs all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +21,21 @@ mode=${1:-write}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-mapfile -t protos < <(cd Protos && find . -name '*.proto' | sed 's|^\./||' | LC_ALL=C sort)
+grpc_protos=/usr/share/grpc-proto
+standard=(
+    grpc/health/v1/health.proto
+    grpc/testing/empty.proto
+    grpc/testing/messages.proto
+    grpc/testing/test.proto
+    grpc/testing/benchmark_service.proto
+)
+for proto in "${standard[@]}"; do
+    [ -f "$grpc_protos/$proto" ] || { echo "missing $grpc_protos/$proto: install grpc-proto (scripts/install-deps.sh --test)" >&2; exit 1; }
+done
+mapfile -t protos < <( { (cd Protos && find . -name '*.proto' | sed 's|^\./||'); printf '%s\n' "${standard[@]}"; } | LC_ALL=C sort)
 mkdir -p "$tmp/c" "$tmp/CProtos/include" "$tmp/Generated"
-(cd Protos && protoc-c --c_out="$tmp/c" --include_imports --include_source_info \
-    --descriptor_set_out="$tmp/descriptors.pb" "${protos[@]}")
+protoc-c -I Protos -I "$grpc_protos" --c_out="$tmp/c" --include_imports --include_source_info \
+    --descriptor_set_out="$tmp/descriptors.pb" "${protos[@]}"
 
 # protoc-c writes a.pb-c.c next to a.pb-c.h; a SwiftPM C target wants headers in include/.
 for proto in "${protos[@]}"; do

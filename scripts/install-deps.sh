@@ -14,10 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-run}
-packages=(pkg-config libnghttp2-dev libevent-dev libprotobuf-c-dev libsqlite3-dev libssl-dev)
-why="to build importd (nghttp2, libevent, protobuf-c, SQLite, OpenSSL)"
+packages=(pkg-config libnghttp2-dev libevent-dev libprotobuf-c-dev libsqlite3-dev libssl-dev zlib1g-dev)
+why="to build importd (nghttp2, libevent, protobuf-c, SQLite, OpenSSL, zlib)"
 if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
-    packages+=(protobuf-c-compiler openssl nghttp2-client sqlite3 python3 python3-venv util-linux git)
+    packages+=(protobuf-c-compiler grpc-proto openssl nghttp2-client sqlite3 python3 python3-venv util-linux git)
     why="$why and to test it (protoc-c, h2load, sqlite3, Python's venv)"
 fi
 if [ "$mode" = "--bench" ]; then

@@ -29,6 +29,7 @@ FD = descriptor_pb2.FieldDescriptorProto
 NAMESPACES = {
     "softrip.marketing.imports.v1": "ImportsV1",
     "grpc.health.v1": "GrpcHealthV1",
+    "grpc.testing": "GrpcTesting",
     "google.protobuf": "GoogleProtobuf",
     "google.rpc": "GoogleRPC",
     "rpctest.v1": "RPCTestV1",
@@ -197,7 +198,7 @@ class FileGenerator:
         if field.type == FD.TYPE_MESSAGE and repeated and self.reg.is_map_entry(field.type_name):
             entry = self.reg.messages[field.type_name][1]
             k = self.field_info(entry.field[0])[0]
-            v = self.field_info(entry.field[1])[0]
+            v = self.field_info(entry.field[1])[0].rstrip("?")  # a map's message values are present
             return "[%s: %s]" % (k, v), "[:]", "map"
         if field.type in SCALARS:
             base, default = SCALARS[field.type][0], SCALARS[field.type][1]
@@ -341,7 +342,13 @@ class FileGenerator:
                 kf, vf = entry.field[0], entry.field[1]
                 w("for i in 0..<c.pointee.n_%s {" % field.name)
                 w("    if let e = %s[i] {" % cf)
-                w("        self.%s[%s] = %s" % (prop, self.read_value(kf, "e.pointee.key"), self.read_value(vf, "e.pointee.value")))
+                if vf.type == FD.TYPE_MESSAGE:
+                    # An entry without its value decodes as the message's defaults.
+                    value_type = self.reg.messages[vf.type_name][2]
+                    value = "e.pointee.value.map { %s(cMessage: $0) } ?? %s()" % (value_type, value_type)
+                else:
+                    value = self.read_value(vf, "e.pointee.value")
+                w("        self.%s[%s] = %s" % (prop, self.read_value(kf, "e.pointee.key"), value))
                 w("    }")
                 w("}")
             elif kind.startswith("repeated_"):
@@ -489,8 +496,10 @@ class FileGenerator:
             _, _, kind = self.field_info(field)
             if kind == "map":
                 entry = self.reg.messages[field.type_name][1]
-                w('pairs.append(JSONValue.Pair("%s", .object(%s.keys.sorted().map { JSONValue.Pair($0, %s) })))' % (
-                    field.name, prop, self.json_value(entry.field[1], "%s[$0]!" % prop)))
+                # JSON object keys are strings, whatever the key type.
+                key = "$0" if entry.field[0].type == FD.TYPE_STRING else "String($0)"
+                w('pairs.append(JSONValue.Pair("%s", .object(%s.keys.sorted().map { JSONValue.Pair(%s, %s) })))' % (
+                    field.name, prop, key, self.json_value(entry.field[1], "%s[$0]!" % prop)))
             elif kind.startswith("repeated_"):
                 w('pairs.append(JSONValue.Pair("%s", .array(%s.map { %s })))' % (field.name, prop, self.json_value(field, "$0")))
             elif kind == "message":

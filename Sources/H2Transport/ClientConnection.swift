@@ -111,7 +111,11 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         var fields: [(name: String, value: String)] = [
             (":method", "POST"), (":scheme", scheme), (":path", method.path), (":authority", authority),
             ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "importd-swift/1.0"),
+            ("grpc-accept-encoding", MessageCompression.accepted),
         ]
+        if call.compression != .identity {
+            fields.append(("grpc-encoding", call.compression.rawValue))
+        }
         if let timeout {
             fields.append(("grpc-timeout", GRPCTimeout.encode(timeout)))
         }

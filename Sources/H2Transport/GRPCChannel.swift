@@ -41,7 +41,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    public func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?) async throws -> any ClientCallIO {
+    public func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?, compression: MessageEncoding) async throws -> any ClientCallIO {
         guard !closed.load(ordering: .relaxed) else {
             throw RPCError(code: .unavailable, message: "the channel is closed")
         }
@@ -49,6 +49,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
         return try await withTaskExecutorPreference(loop) {
             let connection = try await self.readyConnection(resolved)
             let call = H2ClientCall(loop: self.loop, connection: connection)
+            call.compression = compression
             try connection.start(call, method: method, metadata: metadata, timeout: timeout)
             return call
         }

@@ -15,13 +15,15 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
     private var finalStatus: (Status, Metadata)?
     private var statusWaiters: [CheckedContinuation<(Status, Metadata), Never>] = []
     var deadlineTimer: (any TransportTimer)?
+    /// How request messages are compressed.
+    var compression = MessageEncoding.identity
     /// Set when we ended the call ourselves (cancel, deadline).
     private var localStatus: Status?
 
     // MARK: - ClientCallIO
 
     func send(framedMessage: [UInt8]) async throws {
-        try await sendMessage(framedMessage)
+        try await sendMessage(MessageCompression.compress(framedMessage, compression))
     }
 
     override var canSend: Bool { super.canSend && localStatus == nil }
@@ -88,6 +90,12 @@ final class H2ClientCall: H2Stream, ClientCallIO, @unchecked Sendable {
             grpcStatus = Int(value.string)
         } else if name.equals("grpc-message") {
             grpcMessage = PercentEncoding.decode(value)
+        } else if name.equals("grpc-encoding") {
+            // Compressed responses inflate within the message limit; an encoding
+            // we do not speak leaves compressed messages an error.
+            if let encoding = MessageCompression.encoding(named: value.equals("identity") ? "" : value.string) {
+                state.setDecompressor(MessageCompression.decompressor(for: encoding))
+            }
         } else if !Metadata.isReserved(name.string) {
             if trailers || readingTrailers {
                 trailerMetadata.addWire(name: name.string, value: Array(value))

@@ -9,6 +9,9 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     var contentType = ""
     var timeoutHeader: [UInt8]?
     var encoding = ""
+    var acceptEncoding = ""
+    /// How response messages are compressed (the request's encoding, when accepted).
+    var responseEncoding = MessageEncoding.identity
     var metadata = Metadata()
     var headerBytes = 0
     var malformedMetadata: String?
@@ -36,7 +39,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     func send(framedMessage: [UInt8]) async throws {
-        try await sendMessage(framedMessage)
+        try await sendMessage(MessageCompression.compress(framedMessage, responseEncoding))
     }
 
     func receiveSingle() async throws -> [UInt8] {
@@ -60,7 +63,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     private func respondNow(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) {
         submitHeaders(headers)
         // One message: queue it and the trailers together, without waiting.
-        pending.append(framedMessage)
+        pending.append(MessageCompression.compress(framedMessage, responseEncoding))
         finishOnLoop(status: .ok, trailers: trailers)
     }
 
@@ -99,10 +102,14 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     private func submitHeaders(_ metadata: Metadata) {
         guard state.openSending(), let session = connection?.session else { return }
         let block: HTTP2HeaderBlock
-        if metadata.isEmpty {
+        if metadata.isEmpty && responseEncoding == .identity {
             block = .grpcResponse
         } else {
-            block = .fields([(":status", "200"), ("content-type", "application/grpc")] + Self.bounded(metadata.wireHeaders()))
+            var fields: [(name: String, value: String)] = [(":status", "200"), ("content-type", "application/grpc")]
+            if responseEncoding != .identity {
+                fields += [("grpc-encoding", responseEncoding.rawValue), ("grpc-accept-encoding", MessageCompression.accepted)]
+            }
+            block = .fields(fields + Self.bounded(metadata.wireHeaders()))
         }
         submitted { () throws(NGHTTP2Error) in try session.submitResponse(streamID: streamID, block, hasBody: true) }
     }
@@ -111,11 +118,14 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     /// grpcio's default limit is 8 KiB); past it, metadata is left out.
     static let maxMetadataBytes = 6 << 10
 
-    static func statusFields(_ status: Status, _ trailers: Metadata) -> [(name: String, value: String)] {
+    static func statusFields(_ status: Status, _ trailers: Metadata, transportFields: [(name: String, value: String)] = [])
+        -> [(name: String, value: String)]
+    {
         var fields: [(name: String, value: String)] = [("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
             fields.append(("grpc-message", PercentEncoding.encode(Status.bounded(status.message))))
         }
+        fields += transportFields
         fields.append(contentsOf: bounded(trailers.wireHeaders()))
         return fields
     }
@@ -146,22 +156,23 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     /// Ends the call: trailers after the data, or a Trailers-Only response.
-    func finishOnLoop(status: Status, trailers: Metadata) {
+    /// `transportFields`: reserved headers the transport adds (`grpc-accept-encoding`).
+    func finishOnLoop(status: Status, trailers: Metadata, transportFields: [(name: String, value: String)] = []) {
         deadlineTimer?.cancel()
         deadlineTimer = nil
-        let plainOK = status.code == .ok && status.message.isEmpty && trailers.isEmpty
+        let plainOK = status.code == .ok && status.message.isEmpty && trailers.isEmpty && transportFields.isEmpty
         switch state.finishSending() {
         case .alreadyDone:
             return
         case .afterData:
-            trailerFields = plainOK ? [] : Self.statusFields(status, trailers)
+            trailerFields = plainOK ? [] : Self.statusFields(status, trailers, transportFields: transportFields)
             resumeData()
         case .headersOnly:
             guard let session = connection?.session else { return }
             let block: HTTP2HeaderBlock =
                 plainOK
                 ? .grpcTrailersOnlyOK
-                : .fields([(":status", "200"), ("content-type", "application/grpc")] + Self.statusFields(status, trailers))
+                : .fields([(":status", "200"), ("content-type", "application/grpc")] + Self.statusFields(status, trailers, transportFields: transportFields))
             submitted { () throws(NGHTTP2Error) in try session.submitResponse(streamID: streamID, block, hasBody: false) }
         }
         // Whatever the client still sends is not read: return its credit.

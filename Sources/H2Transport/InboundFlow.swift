@@ -61,7 +61,9 @@ package struct InboundFlow {
         if failure == nil { failure = error }
         messages.removeAll()
         queuedBytes = 0
+        let decompressor = deframer.decompressor
         deframer = MessageDeframer(maxMessageSize: deframer.maxMessageSize)
+        deframer.decompressor = decompressor
     }
 
     /// Bytes held in memory for the reader: queued messages and the partial one.
@@ -74,7 +76,14 @@ package struct InboundFlow {
     /// before any byte has arrived.
     package mutating func limitMessageSize(_ limit: Int) {
         guard heldBytes == 0, messages.isEmpty, limit < deframer.maxMessageSize else { return }
+        let decompressor = deframer.decompressor
         deframer = MessageDeframer(maxMessageSize: limit)
+        deframer.decompressor = decompressor
+    }
+
+    /// How compressed messages are inflated (the stream's `grpc-encoding`).
+    package mutating func setDecompressor(_ decompressor: MessageDeframer.Decompressor?) {
+        deframer.decompressor = decompressor
     }
 
     /// Fails after the messages already queued are read (the peer reset the stream).

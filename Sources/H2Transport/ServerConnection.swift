@@ -138,6 +138,8 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             call.timeoutHeader = Array(value)
         } else if name.equals("grpc-encoding") {
             call.encoding = value.equals("identity") ? "" : value.string
+        } else if name.equals("grpc-accept-encoding") {
+            call.acceptEncoding = value.string
         } else if !Metadata.isReserved(utf8: name) {
             let key = name.string
             if !call.metadata.addWire(name: key, value: Array(value)) {
@@ -209,11 +211,17 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 grpcStatus: Status(code: .invalidArgument, message: "invalid gRPC request content-type \"\(contentType)\""))
             return
         }
-        if !call.encoding.isEmpty && call.encoding != "identity" {
+        guard let encoding = MessageCompression.encoding(named: call.encoding) else {
             call.finishOnLoop(
-                status: Status(code: .unimplemented, message: "grpc-encoding \(call.encoding) is not supported"),
-                trailers: ["grpc-accept-encoding": .string("identity")])
+                status: Status(code: .unimplemented, message: "grpc-encoding \(call.encoding) is not supported (use one of \(MessageCompression.accepted))"),
+                trailers: [:], transportFields: [("grpc-accept-encoding", MessageCompression.accepted)])
             return
+        }
+        // Compressed requests are inflated within the message limit; the
+        // responses are compressed the same way when the client accepts it.
+        call.state.setDecompressor(MessageCompression.decompressor(for: encoding))
+        if encoding != .identity && MessageCompression.accepts(call.acceptEncoding, encoding) {
+            call.responseEncoding = encoding
         }
         if let name = call.malformedMetadata {
             call.finishOnLoop(status: Status(code: .internal, message: "malformed binary metadata \(name)"), trailers: [:])

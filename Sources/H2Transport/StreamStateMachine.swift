@@ -135,6 +135,11 @@ package struct StreamStateMachine {
         inbound.limitMessageSize(limit)
     }
 
+    /// How compressed messages are inflated (the stream's `grpc-encoding`).
+    package mutating func setDecompressor(_ decompressor: MessageDeframer.Decompressor?) {
+        inbound.setDecompressor(decompressor)
+    }
+
     /// The reader takes the next message, if one is here.
     package mutating func take() -> (message: [UInt8], actions: Actions)? {
         guard let (message, credit) = inbound.take() else { return nil }

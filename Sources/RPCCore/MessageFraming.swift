@@ -40,6 +40,12 @@ public enum DeframingError: Error, Sendable, Hashable {
     case messageTooLarge(length: Int, limit: Int)
     /// The compressed flag is set but no compression was negotiated.
     case compressionNotSupported
+    /// The flag byte is neither 0 nor 1.
+    case invalidFlag(UInt8)
+    /// A compressed message inflates past the receiver's limit (checked while inflating).
+    case decompressedTooLarge(limit: Int)
+    /// A compressed message that does not inflate.
+    case corruptCompressedMessage(String)
 
     /// The status the call ends with.
     public var rpcError: RPCError {
@@ -52,6 +58,14 @@ public enum DeframingError: Error, Sendable, Hashable {
             return RPCError(
                 code: .internal,
                 message: "received a compressed message but no grpc-encoding was negotiated")
+        case .invalidFlag(let flag):
+            return RPCError(code: .internal, message: "invalid message flag \(flag) (0 or 1 expected)")
+        case .decompressedTooLarge(let limit):
+            return RPCError(
+                code: .resourceExhausted,
+                message: "compressed message inflates past the limit of \(limit) bytes")
+        case .corruptCompressedMessage(let why):
+            return RPCError(code: .internal, message: "cannot decompress a message: \(why)")
         }
     }
 }
@@ -61,13 +75,20 @@ public enum DeframingError: Error, Sendable, Hashable {
 /// A message's length is checked against the limit as soon as its 5-byte prefix is
 /// complete, before its body is buffered, so an oversized message costs nothing.
 public struct MessageDeframer: Sendable {
+    /// Inflates a compressed message's bytes, producing at most `limit` bytes.
+    public typealias Decompressor = @Sendable (_ bytes: [UInt8], _ limit: Int) throws(DeframingError) -> [UInt8]
+
     public let maxMessageSize: Int
+    /// How compressed messages (flag 1) are inflated: the call's `grpc-encoding`.
+    /// Nil: a compressed message is an error.
+    public var decompressor: Decompressor?
 
     /// The prefix bytes seen so far, packed big-endian, and how many.
     @usableFromInline var header: UInt64 = 0
     @usableFromInline var headerCount = 0
     @usableFromInline var body: [UInt8] = []
     @usableFromInline var bodyLength = -1
+    @usableFromInline var compressed = false
 
     public init(maxMessageSize: Int) {
         self.maxMessageSize = maxMessageSize
@@ -93,7 +114,10 @@ public struct MessageDeframer: Sendable {
                     index += 1
                 }
                 guard headerCount == MessageFraming.headerSize else { return }
-                if header >> 32 != 0 { throw DeframingError.compressionNotSupported }
+                let flag = UInt8(truncatingIfNeeded: header >> 32)
+                guard flag <= 1 else { throw DeframingError.invalidFlag(flag) }
+                if flag == 1 && decompressor == nil { throw DeframingError.compressionNotSupported }
+                compressed = flag == 1
                 let length = Int(header & 0xFFFF_FFFF)
                 if length > maxMessageSize {
                     throw DeframingError.messageTooLarge(length: length, limit: maxMessageSize)
@@ -110,9 +134,12 @@ public struct MessageDeframer: Sendable {
             body.append(contentsOf: bytes[index..<(index + take)])
             index += take
             if body.count == bodyLength {
-                let message = body
+                var message = body
                 body = []
                 bodyLength = -1
+                if compressed, let decompressor {
+                    message = try decompressor(message, maxMessageSize)
+                }
                 try onMessage(message)
             }
         }

@@ -4,10 +4,13 @@ public struct CallOptions: Sendable {
     public var timeout: Duration?
     /// Request metadata, after the client's default metadata.
     public var metadata: Metadata
+    /// How request messages are compressed (`grpc-encoding`); identity: not at all.
+    public var compression: MessageEncoding
 
-    public init(timeout: Duration? = nil, metadata: Metadata = [:]) {
+    public init(timeout: Duration? = nil, metadata: Metadata = [:], compression: MessageEncoding = .identity) {
         self.timeout = timeout
         self.metadata = metadata
+        self.compression = compression
     }
 
     public static let defaults = CallOptions()
@@ -34,7 +37,7 @@ public struct RPCClient: Sendable {
     private func open(_ method: MethodDescriptor, _ options: CallOptions) async throws -> any ClientCallIO {
         var metadata = defaultMetadata
         metadata.merge(options.metadata)
-        return try await transport.openCall(method: method, metadata: metadata, timeout: options.timeout)
+        return try await transport.openCall(method: method, metadata: metadata, timeout: options.timeout, compression: options.compression)
     }
 
     public func unary<Request: RPCMessage, Response: RPCMessage>(

@@ -73,6 +73,13 @@ public protocol ClientCallIO: AnyObject, Sendable {
 
 /// Opens calls to one server.
 public protocol ClientTransport: Sendable {
-    /// Starts a call: sends the request headers.
-    func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?) async throws -> any ClientCallIO
+    /// Starts a call: sends the request headers. `compression`: how its request
+    /// messages are compressed (a transport without a wire may ignore it).
+    func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?, compression: MessageEncoding) async throws -> any ClientCallIO
+}
+
+/// A message encoding (`grpc-encoding`, gRPC's compression spec).
+public enum MessageEncoding: String, Sendable, CaseIterable {
+    case identity
+    case gzip
 }

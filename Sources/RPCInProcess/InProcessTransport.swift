@@ -16,7 +16,8 @@ public struct InProcessTransport: ClientTransport {
         self.bufferedMessages = bufferedMessages
     }
 
-    public func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?) async throws -> any ClientCallIO {
+    /// `compression` does not apply: messages are never serialized onto a wire.
+    public func openCall(method: MethodDescriptor, metadata: Metadata, timeout: Duration?, compression: MessageEncoding) async throws -> any ClientCallIO {
         let call = InProcessCall(capacity: bufferedMessages)
         let deadline = timeout.map { ContinuousClock.now + $0 }
         let router = self.router

@@ -1,4 +1,3 @@
-import Synchronization
 // rpctest: serves rpctest.v1.TestService and grpc.health.v1.Health for the
 // transport's interop tests and benchmarks.
 //
@@ -7,7 +6,6 @@ import Synchronization
 //
 // Prints "listening on HOST:PORT" once bound, then serves until stdin closes or
 // SIGTERM/SIGINT, when it drains gracefully.
-import Dispatch
 import H2Transport
 import RPCCore
 import RPCHealth
@@ -53,60 +51,8 @@ var router = RPCRouter()
 TestService().registerRoutes(with: &router)
 let health = HealthService()
 health.register(on: &router)
-let server = GRPCServer(router: router, configuration: configuration)
+exit(await TestServer.run(name: "rpctest", router: router, health: health, configuration: configuration))
 
-signal(SIGTERM, SIG_IGN)
-signal(SIGINT, SIG_IGN)
-signal(SIGPIPE, SIG_IGN)
-
-let port: Int
-do {
-    port = try await server.start()
-} catch {
-    writeLine(2, "rpctest: \(error)")
-    exit(1)
-}
-writeLine(1, "listening on \(configuration.host):\(port)")
-
-// Wait for SIGTERM, SIGINT or the end of stdin.
-await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-    let once = Once(continuation)
-    let term = DispatchSource.makeSignalSource(signal: SIGTERM)
-    let interrupt = DispatchSource.makeSignalSource(signal: SIGINT)
-    term.setEventHandler { once.fire() }
-    interrupt.setEventHandler { once.fire() }
-    term.resume()
-    interrupt.resume()
-    Thread.detach {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while read(0, &buffer, buffer.count) > 0 {}
-        once.fire()
-    }
-    signalSources = [term, interrupt]
-}
-health.markAllNotServing()
-await server.shutdown(grace: .seconds(5))
-
-nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
-
-/// Resumes its continuation on the first `fire`.
-final class Once: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
-    func fire() {
-        continuation.withLock { $0.take() }?.resume()
-    }
-}
-
-enum Thread {
-    static func detach(_ body: @escaping @Sendable () -> Void) {
-        DispatchQueue.global().async(execute: body)
-    }
-}
-
-/// Writes a line straight to a file descriptor (unbuffered, so a parent process
-/// reading our stdout sees it at once).
 func writeLine(_ fd: Int32, _ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+    TestServer.writeLine(fd, text)
 }

@@ -1,3 +1,4 @@
+import Gzip
 import H2Transport
 import RPCCore
 import Testing
@@ -151,5 +152,41 @@ import Testing
         #expect(r21 == .alreadyDone)
         let r22 = m.dataExhausted()
         #expect(!r22)
+    }
+
+    private static let gunzip: MessageDeframer.Decompressor = { bytes, limit throws(DeframingError) in
+        do {
+            return try Gzip.decompress(bytes, limit: limit)
+        } catch {
+            throw .decompressedTooLarge(limit: limit)
+        }
+    }
+
+    private func compressedMessage(_ payload: [UInt8]) -> [UInt8] {
+        var framed = MessageFraming.frame(payload: Gzip.compress(payload))
+        framed[0] = 1
+        return framed
+    }
+
+    @Test func aCompressedMessageIsInflatedForTheReader() {
+        var m = Machine(maxMessageSize: 1 << 20, receiveTimeout: nil)
+        m.setDecompressor(Self.gunzip)
+        let wire = compressedMessage([UInt8](repeating: 9, count: 100_000))
+        #expect(m.received(wire, budgetLeft: .max).failure == nil)
+        #expect(m.held == 100_000, "what is held is what the reader gets")
+        #expect(m.take()?.message == [UInt8](repeating: 9, count: 100_000))
+    }
+
+    @Test func aCompressedMessageMayNotInflatePastTheLimit() {
+        var m = Machine(maxMessageSize: 1 << 20, receiveTimeout: nil)
+        m.setDecompressor(Self.gunzip)
+        let actions = m.received(compressedMessage([UInt8](repeating: 0, count: 8 << 20)), budgetLeft: .max)
+        #expect(actions.failure?.code == .resourceExhausted)
+        #expect(m.held == 0)
+    }
+
+    @Test func aCompressedMessageWithoutAnEncodingIsAnError() {
+        var m = Machine(maxMessageSize: 1 << 20, receiveTimeout: nil)
+        #expect(m.received(compressedMessage([1, 2, 3]), budgetLeft: .max).failure?.code == .internal)
     }
 }

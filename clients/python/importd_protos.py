@@ -10,7 +10,7 @@ import tempfile
 ROOT = os.environ.get("IMPORTD_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTOS = os.path.join(ROOT, "Protos")
 OUT = os.path.join(ROOT, ".build", "pygen")
-# Our own copies of google/* and grpc/health protos are not generated: the
+# The google/* and grpc/health protos are not generated here: the
 # protobuf, grpcio-health-checking and googleapis-common-protos packages have them.
 FILES = ["rpctest/v1/test_service.proto", "softrip/marketing/imports/v1/import_service.proto"]
 

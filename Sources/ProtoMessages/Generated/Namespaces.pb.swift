@@ -9,6 +9,9 @@ public enum GoogleRPC {}
 /// Messages, enums and services of proto package `grpc.health.v1`.
 public enum GrpcHealthV1 {}
 
+/// Messages, enums and services of proto package `grpc.testing`.
+public enum GrpcTesting {}
+
 /// Messages, enums and services of proto package `softrip.marketing.imports.v1`.
 public enum ImportsV1 {}
 

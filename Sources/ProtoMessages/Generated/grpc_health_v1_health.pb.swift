@@ -155,7 +155,24 @@ extension GrpcHealthV1 {
 
         /// Implement this to serve `grpc.health.v1.Health`; `registerRoutes(with:)` adds it to a router.
         public protocol ServiceProtocol: Sendable {
+            /// If the requested service is unknown, the call will fail with status
+            /// NOT_FOUND.
             func check(request: GrpcHealthV1.HealthCheckRequest, context: ServerContext) async throws -> GrpcHealthV1.HealthCheckResponse
+            /// Performs a watch for the serving status of the requested service.
+            /// The server will immediately send back a message indicating the current
+            /// serving status.  It will then subsequently send a new message whenever
+            /// the service's serving status changes.
+            ///
+            /// If the requested service is unknown when the call is received, the
+            /// server will send a message setting the serving status to
+            /// SERVICE_UNKNOWN but will *not* terminate the call.  If at some
+            /// future point, the serving status of the service becomes known, the
+            /// server will send a new message with the service's serving status.
+            ///
+            /// If the call terminates with status UNIMPLEMENTED, then clients
+            /// should assume this method is not supported and should not retry the
+            /// call.  If the call terminates with any other status (including OK),
+            /// clients should retry the call with appropriate exponential backoff.
             func watch(request: GrpcHealthV1.HealthCheckRequest, response: RPCWriter<GrpcHealthV1.HealthCheckResponse>, context: ServerContext) async throws
         }
 
