@@ -97,5 +97,7 @@ let package = Package(
         .executableTarget(name: "importctl", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
         // Benchmarks of the engine alone (make bench), and the crash and parser tests' driver.
         .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
+        // Live status at scale against a running importd: first snapshots, memory per watcher, fan-out latency (make bench).
+        .executableTarget(name: "watchbench", dependencies: ["H2Transport", "RPCCore", "ProtoMessages"], path: "bench/watchbench"),
     ] + fuzzTargets
 )

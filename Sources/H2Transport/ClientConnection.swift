@@ -16,8 +16,16 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     /// The server sent GOAWAY: no new calls here.
     private(set) var goingAway = false
     private var failure: RPCError?
+    private var pinger: KeepalivePinger?
+    private var keepaliveTimer: (any TransportTimer)?
+    private var keepaliveTimeoutTimer: (any TransportTimer)?
+    private var pingsSent: UInt64 = 0
 
-    init(loop: EventLoop, bev: OpaquePointer, authority: String, tls: Bool, limits: HTTP2Limits, stats: TransportStats) {
+    init(
+        loop: EventLoop, bev: OpaquePointer, authority: String, tls: Bool, limits: HTTP2Limits, stats: TransportStats,
+        keepalive: ClientKeepalive? = nil
+    ) {
+        self.pinger = keepalive.map { KeepalivePinger(interval: $0.time, timeout: $0.timeout) }
         self.authority = authority
         self.scheme = tls ? "https" : "http"
         self.tls = tls
@@ -58,6 +66,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
             .disablePush, .initialWindowSize(limits.streamWindow), .maxHeaderListSize(limits.maxHeaderListSize),
         ]
         guard startSession(server: false, settings: settings) else { return }
+        if let pinger { applyKeepalive([pinger.started()]) }
         isReady = true
         connectTimer?.cancel()
         connectTimer = nil
@@ -95,6 +104,8 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     override func connectionClosed() {
         connectTimer?.cancel()
         connectTimer = nil
+        keepaliveTimer?.cancel()
+        keepaliveTimeoutTimer?.cancel()
         if failure == nil { failure = RPCError(code: .unavailable, message: "the connection to \(authority) closed") }
         let waiters = connectWaiters
         connectWaiters.removeAll()
@@ -149,6 +160,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     }
 
     override func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        if pinger != nil { applyKeepalive(pinger!.frameReceived(pingAck: frame.type == .ping && frame.ack)) }
         switch frame.type {
         case .headers:
             (streams[frame.streamID] as? H2ClientCall)?.onHeadersFrame(endStream: frame.endStream)
@@ -165,6 +177,45 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
     override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
         guard let call = streams.removeValue(forKey: streamID) as? H2ClientCall else { return }
         call.onClose(errorCode: errorCode, connectionError: nil)
+    }
+
+    // MARK: - Keepalive
+
+    private func applyKeepalive(_ actions: [KeepalivePinger.Action]) {
+        for action in actions {
+            switch action {
+            case .armInterval(let interval):
+                if keepaliveTimer == nil { keepaliveTimer = clock.timer(on: loop) }
+                keepaliveTimer?.schedule(after: interval) { [unowned self] in
+                    guard pinger != nil else { return }
+                    // Pings only while calls are open (what servers permit by default).
+                    if streams.isEmpty {
+                        applyKeepalive([.armInterval(pinger!.interval)])
+                    } else {
+                        applyKeepalive(pinger!.intervalFired())
+                    }
+                }
+            case .ping(let timeout):
+                pingsSent &+= 1
+                do {
+                    try session?.submitPing(payload: pingsSent)
+                    markDirty()
+                } catch {
+                    close(error: RPCError(code: .unavailable, message: "cannot ping \(authority): \(error)"))
+                    return
+                }
+                if keepaliveTimeoutTimer == nil { keepaliveTimeoutTimer = clock.timer(on: loop) }
+                keepaliveTimeoutTimer?.schedule(after: timeout) { [unowned self] in
+                    guard pinger != nil else { return }
+                    applyKeepalive(pinger!.timeoutFired())
+                }
+            case .cancelTimeout:
+                keepaliveTimeoutTimer?.cancel()
+            case .close:
+                let timeout = pinger?.timeout ?? .zero
+                close(error: RPCError(code: .unavailable, message: "\(authority) did not answer a keepalive ping within \(timeout); the connection is gone"))
+            }
+        }
     }
 
     override func protocolFailure(_ error: NGHTTP2Error) {

@@ -12,16 +12,20 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
     private let connectTimeout: Duration
     private let loop: EventLoop
     private let address = Mutex<SocketAddress?>(nil)
+    private let keepalive: ClientKeepalive?
     private let closed = Atomic<Bool>(false)
     // Loop thread only.
     private var connection: ClientConnection?
     private var tlsContext: OpaquePointer?
     private let stats = TransportStats()
 
+    /// `keepalive`: PING the server while calls are open and quiet (gRPC's A8),
+    /// so a dead connection fails its calls with UNAVAILABLE instead of hanging.
     public init(
         host: String, port: Int, tls: TLSClientConfiguration? = nil, limits: HTTP2Limits = HTTP2Limits(),
-        connectTimeout: Duration = .seconds(10)
+        connectTimeout: Duration = .seconds(10), keepalive: ClientKeepalive? = nil
     ) {
+        self.keepalive = keepalive
         self.host = host
         self.port = port
         self.tls = tls
@@ -87,7 +91,8 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
             bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
         }
         guard let bev else { throw RPCError(code: .unavailable, message: "cannot create a socket") }
-        let connection = ClientConnection(loop: loop, bev: bev, authority: authority, tls: tls != nil, limits: limits, stats: stats)
+        let connection = ClientConnection(
+            loop: loop, bev: bev, authority: authority, tls: tls != nil, limits: limits, stats: stats, keepalive: keepalive)
         self.connection = connection
         connection.connect(to: address, timeout: connectTimeout)
         try await connection.waitUntilReady()
@@ -105,5 +110,19 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
             }
         }
         loop.shutdown()
+    }
+}
+
+/// A client's keepalive (gRPC's A8): after `time` without a frame from the
+/// server while calls are open, PING it; no answer within `timeout` and the
+/// connection's calls fail with UNAVAILABLE. Keep `time` at or above what the
+/// server permits (importd: one minute), or it answers GOAWAY too_many_pings.
+public struct ClientKeepalive: Sendable {
+    public var time: Duration
+    public var timeout: Duration
+
+    public init(time: Duration, timeout: Duration = .seconds(20)) {
+        self.time = time
+        self.timeout = timeout
     }
 }

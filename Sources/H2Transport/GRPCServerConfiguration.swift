@@ -18,8 +18,11 @@ public struct GRPCServerConfiguration: Sendable {
     public var eventLoops: Int = 1
     public var handlerPlacement: HandlerPlacement = .eventLoop
     public var limits = HTTP2Limits()
-    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
-    public var maxConcurrentStreams: Int = 100
+    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection: enough for a dashboard's
+    /// one channel to hold thousands of watches. What they may make the server
+    /// hold is bounded per connection anyway (`HTTP2Limits`: inbound and
+    /// outbound bytes), so many cheap streams cost little.
+    public var maxConcurrentStreams: Int = 4096
     /// Connections beyond this are closed at once.
     /// Connections at most; at start it is lowered below the process's file
     /// descriptor limit (whose soft value is first raised to the hard one), so
@@ -44,10 +47,30 @@ public struct GRPCServerConfiguration: Sendable {
     /// Below nghttp2's own limit (8, where a patched build has one) so that ours,
     /// which answers GOAWAY ENHANCE_YOUR_CALM, acts first.
     public var maxContinuationFrames: Int = 5
+    /// Keepalive both ways (gRPC's A8/A9): our pings to quiet clients, and
+    /// what the clients' pings may be.
+    public var keepalive = ServerKeepalive()
     /// Serve TLS with ALPN h2 instead of h2c.
     public var tls: TLSServerConfiguration?
     /// Where the server's timers come from (tests move a `ManualTransportClock`).
     public var clock: any TransportClock = SystemTransportClock()
+
+    public init() {}
+}
+
+/// Keepalive on a server (gRPC's keepalive design, A8/A9; defaults as gRPC's
+/// servers have them, except a client may ping once a minute while it has calls).
+public struct ServerKeepalive: Sendable {
+    /// After this long without a frame from a client, the server PINGs it; nil: never.
+    public var time: Duration? = .seconds(7200)
+    /// A PING of ours unanswered this long closes the connection (the client is gone).
+    public var timeout: Duration = .seconds(20)
+    /// A client's PINGs closer together than this are strikes (after two,
+    /// GOAWAY ENHANCE_YOUR_CALM "too_many_pings"). Data or headers we send forgive.
+    public var minClientPingInterval: Duration = .seconds(60)
+    /// Whether clients may ping (at that rate) while no call is open; if not,
+    /// such pings may come once in two hours.
+    public var permitWithoutCalls = false
 
     public init() {}
 }

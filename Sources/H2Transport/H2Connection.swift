@@ -16,6 +16,9 @@ public struct HTTP2Limits: Sendable {
     public var maxReceiveMessageSize: Int = 4 << 20
     /// A writer waits while more than this many bytes of its stream are unsent.
     public var streamWriteHighWater: Int = 256 << 10
+    /// Writers wait while the streams of one connection have more than this
+    /// unsent in all (thousands of streams cannot each hold a stream's worth).
+    public var maxBufferedOutboundBytes: Int = 16 << 20
     /// nghttp2 stops producing frames while the socket buffer holds this much.
     public var outputHighWater: Int = 1 << 20
     /// SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce.
@@ -48,6 +51,9 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
     var isDirty = false
     /// Request bytes this connection's streams hold (see `maxBufferedInboundBytes`).
     private(set) var inboundHeld = 0
+    /// Response (or request) bytes its streams have queued and not yet written
+    /// (see `maxBufferedOutboundBytes`).
+    var outboundPending = 0
     private(set) var isClosed = false
     /// Close once the output is written (after GOAWAY).
     private var closeWhenFlushed = false

@@ -63,7 +63,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     private func respondNow(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) {
         submitHeaders(headers)
         // One message: queue it and the trailers together, without waiting.
-        pending.append(MessageCompression.compress(framedMessage, responseEncoding))
+        enqueue(MessageCompression.compress(framedMessage, responseEncoding))
         finishOnLoop(status: .ok, trailers: trailers)
     }
 

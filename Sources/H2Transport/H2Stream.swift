@@ -28,7 +28,8 @@ class H2Stream: @unchecked Sendable {
     private var receiveTimer: (any TransportTimer)?
 
     // Sending.
-    var pending = ByteQueue()
+    /// Framed messages not yet written; counted in the connection's `outboundPending`.
+    private(set) var pending = ByteQueue()
     /// nghttp2 was told there is no data; it must be asked again.
     private var dataDeferred = false
     var writeWaiter: CheckedContinuation<Void, any Error>? {
@@ -157,9 +158,9 @@ class H2Stream: @unchecked Sendable {
         }
         guard canSend, let connection else { throw closeError }
         try prepareToSend()
-        pending.append(framed)
+        enqueue(framed)
         resumeData()
-        guard pending.count > writeHighWater || connection.outputCongested else { return }
+        guard mustWait(connection) else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 if Task.isCancelled {
@@ -173,6 +174,20 @@ class H2Stream: @unchecked Sendable {
                 self.wakeWriter(error: RPCError(code: .cancelled, message: "the call was cancelled"))
             }
         }
+    }
+
+    /// Queues framed bytes for nghttp2 to pull as DATA.
+    func enqueue(_ framed: [UInt8]) {
+        pending.append(framed)
+        connection?.outboundPending += framed.count
+    }
+
+    /// A writer waits while its stream has too much unsent, the connection's
+    /// streams together do, or the socket buffer is full.
+    private func mustWait(_ connection: H2Connection, resuming: Bool = false) -> Bool {
+        let divisor = resuming ? 2 : 1
+        return pending.count > writeHighWater / divisor || connection.outputCongested
+            || connection.outboundPending > connection.limits.maxBufferedOutboundBytes / divisor
     }
 
     /// Subclass hook before the first bytes are queued (the server sends headers).
@@ -197,7 +212,7 @@ class H2Stream: @unchecked Sendable {
         } else if closed {
             writeWaiter = nil
             waiter.resume(throwing: closeError)
-        } else if pending.count <= writeHighWater / 2, !(connection?.outputCongested ?? false) {
+        } else if let connection, !mustWait(connection, resuming: true) {
             writeWaiter = nil
             waiter.resume()
         }
@@ -221,6 +236,7 @@ class H2Stream: @unchecked Sendable {
     func sendData(length: Int) {
         guard let connection else { return }
         pending.consume(length) { (bytes: UnsafeRawBufferPointer) -> Void in connection.write(bytes) }
+        connection.outboundPending -= length
         if writeWaiter != nil {
             wakeWriter()
         }
@@ -232,6 +248,7 @@ class H2Stream: @unchecked Sendable {
     func streamClosed(error: RPCError) {
         guard !closed else { return }
         apply(state.closed(error))
+        connection?.outboundPending -= pending.count
         connection = nil
         pending.removeAll()
         wakeWriter(error: error)

@@ -15,6 +15,8 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     private var state: ServerConnectionStateMachine
     private var timers: [ServerConnectionStateMachine.Timer: any TransportTimer] = [:]
     private let tlsPending: Bool
+    /// Our keepalive PINGs so far (each one's payload).
+    private var pingsSent: UInt64 = 0
     /// Calls whose headers arrived during this read; started when nghttp2 returns.
     private var ready: [(H2ServerCall, ContinuousClock.Instant?)] = []
 
@@ -28,6 +30,10 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         rules.resetRate = configuration.resetStreamRate
         rules.maxContinuationFrames = configuration.maxContinuationFrames
         rules.maxHeaderBlockBytes = 4 * configuration.limits.maxHeaderListSize
+        rules.keepaliveInterval = configuration.keepalive.time
+        rules.keepaliveTimeout = configuration.keepalive.timeout
+        rules.pingPolicy.minInterval = configuration.keepalive.minClientPingInterval
+        rules.pingPolicy.permitWithoutCalls = configuration.keepalive.permitWithoutCalls
         self.state = ServerConnectionStateMachine(rules)
         self.tlsPending = tls
         super.init(loop: loop, bev: bev, peer: peer, limits: configuration.limits, clock: configuration.clock, stats: server.stats)
@@ -96,6 +102,14 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 close()
             case .rejectFrame:
                 reject = true
+            case .ping:
+                pingsSent &+= 1
+                do {
+                    try session?.submitPing(payload: pingsSent)
+                    markDirty()
+                } catch {
+                    close()
+                }
             }
         }
         return reject
@@ -175,6 +189,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     }
 
     override func sessionFrameSent(_ frame: HTTP2Frame) {
+        state.frameSent(frame)
         // The response is complete while the client still sends: ask it to stop
         // (RST_STREAM NO_ERROR, RFC 9113 section 8.1).
         if frame.type == .headers, frame.endStream, let session, !session.isRemoteClosed(frame.streamID) {

@@ -21,6 +21,13 @@ package struct ServerConnectionStateMachine {
         package var maxHeaderBlockBytes = 64 << 10
         /// Frames nghttp2 rejected; past it, GOAWAY.
         package var maxInvalidFrames = 100
+        /// Our own keepalive pings: after this long without a frame from the
+        /// client, PING it; nil: never.
+        package var keepaliveInterval: Duration? = .seconds(7200)
+        /// A PING of ours unanswered this long closes the connection.
+        package var keepaliveTimeout: Duration = .seconds(20)
+        /// What the client's own pings may be.
+        package var pingPolicy = PingPolicy()
 
         package init() {}
     }
@@ -37,6 +44,9 @@ package struct ServerConnectionStateMachine {
         case idle
         /// Between the shutdown notice and the final GOAWAY.
         case drain
+        /// Our keepalive: the quiet interval, then the wait for the PING's ACK.
+        case keepalive
+        case keepaliveTimeout
     }
 
     package enum Action: Equatable {
@@ -52,6 +62,8 @@ package struct ServerConnectionStateMachine {
         case close
         /// Refuse the frame being received (nghttp2 then ends the session).
         case rejectFrame
+        /// Send a keepalive PING.
+        case ping
     }
 
     package let configuration: Configuration
@@ -61,16 +73,21 @@ package struct ServerConnectionStateMachine {
     private var continuationFrames = 0
     private var headerBlockBytes = 0
     private var invalidFrames = 0
+    private var pinger: KeepalivePinger?
+    private var pingPolicy: PingPolicy
 
     package init(_ configuration: Configuration) {
         self.configuration = configuration
         self.resets = TokenBucket(burst: configuration.resetBurst, perSecond: configuration.resetRate)
+        self.pinger = configuration.keepaliveInterval.map { KeepalivePinger(interval: $0, timeout: configuration.keepaliveTimeout) }
+        self.pingPolicy = configuration.pingPolicy
     }
 
     /// The connection was accepted.
     package mutating func started() -> [Action] {
         var actions: [Action] = [.arm(.handshake, after: configuration.handshakeTimeout)]
         if let idle = configuration.idleTimeout { actions.append(.arm(.idle, after: idle)) }
+        if let pinger { actions += Self.map(pinger.started()) }
         return actions
     }
 
@@ -94,16 +111,29 @@ package struct ServerConnectionStateMachine {
 
     /// A whole frame arrived.
     package mutating func frameReceived(_ frame: HTTP2Frame, now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        if pinger != nil {
+            actions = pinger!.frameReceived(pingAck: frame.type == .ping && frame.ack).flatMap(Self.map)
+        }
         switch frame.type {
+        case .ping where !frame.ack:
+            if !pingPolicy.pingReceived(now: now, openStreams: openStreams) {
+                return actions + goAway(.enhanceYourCalm, "too_many_pings")
+            }
         case .settings where !frame.ack && phase == .awaitingSettings:
             phase = .active
-            return [.cancel(.handshake)]
+            return actions + [.cancel(.handshake)]
         case .rstStream:
-            if !resets.take(now: now) { return goAway(.enhanceYourCalm, "too many RST_STREAM frames") }
+            if !resets.take(now: now) { return actions + goAway(.enhanceYourCalm, "too many RST_STREAM frames") }
         default:
             break
         }
-        return []
+        return actions
+    }
+
+    /// A frame went out: data and headers forgive the client's early pings.
+    package mutating func frameSent(_ frame: HTTP2Frame) {
+        if frame.type == .data || frame.type == .headers { pingPolicy.dataSent() }
     }
 
     /// nghttp2 rejected a frame (and answered it); many of them is abuse.
@@ -133,6 +163,21 @@ package struct ServerConnectionStateMachine {
             return openStreams == 0 && phase == .active ? goAway(.noError, "idle") : []
         case .drain:
             return phase == .draining ? [.finalGoAway] : []
+        case .keepalive:
+            guard phase != .closing, pinger != nil else { return [] }
+            return pinger!.intervalFired().flatMap(Self.map)
+        case .keepaliveTimeout:
+            guard phase != .closing, pinger != nil else { return [] }
+            return pinger!.timeoutFired().flatMap(Self.map)
+        }
+    }
+
+    private static func map(_ action: KeepalivePinger.Action) -> [Action] {
+        switch action {
+        case .armInterval(let interval): return [.arm(.keepalive, after: interval)]
+        case .ping(let timeout): return [.ping, .arm(.keepaliveTimeout, after: timeout)]
+        case .cancelTimeout: return [.cancel(.keepaliveTimeout)]
+        case .close: return [.close]
         }
     }
 
@@ -154,7 +199,7 @@ package struct ServerConnectionStateMachine {
     /// The connection closed (either side): every timer stops.
     package mutating func closed() -> [Action] {
         phase = .closing
-        return [.cancel(.handshake), .cancel(.idle), .cancel(.drain)]
+        return [.cancel(.handshake), .cancel(.idle), .cancel(.drain), .cancel(.keepalive), .cancel(.keepaliveTimeout)]
     }
 
     private mutating func goAway(_ code: HTTP2ErrorCode, _ debug: String) -> [Action] {

@@ -58,6 +58,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections at most (lowered below the open-files limit, ulimit -n).")
     var maxConnections: Int = 10_000
 
+    @Option(help: "Calls (streams) open at once on one connection: a dashboard's watches, say.")
+    var maxConcurrentStreams: Int = 4096
+
+    @Option(help: "PING a client after this long without a frame from it, to find dead connections (off: never).")
+    var keepaliveTime: String = "2h"
+
+    @Option(help: "Close a connection whose client does not answer our PING within this.")
+    var keepaliveTimeout: DurationArgument = DurationArgument(argument: "20s")!
+
+    @Option(help: "Clients may PING at most this often while they have calls (faster: GOAWAY too_many_pings).")
+    var keepaliveMinPingInterval: DurationArgument = DurationArgument(argument: "1m")!
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -65,7 +77,10 @@ struct Serve: AsyncParsableCommand {
         guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
+        guard keepaliveTime == "off" || DurationArgument(argument: keepaliveTime) != nil else {
+            throw ValidationError("--keepalive-time takes a duration (2h, 30m) or off")
+        }
+        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentStreams > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
     func run() async throws {
@@ -121,6 +136,10 @@ struct Serve: AsyncParsableCommand {
         server.port = port
         server.eventLoops = eventLoops
         server.maxConnections = maxConnections
+        server.maxConcurrentStreams = maxConcurrentStreams
+        server.keepalive.time = DurationArgument(argument: keepaliveTime)?.duration
+        server.keepalive.timeout = keepaliveTimeout.duration
+        server.keepalive.minClientPingInterval = keepaliveMinPingInterval.duration
         server.limits.receiveTimeout = receiveTimeout.duration
         server.log = { [logger] message in logger.warning("\(message)") }
         if let tlsCert, let tlsKey {

@@ -212,6 +212,50 @@ import Testing
         }
     }
 
+    @Test func manyStalledStreamsShareOneOutboundBudget() async throws {
+        // 20 streams whose client reads nothing: without a per-connection budget
+        // the server would queue 256 KiB for each (5 MiB); with a 1 MiB budget
+        // the writers stop once the connection holds that much.
+        let firehose = MethodDescriptor(service: "t.Lifecycle", method: "Firehose", kind: .serverStreaming)
+        let written = Counter()
+        let streams = 20
+        var clientLimits = HTTP2Limits()
+        clientLimits.streamWindow = 65_535
+        try await TestHarness.with(
+            configure: { $0.limits.maxBufferedOutboundBytes = 1 << 20 },
+            routes: { router in
+                router.registerServerStreaming(firehose, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { request, writer, _ in
+                    let piece = [UInt8](repeating: 5, count: 4096)
+                    for i in 0..<request.count {
+                        try await writer.write(chunk(piece, index: i))
+                        written.increment()
+                    }
+                }
+            }, clientLimits: clientLimits
+        ) { h in
+            let rpc = h.rpc
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<streams {
+                    group.addTask {
+                        var request = RPCTestV1.GenerateRequest()
+                        request.count = 1000  // 4 MB a stream
+                        let _: Int = try await rpc.serverStreaming(firehose, request: request) {
+                            (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                            var n = 0
+                            for try await _ in responses { n += 1 }
+                            return n
+                        }
+                    }
+                }
+                // The client's stream windows (64 KiB each) fill; then the server holds the rest.
+                #expect(await eventually { h.server.suspendedWriters == streams })
+                let buffered = written.current * 4096 - streams * 65_535
+                #expect(buffered < (1 << 20) + streams * 8192, "the server queued \(buffered) bytes for stalled streams")
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test func gracefulShutdownLetsInFlightCallsFinish() async throws {
         try await TestHarness.with { h in
             var request = RPCTestV1.GenerateRequest()
@@ -260,6 +304,7 @@ import Testing
         let clock = ManualTransportClock()
         try await TestHarness.with(configure: {
             $0.idleTimeout = .seconds(300)
+            $0.keepalive.time = nil  // only the idle timer is watched here
             $0.clock = clock
         }) { h in
             let first = try await h.client.echo(echoRequest("1"))

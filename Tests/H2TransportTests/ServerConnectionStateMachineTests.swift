@@ -11,6 +11,7 @@ import Testing
         var configuration = Machine.Configuration()
         configuration.handshakeTimeout = .seconds(10)
         configuration.idleTimeout = .seconds(300)
+        configuration.keepaliveInterval = nil
         configure(&configuration)
         return Machine(configuration)
     }
@@ -187,10 +188,96 @@ import Testing
         var m = machine()
         _ = m.started()
         let r41 = m.closed()
-        #expect(r41 == [.cancel(.handshake), .cancel(.idle), .cancel(.drain)])
+        #expect(r41 == [.cancel(.handshake), .cancel(.idle), .cancel(.drain), .cancel(.keepalive), .cancel(.keepaliveTimeout)])
         let r42 = m.timerFired(.idle)
         #expect(r42.isEmpty)
         let r43 = m.timerFired(.handshake)
         #expect(r43.isEmpty)
+    }
+
+    // MARK: - Keepalive
+
+    private let ping = HTTP2Frame(type: .ping, streamID: 0)
+    private var pingAck: HTTP2Frame {
+        var frame = HTTP2Frame(type: .ping, streamID: 0)
+        frame.ack = true
+        return frame
+    }
+
+    @Test func aQuietClientIsPingedAndClosedWhenItDoesNotAnswer() {
+        var m = machine {
+            $0.keepaliveInterval = .seconds(60)
+            $0.keepaliveTimeout = .seconds(20)
+        }
+        let started = m.started()
+        #expect(started.contains(.arm(.keepalive, after: .seconds(60))))
+        _ = m.frameReceived(clientSettings, now: t0)
+        // A frame came in the interval: no ping, just wait again.
+        let busy = m.timerFired(.keepalive)
+        #expect(busy == [.arm(.keepalive, after: .seconds(60))])
+        // Nothing since: ping, and wait for the answer.
+        let quiet = m.timerFired(.keepalive)
+        #expect(quiet == [.ping, .arm(.keepaliveTimeout, after: .seconds(20))])
+        let gone = m.timerFired(.keepaliveTimeout)
+        #expect(gone == [.close])
+    }
+
+    @Test func anAnsweredPingKeepsTheConnection() {
+        var m = machine { $0.keepaliveInterval = .seconds(60) }
+        _ = m.started()
+        let quiet = m.timerFired(.keepalive)
+        #expect(quiet.first == .ping)
+        let answered = m.frameReceived(pingAck, now: t0)
+        #expect(answered == [.cancel(.keepaliveTimeout), .arm(.keepalive, after: .seconds(60))])
+        let late = m.timerFired(.keepaliveTimeout)
+        #expect(late.isEmpty)
+    }
+
+    @Test func pingsTooOftenGetGoAwayTooManyPings() {
+        var m = machine { $0.pingPolicy.minInterval = .seconds(60) }
+        _ = m.frameReceived(clientSettings, now: t0)
+        _ = m.streamOpened()
+        let first = m.frameReceived(ping, now: t0)
+        #expect(first.isEmpty)
+        // Two strikes are forgiven; the third ping inside the minute is not.
+        let second = m.frameReceived(ping, now: t0 + .seconds(10))
+        let third = m.frameReceived(ping, now: t0 + .seconds(20))
+        #expect(second.isEmpty && third.isEmpty)
+        let fourth = m.frameReceived(ping, now: t0 + .seconds(30))
+        #expect(fourth.contains(.goAway(.enhanceYourCalm, debug: "too_many_pings")))
+    }
+
+    @Test func pingsAtThePermittedRateAreFine() {
+        var m = machine { $0.pingPolicy.minInterval = .seconds(60) }
+        _ = m.streamOpened()
+        for minute in 0..<10 {
+            let actions = m.frameReceived(ping, now: t0 + .seconds(60 * minute))
+            #expect(actions.isEmpty)
+        }
+    }
+
+    @Test func dataWeSendForgivesEarlyPings() {
+        var m = machine { $0.pingPolicy.minInterval = .seconds(60) }
+        _ = m.streamOpened()
+        for second in 0..<10 {
+            let actions = m.frameReceived(ping, now: t0 + .seconds(second))
+            #expect(actions.isEmpty, "ping \(second)")
+            m.frameSent(HTTP2Frame(type: .data, streamID: 1, length: 10))
+        }
+    }
+
+    @Test func withoutCallsAClientMayPingOnlyRarelyUnlessPermitted() {
+        var strict = machine { $0.pingPolicy.minInterval = .seconds(60) }
+        for minute in 0..<3 { _ = strict.frameReceived(ping, now: t0 + .seconds(120 * minute)) }
+        let strictFourth = strict.frameReceived(ping, now: t0 + .seconds(360))
+        #expect(strictFourth.contains(.goAway(.enhanceYourCalm, debug: "too_many_pings")))
+        var lenient = machine {
+            $0.pingPolicy.minInterval = .seconds(60)
+            $0.pingPolicy.permitWithoutCalls = true
+        }
+        for minute in 0..<4 {
+            let actions = lenient.frameReceived(ping, now: t0 + .seconds(120 * minute))
+            #expect(actions.isEmpty)
+        }
     }
 }

@@ -79,22 +79,21 @@ enum JobText {
 }
 
 /// Follows an import until it ends; returns the exit status for its final state.
-/// Ctrl-C stops following (the import goes on) and exits 130.
+/// Ctrl-C stops following (the import goes on) and exits 130. A lost connection
+/// (a server restart or drain) is retried, and the watch goes on from a fresh
+/// snapshot; both are said once.
 func follow(_ id: String, _ connection: Connection, json: Bool) async throws -> Int32 {
     let live = Terminal.isTerminal(Terminal.standardOutput) && !json
     let state = FollowState()
     let watcher = Task {
-        try await connection.service.watchImport({ var r = ImportsV1.WatchImportRequest(); r.importID = id; return r }()) { updates in
-            for try await job in updates {
-                state.set(job)
-                if json {
-                    print(job.protoJSON.text)
-                    fflush(nil)
-                } else if live {
-                    redraw(JobText.line(job, barWidth: barWidth()))
-                } else {
-                    print(JobText.line(job, barWidth: 0))
-                    fflush(nil)
+        try await reconnecting(what: id, live: live, hasSnapshot: { state.last != nil }) { resumed in
+            var request = ImportsV1.WatchImportRequest()
+            request.importID = id
+            try await connection.service.watchImport(request) { updates in
+                for try await job in updates {
+                    resumed()
+                    state.set(job)
+                    show(job, json: json, live: live)
                 }
             }
         }
@@ -138,6 +137,84 @@ func follow(_ id: String, _ connection: Connection, json: Bool) async throws -> 
         }
     }
     return JobText.exitStatus(last.state)
+}
+
+/// Follows every import (WatchImports) until Ctrl-C: the ones still going
+/// first, then each change. Reconnects like `follow`.
+func followAll(_ connection: Connection, json: Bool) async throws {
+    let watcher = Task {
+        try await reconnecting(what: "all imports", live: false, hasSnapshot: { true }) { resumed in
+            try await connection.service.watchImports(ImportsV1.WatchImportsRequest()) { updates in
+                for try await job in updates {
+                    resumed()
+                    show(job, json: json, live: false)
+                }
+            }
+        }
+    }
+    let interrupt = Interrupt { watcher.cancel() }
+    defer { interrupt.stop() }
+    do {
+        try await watcher.value
+    } catch {
+        if interrupt.fired { throw ExitCode(Exit.interrupted) }
+        throw error
+    }
+}
+
+private func show(_ job: ImportsV1.ImportJob, json: Bool, live: Bool) {
+    if json {
+        print(job.protoJSON.text)
+        fflush(nil)
+    } else if live {
+        redraw(JobText.line(job, barWidth: barWidth()))
+    } else {
+        print(JobText.line(job, barWidth: 0))
+        fflush(nil)
+    }
+}
+
+/// How long a watch keeps trying to reconnect before it gives up.
+let reconnectPatience: Duration = .seconds(300)
+
+/// Runs one watch stream (`watch`), and runs it again when the connection is
+/// lost (UNAVAILABLE after the first snapshot: a server draining or
+/// restarting), backing off from 0.5 s to 5 s, for up to `reconnectPatience`.
+/// Says once that the connection was lost and once that the watch goes on.
+/// `watch` calls `resumed` for each update it receives.
+func reconnecting(
+    what: String, live: Bool, hasSnapshot: @Sendable () -> Bool,
+    _ watch: @Sendable (_ resumed: @Sendable () -> Void) async throws -> Void
+) async throws {
+    let outage = Mutex<ContinuousClock.Instant?>(nil)
+    let resumed: @Sendable () -> Void = {
+        guard outage.withLock({ $0.take() }) != nil else { return }
+        Terminal.write(Terminal.standardError, "importctl: reconnected; watching \(what) again from a fresh snapshot\n")
+    }
+    var delay = Duration.milliseconds(500)
+    while true {
+        do {
+            try await watch(resumed)
+            return
+        } catch let error as RPCError where error.code == .unavailable && hasSnapshot() {
+            let began = outage.withLock { state -> ContinuousClock.Instant? in
+                if state == nil {
+                    state = .now
+                    return nil
+                }
+                return state
+            }
+            if let began {
+                if ContinuousClock.now - began > reconnectPatience { throw error }
+            } else {
+                if live { Terminal.write(Terminal.standardOutput, "\n") }
+                Terminal.write(Terminal.standardError, "importctl: lost the connection to importd (\(error.message)); reconnecting\n")
+                delay = .milliseconds(500)
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
 }
 
 private func barWidth() -> Int {

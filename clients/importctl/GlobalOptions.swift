@@ -71,7 +71,11 @@ struct GlobalOptions: ParsableArguments {
         if tls || tlsCA != nil || tlsInsecure || tlsServerName != nil {
             tlsConfiguration = TLSClientConfiguration(trustRootsFile: tlsCA, insecureSkipVerify: tlsInsecure, serverName: tlsServerName)
         }
-        let channel = GRPCChannel(host: address.host, port: address.port, tls: tlsConfiguration, connectTimeout: .seconds(5))
+        // Long watches ping a quiet server every 2 minutes (importd permits one a
+        // minute), so a dead connection is found within about 2.5 minutes.
+        let channel = GRPCChannel(
+            host: address.host, port: address.port, tls: tlsConfiguration, connectTimeout: .seconds(5),
+            keepalive: ClientKeepalive(time: .seconds(120), timeout: .seconds(20)))
         var metadata = Metadata()
         if let tokenValue, !tokenValue.isEmpty {
             metadata.add("authorization", "Bearer " + tokenValue.trimmingWhitespace)

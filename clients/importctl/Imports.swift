@@ -76,14 +76,26 @@ struct Status: AsyncParsableCommand {
 
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Follow an import live until it ends.",
-        discussion: "Exits 0 when it COMPLETED, 3 when it FAILED, 4 when CANCELLED. Ctrl-C stops watching, not the import.")
+        abstract: "Follow an import live until it ends, or every import with --all.",
+        discussion: """
+            Exits 0 when it COMPLETED, 3 when it FAILED, 4 when CANCELLED. Ctrl-C stops watching, not the import. \
+            If the connection is lost (importd restarting), the watch reconnects and goes on from a fresh snapshot.
+            """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "The import, e.g. imp_12.") var id: String
+    @Argument(help: "The import, e.g. imp_12.") var id: String?
+    @Flag(help: "Follow every import: those still going, then each change, until Ctrl-C.") var all = false
+
+    func validate() throws {
+        if all == (id != nil) { throw ValidationError("give an import id, or --all to follow every import") }
+    }
 
     func run() async throws {
         try await withConnection(global) { connection in
-            let status = try await follow(id, connection, json: global.json)
+            if all {
+                try await followAll(connection, json: global.json)
+                return
+            }
+            let status = try await follow(id!, connection, json: global.json)
             if status != 0 { throw ExitCode(status) }
         }
     }

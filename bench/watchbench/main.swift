@@ -1,0 +1,154 @@
+// watchbench: live status at scale against a running importd. Opens N
+// WatchImport streams to one import over C connections, then measures
+//   - how long until every watcher has its first snapshot,
+//   - the server's memory per idle watcher (its RSS before and after, /proc),
+//   - fan-out: rounds of PauseImport / ResumeImport, each a state change every
+//     watcher receives; latency from sending the call to each watcher's receipt.
+// Prints one JSON object.
+//
+//   watchbench --server H:P --token T --import imp_1 --watchers N --connections C --rounds R --pid PID
+import Foundation
+import H2Transport
+import ProtoMessages
+import RPCCore
+import Synchronization
+
+struct Options {
+    var server = "127.0.0.1:50051"
+    var token = ""
+    var importID = ""
+    var watchers = 1000
+    var connections = 1
+    var rounds = 20
+    var pid: Int32 = 0
+
+    init() {
+        var arguments = CommandLine.arguments.dropFirst()
+        while let flag = arguments.popFirst(), let value = arguments.popFirst() {
+            switch flag {
+            case "--server": server = value
+            case "--token": token = value
+            case "--import": importID = value
+            case "--watchers": watchers = Int(value) ?? watchers
+            case "--connections": connections = Int(value) ?? connections
+            case "--rounds": rounds = Int(value) ?? rounds
+            case "--pid": pid = Int32(value) ?? 0
+            default: fatalError("unknown flag \(flag)")
+            }
+        }
+    }
+}
+
+/// Arrivals of the state each round waits for.
+final class Arrivals: Sendable {
+    private let state = Mutex<(firsts: Int, expected: ImportsV1.ImportState?, times: [ContinuousClock.Instant])>((0, nil, []))
+
+    func received(_ job: ImportsV1.ImportJob, first: Bool) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            if first { state.firsts += 1 }
+            if !first, job.state == state.expected { state.times.append(now) }
+        }
+    }
+
+    var firsts: Int { state.withLock { $0.firsts } }
+    var count: Int { state.withLock { $0.times.count } }
+
+    func expect(_ wanted: ImportsV1.ImportState) {
+        state.withLock {
+            $0.expected = wanted
+            $0.times.removeAll(keepingCapacity: true)
+        }
+    }
+
+    func take() -> [ContinuousClock.Instant] { state.withLock { $0.times } }
+}
+
+/// One watcher: records every snapshot it receives.
+func watch(_ client: ImportsV1.ImportService.Client, _ request: ImportsV1.WatchImportRequest, _ arrivals: Arrivals) async throws {
+    try await client.watchImport(request) { updates in
+        var first = true
+        for try await job in updates {
+            arrivals.received(job, first: first)
+            first = false
+        }
+    }
+}
+
+func rssKB(_ pid: Int32) -> Int {
+    guard pid > 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+func waitUntil(_ timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+let options = Options()
+let (host, portText) = (String(options.server.split(separator: ":").first!), options.server.split(separator: ":").last!)
+var metadata = Metadata()
+metadata.add("authorization", "Bearer " + options.token)
+let clients = (0..<options.connections).map { _ in
+    ImportsV1.ImportService.Client(RPCClient(transport: GRPCChannel(host: host, port: Int(portText)!), defaultMetadata: metadata))
+}
+var getRequest = ImportsV1.GetImportRequest()
+getRequest.importID = options.importID
+for client in clients { _ = try await client.getImport(getRequest) }  // connect every channel first
+try await Task.sleep(for: .milliseconds(500))
+let rssBefore = rssKB(options.pid)
+
+let arrivals = Arrivals()
+var watchRequest = ImportsV1.WatchImportRequest()
+watchRequest.importID = options.importID
+let start = ContinuousClock.now
+let request = watchRequest
+let watchers = (0..<options.watchers).map { i in
+    Task { [client = clients[i % clients.count]] in try await watch(client, request, arrivals) }
+}
+guard await waitUntil(.seconds(60), { arrivals.firsts == options.watchers }) else {
+    fatalError("only \(arrivals.firsts) of \(options.watchers) watchers got a first snapshot")
+}
+let firstSnapshots = seconds(ContinuousClock.now - start)
+try await Task.sleep(for: .seconds(1))
+let rssAfter = rssKB(options.pid)
+
+var latencies: [Double] = []
+var pause = ImportsV1.PauseImportRequest()
+pause.importID = options.importID
+var resume = ImportsV1.ResumeImportRequest()
+resume.importID = options.importID
+for round in 0..<options.rounds {
+    let pausing = round % 2 == 0
+    arrivals.expect(pausing ? .paused : .queued)
+    let sent = ContinuousClock.now
+    if pausing { _ = try await clients[0].pauseImport(pause) } else { _ = try await clients[0].resumeImport(resume) }
+    guard await waitUntil(.seconds(30), { arrivals.count == options.watchers }) else {
+        fatalError("round \(round): \(arrivals.count) of \(options.watchers) watchers got the change")
+    }
+    latencies += arrivals.take().map { seconds($0 - sent) * 1000 }
+    try await Task.sleep(for: .milliseconds(200))
+}
+for watcher in watchers { watcher.cancel() }
+let sorted = latencies.sorted()
+func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
+let result: [String: Any] = [
+    "watchers": options.watchers, "connections": options.connections, "rounds": options.rounds,
+    "first_snapshots_seconds": firstSnapshots,
+    "rss_before_kb": rssBefore, "rss_after_kb": rssAfter,
+    "bytes_per_watcher": Double(rssAfter - rssBefore) * 1024 / Double(options.watchers),
+    "p50_ms": percentile(sorted, 0.50), "p99_ms": percentile(sorted, 0.99), "max_ms": sorted.last ?? 0,
+]
+let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+print(String(decoding: json, as: UTF8.self))
+exit(0)
