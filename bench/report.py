@@ -61,10 +61,39 @@ def engine(data):
     return "\n".join(lines)
 
 
+def watchers(runs):
+    lines = [
+        "Run: %s; importd (2 event loops) and `bench/watchbench` (the watchers, one event loop per connection) on the same machine; %d state changes (pause, resume) per row." % (
+            machine(), runs[0]["rounds"]),
+        "",
+        "| watchers | connections | all first snapshots | fan-out p50 | p99 | max | server CPU per delivery | server memory per idle watcher |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        lines.append("| %d | %d | %.2f s | %.1f ms | %.1f ms | %.1f ms | %.1f µs | %.1f KiB |" % (
+            run["watchers"], run["connections"], run["first_snapshots_seconds"], run["p50_ms"], run["p99_ms"], run["max_ms"],
+            run["server_cpu_us_per_delivery"], run["bytes_per_watcher"] / 1024))
+    return "\n".join(lines)
+
+
+def compression(data):
+    plain, packed = data["plain"]["seconds"], data["compress"]["seconds"]
+    return "\n".join([
+        "Run: %s; `importctl upload` of %d generated contacts (%.1f MB), over loopback, medians of %d." % (
+            machine(), data["rows"], data["bytes"] / 1e6, len(data["plain"]["runs"])),
+        "",
+        "| upload | seconds | bytes on the wire | vs plain |",
+        "|---|---:|---:|---:|",
+        "| plain | %.2f | %.1f MB | 1.00x |" % (plain, data["bytes"] / 1e6),
+        "| `--compress` (gzip) | %.2f | %.1f MB (%.1fx smaller) | %.2fx |" % (
+            packed, data["wire_bytes_compressed"] / 1e6, data["bytes"] / data["wire_bytes_compressed"], plain / packed),
+    ])
+
+
 def main():
     out, target = sys.argv[1], sys.argv[2]
     text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
-    for name, render in [("transport", transport), ("engine", engine)]:
+    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression)]:
         path = os.path.join(out, name + ".json")
         if not os.path.exists(path):
             continue

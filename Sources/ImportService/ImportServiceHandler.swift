@@ -11,6 +11,8 @@ import Synchronization
 public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol {
     let importer: Importer
     let logger: Logger
+    /// Updates fanned out to watchers, converted once each.
+    private let updateFrames = UpdateFrames()
 
     public init(importer: Importer, logger: Logger) {
         self.importer = importer
@@ -93,12 +95,12 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         try await response.write(await wire(snapshot))
         if snapshot.state.isTerminal { return }
         var version = snapshot.version
-        while let update = await updates.next() {
+        while let snapshot = await updates.nextSnapshot() {
             // A snapshot published before ours was read can arrive after it.
-            guard update.version > version else { continue }
-            version = update.version
-            try await response.write(await wire(update))
-            if update.state.isTerminal { return }
+            guard snapshot.job.version > version else { continue }
+            version = snapshot.job.version
+            try await response.write(await updateFrames.frame(snapshot, convert: wire))
+            if snapshot.job.state.isTerminal { return }
         }
         try Task.checkCancellation()
         throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
@@ -119,11 +121,12 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             }
             token = page.nextPageToken
         } while !token.isEmpty
-        while let update = await updates.next() {
+        while let snapshot = await updates.nextSnapshot() {
+            let update = snapshot.job
             guard update.version > versions[update.id, default: 0] else { continue }
             versions[update.id] = update.version
             guard filter.isEmpty || filter.contains(update.state) else { continue }
-            try await response.write(await wire(update))
+            try await response.write(await updateFrames.frame(snapshot, convert: wire))
         }
         try Task.checkCancellation()
         throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")

@@ -37,9 +37,18 @@ public struct RPCAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
 /// throws once the call is over (cancelled, deadline exceeded, peer gone).
 public struct RPCWriter<Element: Sendable>: Sendable {
     private let writeFunction: @Sendable (Element) async throws -> Void
+    /// Writes bytes already framed (`FramedMessage`); nil: they are decoded and written as a message.
+    let writeFramedFunction: (@Sendable ([UInt8]) async throws -> Void)?
 
     public init(write: @escaping @Sendable (Element) async throws -> Void) {
         self.writeFunction = write
+        self.writeFramedFunction = nil
+    }
+
+    /// A writer that can also take messages serialized once for many calls.
+    public init(write: @escaping @Sendable (Element) async throws -> Void, writeFramed: @escaping @Sendable ([UInt8]) async throws -> Void) {
+        self.writeFunction = write
+        self.writeFramedFunction = writeFramed
     }
 
     public func write(_ element: Element) async throws {
@@ -49,6 +58,27 @@ public struct RPCWriter<Element: Sendable>: Sendable {
     public func write(contentsOf elements: some Sequence<Element>) async throws {
         for element in elements {
             try await writeFunction(element)
+        }
+    }
+}
+
+/// A message serialized and framed once, to be written on many calls: one
+/// update fanned out to thousands of watchers costs one encoding.
+public struct FramedMessage<Message: RPCMessage>: Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ message: Message) {
+        bytes = MessageFraming.frame(message)
+    }
+}
+
+extension RPCWriter where Element: RPCMessage {
+    /// Writes a message framed earlier.
+    public func write(_ framed: FramedMessage<Element>) async throws {
+        if let writeFramedFunction {
+            try await writeFramedFunction(framed.bytes)
+        } else {
+            try await write(Element(serializedBytes: Array(framed.bytes.dropFirst(MessageFraming.headerSize))))
         }
     }
 }

@@ -139,6 +139,9 @@ public struct RPCRouter: Sendable {
         RPCWriter { message in
             try await call.sendHeaders(context.response.initial)
             try await call.send(framedMessage: MessageFraming.frame(message))
+        } writeFramed: { bytes in
+            try await call.sendHeaders(context.response.initial)
+            try await call.send(framedMessage: bytes)
         }
     }
 }

@@ -82,6 +82,17 @@ func rssKB(_ pid: Int32) -> Int {
     return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
 
+/// CPU seconds `pid` has used (user + system), from /proc.
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 func waitUntil(_ timeout: Duration, _ condition: () -> Bool) async -> Bool {
     let end = ContinuousClock.now + timeout
     while ContinuousClock.now < end {
@@ -124,6 +135,7 @@ try await Task.sleep(for: .seconds(1))
 let rssAfter = rssKB(options.pid)
 
 var latencies: [Double] = []
+let cpuBefore = cpuSeconds(options.pid)
 var pause = ImportsV1.PauseImportRequest()
 pause.importID = options.importID
 var resume = ImportsV1.ResumeImportRequest()
@@ -139,6 +151,7 @@ for round in 0..<options.rounds {
     latencies += arrivals.take().map { seconds($0 - sent) * 1000 }
     try await Task.sleep(for: .milliseconds(200))
 }
+let serverCPU = cpuSeconds(options.pid) - cpuBefore
 for watcher in watchers { watcher.cancel() }
 let sorted = latencies.sorted()
 func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
@@ -147,6 +160,7 @@ let result: [String: Any] = [
     "first_snapshots_seconds": firstSnapshots,
     "rss_before_kb": rssBefore, "rss_after_kb": rssAfter,
     "bytes_per_watcher": Double(rssAfter - rssBefore) * 1024 / Double(options.watchers),
+    "server_cpu_us_per_delivery": serverCPU * 1e6 / Double(options.rounds * options.watchers),
     "p50_ms": percentile(sorted, 0.50), "p99_ms": percentile(sorted, 0.99), "max_ms": sorted.last ?? 0,
 ]
 let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])

@@ -29,7 +29,9 @@ public final class ProgressHub: Sendable {
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     /// Sends a snapshot to the subscribers of its import and of all imports.
+    /// The snapshot is shared, not copied, however many subscribers there are.
     public func publish(_ job: ImportJob, stateChanged: Bool) {
+        let snapshot = ImportSnapshot(job)
         let now = clock.now()
         let targets = state.withLock { state -> [Mailbox] in
             if !stateChanged {
@@ -41,7 +43,7 @@ public final class ProgressHub: Sendable {
             return state.subscribers.values.filter { $0.filter == nil || $0.filter == job.id }.map(\.mailbox)
         }
         for mailbox in targets {
-            mailbox.put(job, stateChanged: stateChanged)
+            mailbox.put(snapshot, stateChanged: stateChanged)
         }
     }
 
@@ -90,6 +92,11 @@ public final class ProgressSubscription: Sendable {
 
     /// The next snapshot; nil once cancelled.
     public func next() async -> ImportJob? {
+        await mailbox.take()?.job
+    }
+
+    /// The next snapshot, shared with the other subscribers (no copy).
+    public func nextSnapshot() async -> ImportSnapshot? {
         await mailbox.take()
     }
 
@@ -102,25 +109,34 @@ public final class ProgressSubscription: Sendable {
     package var queuedCount: Int { mailbox.queuedCount }
 }
 
+/// One published state of an import, shared by every subscriber it goes to.
+public final class ImportSnapshot: Sendable {
+    public let job: ImportJob
+
+    init(_ job: ImportJob) {
+        self.job = job
+    }
+}
+
 /// A subscriber's queue of snapshots, coalescing progress.
 final class Mailbox: Sendable {
     private struct State {
-        var queue = Deque<(job: ImportJob, stateChanged: Bool)>()
-        var waiter: CheckedContinuation<ImportJob?, Never>?
+        var queue = Deque<(job: ImportSnapshot, stateChanged: Bool)>()
+        var waiter: CheckedContinuation<ImportSnapshot?, Never>?
         var closed = false
     }
 
     private let state = Mutex(State())
 
-    func put(_ job: ImportJob, stateChanged: Bool) {
-        let waiter = state.withLock { state -> CheckedContinuation<ImportJob?, Never>? in
+    func put(_ job: ImportSnapshot, stateChanged: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<ImportSnapshot?, Never>? in
             if state.closed { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
             }
             // The newest undelivered snapshot of the same import, if it is progress only, is outdated.
-            if !stateChanged, let last = state.queue.lastIndex(where: { $0.job.id == job.id }), !state.queue[last].stateChanged {
+            if !stateChanged, let last = state.queue.lastIndex(where: { $0.job.job.id == job.job.id }), !state.queue[last].stateChanged {
                 state.queue[last] = (job, false)
             } else {
                 state.queue.append((job, stateChanged))
@@ -138,20 +154,20 @@ final class Mailbox: Sendable {
 
     /// A subscriber too far behind gets each import's latest snapshot instead of
     /// its backlog (and, past `maxQueued` imports, the most recent ones).
-    private static func coalesce(_ queue: inout Deque<(job: ImportJob, stateChanged: Bool)>) {
+    private static func coalesce(_ queue: inout Deque<(job: ImportSnapshot, stateChanged: Bool)>) {
         var seen = Set<Int64>()
-        var kept: [(job: ImportJob, stateChanged: Bool)] = []
-        for entry in queue.reversed() where seen.insert(entry.job.id).inserted {
+        var kept: [(job: ImportSnapshot, stateChanged: Bool)] = []
+        for entry in queue.reversed() where seen.insert(entry.job.job.id).inserted {
             kept.append((entry.job, true))
             if kept.count == maxQueued / 2 { break }
         }
         queue = Deque(kept.reversed())
     }
 
-    func take() async -> ImportJob? {
+    func take() async -> ImportSnapshot? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<ImportJob?, Never>) in
-                let ready = state.withLock { state -> ImportJob?? in
+            await withCheckedContinuation { (continuation: CheckedContinuation<ImportSnapshot?, Never>) in
+                let ready = state.withLock { state -> ImportSnapshot?? in
                     if let first = state.queue.popFirst() { return .some(first.job) }
                     if state.closed || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
@@ -165,7 +181,7 @@ final class Mailbox: Sendable {
     }
 
     func close() {
-        let waiter = state.withLock { state -> CheckedContinuation<ImportJob?, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<ImportSnapshot?, Never>? in
             state.closed = true
             state.queue.removeAll()
             defer { state.waiter = nil }
