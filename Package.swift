@@ -20,6 +20,10 @@ let fuzzTargets: [Target] = Context.environment["IMPORTD_FUZZ"] == nil ? [] : [
 
 let package = Package(
     name: "importd",
+    products: [
+        // What a Swift service adds as a dependency to call importd.
+        .library(name: "ImportClient", targets: ["ImportClient"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -93,8 +97,11 @@ let package = Package(
             "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "ImportService", "ProtoMessages", "Platform",
             logging, argumentParser,
         ]),
-        // The bundled command-line client: gRPC client transport only, no SQLite, no engine.
-        .executableTarget(name: "importctl", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
+        // The Swift client library services depend on (product ImportClient): uploads, watches, results.
+        .target(name: "ImportClient", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"], path: "clients/swift/ImportClient"),
+        .testTarget(name: "ImportClientTests", dependencies: ["ImportClient", "ProtoMessages", "RPCCore", "Platform"], path: "Tests/ImportClientTests"),
+        // The bundled command-line client, built on ImportClient: no SQLite, no engine.
+        .executableTarget(name: "importctl", dependencies: ["ImportClient", "H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
         // Benchmarks of the engine alone (make bench), and the crash and parser tests' driver.
         .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
         // Live status at scale against a running importd: first snapshots, memory per watcher, fan-out latency (make bench).

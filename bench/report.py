@@ -90,10 +90,22 @@ def compression(data):
     ])
 
 
+def client(data):
+    return "\n".join([
+        "Run: %s; `ImportClient.upload` of %.2f GiB (%d rows) generated on the fly, over loopback." % (
+            machine(), data["bytes"] / 2**30, data["rows"]),
+        "",
+        "| what | value |",
+        "|---|---:|",
+        "| client peak RSS growth | %.1f MiB (target: under 32 MiB) |" % (data["rss_growth_kb"] / 1024),
+        "| upload time | %.1f s (%.0f MB/s) |" % (data["seconds"], data["bytes"] / data["seconds"] / 1e6),
+    ])
+
+
 def main():
     out, target = sys.argv[1], sys.argv[2]
     text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
-    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression)]:
+    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression), ("client", client)]:
         path = os.path.join(out, name + ".json")
         if not os.path.exists(path):
             continue

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the protobuf-c code (Sources/CProtos) and its Swift wrappers
-# (Sources/ProtoMessages/Generated) from the project's own protos (Protos/) and
+# Regenerates the protobuf-c code (Sources/CProtos), its Swift wrappers
+# (Sources/ProtoMessages/Generated) and the Python client's stubs
+# (clients/python/src/importd_client/import_service_pb2*.py) from the project's own protos (Protos/) and
 # the standard gRPC protos Debian's grpc-proto package installs (health, the
 # interop test service and messages, the benchmark service): those are used
 # from the package as they are, never copied into the repository.
@@ -54,10 +55,24 @@ done
 
 "$python" scripts/swift_messages_gen.py "$tmp/descriptors.pb" "$tmp/Generated" "${protos[@]}"
 
+# The Python client's stubs (clients/python/src/importd_client), with grpcio-tools'
+# protoc; their import of each other points into the package.
+python_pkg=clients/python/src/importd_client
+python_files=(import_service_pb2.py import_service_pb2.pyi import_service_pb2_grpc.py)
+well_known=$("$python" -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
+mkdir -p "$tmp/python" "$tmp/Python"
+"$python" -m grpc_tools.protoc -I Protos -I "$well_known" --python_out="$tmp/python" --pyi_out="$tmp/python" \
+    --grpc_python_out="$tmp/python" softrip/marketing/imports/v1/import_service.proto
+for f in "${python_files[@]}"; do
+    sed 's/^from softrip\.marketing\.imports\.v1 import import_service_pb2 as/from importd_client import import_service_pb2 as/' \
+        "$tmp/python/softrip/marketing/imports/v1/$f" > "$tmp/Python/$f"
+done
+
 if [ "$mode" = "--check" ]; then
     status=0
     diff -r "$tmp/CProtos" Sources/CProtos || status=1
     diff -r "$tmp/Generated" Sources/ProtoMessages/Generated || status=1
+    for f in "${python_files[@]}"; do diff "$tmp/Python/$f" "$python_pkg/$f" || status=1; done
     if [ $status -ne 0 ]; then
         echo "generated protobuf code is stale: run scripts/generate-protos.sh and commit" >&2
         exit 1
@@ -68,5 +83,6 @@ else
     mkdir -p Sources/ProtoMessages
     cp -r "$tmp/CProtos" Sources/CProtos
     cp -r "$tmp/Generated" Sources/ProtoMessages/Generated
+    for f in "${python_files[@]}"; do cp "$tmp/Python/$f" "$python_pkg/$f"; done
     echo "generated ${#protos[@]} protos into Sources/CProtos and Sources/ProtoMessages/Generated"
 fi

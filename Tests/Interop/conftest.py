@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python", "src"))
 
 import servers  # noqa: E402
 
@@ -38,8 +38,8 @@ class Importd:
         self.token = open(os.path.join(self.data_dir, "admin.token")).read().strip()
 
     def client(self, token=None, **kwargs):
-        import importd_client
-        return importd_client.ImportdClient(self.address, token=self.token if token is None else token, **kwargs)
+        import raw_client
+        return raw_client.ImportdClient(self.address, token=self.token if token is None else token, **kwargs)
 
     def token_cli(self, *args):
         import subprocess

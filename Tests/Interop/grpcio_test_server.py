@@ -2,14 +2,12 @@
 """rpctest.v1.TestService on grpcio (C-core), for the Swift client's interop
 tests. Prints "listening on 127.0.0.1:PORT" and serves until stdin closes."""
 import hashlib
-import os
 import sys
 import time
 from concurrent import futures
 
 import grpc
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
 from importd_protos import test_grpc, test_pb2  # noqa: E402
 
 

@@ -3,7 +3,7 @@ client as a status it can read, in bounded size."""
 import grpc
 import pytest
 
-from importd_client import bad_request_violations
+from raw_client import bad_request_violations
 
 
 def test_a_header_with_hundreds_of_unknown_columns_gets_a_bounded_status(importd):

@@ -11,7 +11,7 @@ import time
 import grpc
 import pytest
 
-from importd_client import bad_request_violations
+from raw_client import bad_request_violations
 from importd_protos import imports_pb2 as pb
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION

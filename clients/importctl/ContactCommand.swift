@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -12,20 +13,16 @@ struct Contact: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            var request = ImportsV1.GetContactRequest()
-            request.contactID = id
-            let contact = try await connection.service.getContact(request)
+            let contact = try await connection.client.contact(id)
             if global.json {
                 print(contact.protoJSON.text)
                 return
             }
-            let campaigns = try await allPages { try await Campaigns.page(connection.service, token: $0) }
-            let subscriptions = try await allPages { try await Subscriptions.page(connection.service, token: $0) }
+            let campaigns = try await allPages { try await Campaigns.page(connection.client, token: $0) }
+            let subscriptions = try await allPages { try await Subscriptions.page(connection.client, token: $0) }
             func importName(_ id: String) async -> String {
                 guard !id.isEmpty else { return "-" }
-                var r = ImportsV1.GetImportRequest()
-                r.importID = id
-                guard let job = try? await connection.service.getImport(r) else { return id }
+                guard let job = try? await connection.client.get(id) else { return id }
                 return "\(id) (\(job.fileName), \(Format.time(job.createdAt)))"
             }
             let name = [contact.title, contact.firstName, contact.lastName].filter { !$0.isEmpty }.joined(separator: " ")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -8,7 +9,7 @@ import RPCCore
 protocol ControlAction: Sendable {
     static var name: String { get }
     static var abstract: String { get }
-    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob
+    static func send(_ client: ImportClient, id: String) async throws -> ImportsV1.ImportJob
 }
 
 /// `importctl pause|resume|cancel ID`: one implementation for the three.
@@ -19,7 +20,7 @@ struct ControlCommand<Action: ControlAction>: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            let job = try await Action.send(connection.service, id: id)
+            let job = try await Action.send(connection.client, id: id)
             print(global.json ? job.protoJSON.text : JobText.line(job, barWidth: 0))
         }
     }
@@ -28,30 +29,24 @@ struct ControlCommand<Action: ControlAction>: AsyncParsableCommand {
 enum Pause: ControlAction {
     static let name = "pause"
     static let abstract = "Pause an import (a running one stops at its next batch, within a second)."
-    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
-        var request = ImportsV1.PauseImportRequest()
-        request.importID = id
-        return try await service.pauseImport(request)
+    static func send(_ client: ImportClient, id: String) async throws -> ImportsV1.ImportJob {
+        try await client.pause(id)
     }
 }
 
 enum Resume: ControlAction {
     static let name = "resume"
     static let abstract = "Resume a paused import: it continues where it stopped at the next run."
-    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
-        var request = ImportsV1.ResumeImportRequest()
-        request.importID = id
-        return try await service.resumeImport(request)
+    static func send(_ client: ImportClient, id: String) async throws -> ImportsV1.ImportJob {
+        try await client.resume(id)
     }
 }
 
 enum Cancel: ControlAction {
     static let name = "cancel"
     static let abstract = "Cancel an import for good; rows already imported stay (see revert)."
-    static func send(_ service: ImportsV1.ImportService.Client, id: String) async throws -> ImportsV1.ImportJob {
-        var request = ImportsV1.CancelImportRequest()
-        request.importID = id
-        return try await service.cancelImport(request)
+    static func send(_ client: ImportClient, id: String) async throws -> ImportsV1.ImportJob {
+        try await client.cancel(id)
     }
 }
 
@@ -76,9 +71,7 @@ struct Revert: AsyncParsableCommand {
     func run() async throws {
         try await withConnection(global) { connection in
             if !yes {
-                var get = ImportsV1.GetImportRequest()
-                get.importID = id
-                let job = try await connection.service.getImport(get)
+                let job = try await connection.client.get(id)
                 Terminal.write(Terminal.standardError, """
                     Revert \(job.id) (\(job.fileName))? This deletes the \(Format.count(job.created)) contacts it created and restores \
                     the \(Format.count(job.updated)) it updated, unless later imports changed them. Type yes to go on: 
@@ -88,9 +81,7 @@ struct Revert: AsyncParsableCommand {
                     throw ExitCode(Exit.refused)
                 }
             }
-            var request = ImportsV1.RevertImportRequest()
-            request.importID = id
-            let job = try await connection.service.revertImport(request)
+            let job = try await connection.client.revert(id)
             if global.json {
                 print(job.protoJSON.text)
             } else {

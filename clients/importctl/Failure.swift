@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Platform
 import RPCCore
 
@@ -12,8 +13,8 @@ enum Exit {
 
 /// Runs a command with a connection: any failure becomes one sentence on stderr
 /// and an exit status, never a stack trace.
-func withConnection(_ options: GlobalOptions, _ body: (Connection) async throws -> Void) async throws {
-    let connection = options.connect()
+func withConnection(_ options: GlobalOptions, compressing: Bool = false, _ body: (Connection) async throws -> Void) async throws {
+    let connection = options.connect(compressing: compressing)
     do {
         try await body(connection)
         await connection.close()
@@ -29,7 +30,12 @@ func withConnection(_ options: GlobalOptions, _ body: (Connection) async throws 
 
 /// The sentence for a failure.
 func describe(_ error: any Error, _ connection: Connection) -> String {
-    guard let rpc = error as? RPCError else {
+    let rpc: (code: RPCCore.Status.Code, message: String)
+    if let failed = error as? ImportClientError {
+        rpc = (failed.code, failed.message)
+    } else if let failed = error as? RPCError {
+        rpc = (failed.code, failed.message)
+    } else {
         if let validation = error as? ValidationError { return validation.message }
         return "\(error)"
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Dispatch
 import Foundation
 import Platform
@@ -86,16 +87,9 @@ func follow(_ id: String, _ connection: Connection, json: Bool) async throws -> 
     let live = Terminal.isTerminal(Terminal.standardOutput) && !json
     let state = FollowState()
     let watcher = Task {
-        try await reconnecting(what: id, live: live, hasSnapshot: { state.last != nil }) { resumed in
-            var request = ImportsV1.WatchImportRequest()
-            request.importID = id
-            try await connection.service.watchImport(request) { updates in
-                for try await job in updates {
-                    resumed()
-                    state.set(job)
-                    show(job, json: json, live: live)
-                }
-            }
+        for try await job in connection.client.watch(id, events: { note($0, what: id, live: live) }) {
+            state.set(job)
+            show(job, json: json, live: live)
         }
     }
     // On a terminal the QUEUED countdown ticks every second.
@@ -110,14 +104,14 @@ func follow(_ id: String, _ connection: Connection, json: Bool) async throws -> 
         interrupt.stop()
         ticker.cancel()
     }
-    do {
-        try await watcher.value
-    } catch {
-        if interrupt.fired {
-            if live { Terminal.write(Terminal.standardOutput, "\n") }
-            Terminal.write(Terminal.standardError, "stopped watching \(id); the import goes on (importctl watch \(id) follows it again)\n")
-            throw ExitCode(Exit.interrupted)
-        }
+    // A cancelled watch ends quietly or with an error: Ctrl-C decides which this is.
+    let result = await watcher.result
+    if interrupt.fired {
+        if live { Terminal.write(Terminal.standardOutput, "\n") }
+        Terminal.write(Terminal.standardError, "stopped watching \(id); the import goes on (importctl watch \(id) follows it again)\n")
+        throw ExitCode(Exit.interrupted)
+    }
+    if case .failure(let error) = result {
         if live { Terminal.write(Terminal.standardOutput, "\n") }
         throw error
     }
@@ -143,22 +137,25 @@ func follow(_ id: String, _ connection: Connection, json: Bool) async throws -> 
 /// first, then each change. Reconnects like `follow`.
 func followAll(_ connection: Connection, json: Bool) async throws {
     let watcher = Task {
-        try await reconnecting(what: "all imports", live: false, hasSnapshot: { true }) { resumed in
-            try await connection.service.watchImports(ImportsV1.WatchImportsRequest()) { updates in
-                for try await job in updates {
-                    resumed()
-                    show(job, json: json, live: false)
-                }
-            }
+        for try await job in connection.client.watchAll(events: { note($0, what: "all imports", live: false) }) {
+            show(job, json: json, live: false)
         }
     }
     let interrupt = Interrupt { watcher.cancel() }
     defer { interrupt.stop() }
-    do {
-        try await watcher.value
-    } catch {
-        if interrupt.fired { throw ExitCode(Exit.interrupted) }
-        throw error
+    let result = await watcher.result
+    if interrupt.fired { throw ExitCode(Exit.interrupted) }
+    try result.get()
+}
+
+/// Says once that the connection was lost, and once that the watch goes on.
+private func note(_ event: ImportClient.WatchEvent, what: String, live: Bool) {
+    switch event {
+    case .connectionLost(let error):
+        if live { Terminal.write(Terminal.standardOutput, "\n") }
+        Terminal.write(Terminal.standardError, "importctl: lost the connection to importd (\(error.message)); reconnecting\n")
+    case .reconnected:
+        Terminal.write(Terminal.standardError, "importctl: reconnected; watching \(what) again from a fresh snapshot\n")
     }
 }
 
@@ -171,49 +168,6 @@ private func show(_ job: ImportsV1.ImportJob, json: Bool, live: Bool) {
     } else {
         print(JobText.line(job, barWidth: 0))
         fflush(nil)
-    }
-}
-
-/// How long a watch keeps trying to reconnect before it gives up.
-let reconnectPatience: Duration = .seconds(300)
-
-/// Runs one watch stream (`watch`), and runs it again when the connection is
-/// lost (UNAVAILABLE after the first snapshot: a server draining or
-/// restarting), backing off from 0.5 s to 5 s, for up to `reconnectPatience`.
-/// Says once that the connection was lost and once that the watch goes on.
-/// `watch` calls `resumed` for each update it receives.
-func reconnecting(
-    what: String, live: Bool, hasSnapshot: @Sendable () -> Bool,
-    _ watch: @Sendable (_ resumed: @Sendable () -> Void) async throws -> Void
-) async throws {
-    let outage = Mutex<ContinuousClock.Instant?>(nil)
-    let resumed: @Sendable () -> Void = {
-        guard outage.withLock({ $0.take() }) != nil else { return }
-        Terminal.write(Terminal.standardError, "importctl: reconnected; watching \(what) again from a fresh snapshot\n")
-    }
-    var delay = Duration.milliseconds(500)
-    while true {
-        do {
-            try await watch(resumed)
-            return
-        } catch let error as RPCError where error.code == .unavailable && hasSnapshot() {
-            let began = outage.withLock { state -> ContinuousClock.Instant? in
-                if state == nil {
-                    state = .now
-                    return nil
-                }
-                return state
-            }
-            if let began {
-                if ContinuousClock.now - began > reconnectPatience { throw error }
-            } else {
-                if live { Terminal.write(Terminal.standardOutput, "\n") }
-                Terminal.write(Terminal.standardError, "importctl: lost the connection to importd (\(error.message)); reconnecting\n")
-                delay = .milliseconds(500)
-            }
-            try await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(5))
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import H2Transport
 import Platform
 import ProtoMessages
@@ -65,39 +66,35 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// A client of the import service over a new channel.
-    func connect() -> Connection {
+    func connect(compressing: Bool = false) -> Connection {
         let address = HostPort(serverAddress)!
         var tlsConfiguration: TLSClientConfiguration?
         if tls || tlsCA != nil || tlsInsecure || tlsServerName != nil {
             tlsConfiguration = TLSClientConfiguration(trustRootsFile: tlsCA, insecureSkipVerify: tlsInsecure, serverName: tlsServerName)
         }
-        // Long watches ping a quiet server every 2 minutes (importd permits one a
-        // minute), so a dead connection is found within about 2.5 minutes.
-        let channel = GRPCChannel(
-            host: address.host, port: address.port, tls: tlsConfiguration, connectTimeout: .seconds(5),
-            keepalive: ClientKeepalive(time: .seconds(120), timeout: .seconds(20)))
-        var metadata = Metadata()
-        if let tokenValue, !tokenValue.isEmpty {
-            metadata.add("authorization", "Bearer " + tokenValue.trimmingWhitespace)
-            if tlsConfiguration == nil && !Self.isLoopback(address.host) {
-                Terminal.write(Terminal.standardError,
-                    "importctl: warning: the token goes to \(address.host) unencrypted (h2c); use --tls unless this network is private\n")
-            }
+        if let tokenValue, !tokenValue.isEmpty, tlsConfiguration == nil, !Self.isLoopback(address.host) {
+            Terminal.write(Terminal.standardError,
+                "importctl: warning: the token goes to \(address.host) unencrypted (h2c); use --tls unless this network is private\n")
         }
-        let rpc = RPCClient(transport: channel, defaultMetadata: metadata)
-        return Connection(channel: channel, service: ImportsV1.ImportService.Client(rpc), address: serverAddress, hasToken: tokenValue != nil)
+        // The library's defaults: 30 s deadlines, retried reads, long watches
+        // pinging a quiet server every 2 minutes (importd permits one a minute).
+        var configuration = ImportClient.Configuration()
+        configuration.tls = tlsConfiguration
+        configuration.connectTimeout = .seconds(5)
+        configuration.compression = compressing
+        let client = ImportClient(host: address.host, port: address.port, token: tokenValue, configuration: configuration)
+        return Connection(client: client, address: serverAddress, hasToken: tokenValue != nil)
     }
 }
 
-/// A channel and its typed client; close it when done.
+/// The ImportClient of a command and what its messages say about it; close it when done.
 struct Connection: Sendable {
-    let channel: GRPCChannel
-    let service: ImportsV1.ImportService.Client
+    let client: ImportClient
     let address: String
     let hasToken: Bool
 
     func close() async {
-        await channel.close()
+        await client.close()
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -36,11 +37,8 @@ struct ImportList: AsyncParsableCommand {
             var jobs: [ImportsV1.ImportJob] = []
             var token = ""
             repeat {
-                var request = ImportsV1.ListImportsRequest()
-                request.states = state.compactMap(Self.parseState)
-                request.pageSize = Int32(min(limit - jobs.count, 1000))
-                request.pageToken = token
-                let page = try await connection.service.listImports(request)
+                let page = try await connection.client.importsPage(
+                    states: state.compactMap(Self.parseState), pageSize: Int32(min(limit - jobs.count, 1000)), pageToken: token)
                 jobs += page.imports
                 token = page.nextPageToken
             } while !token.isEmpty && jobs.count < limit
@@ -66,9 +64,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            var request = ImportsV1.GetImportRequest()
-            request.importID = id
-            let job = try await connection.service.getImport(request)
+            let job = try await connection.client.get(id)
             print(global.json ? job.protoJSON.text : JobText.block(job))
         }
     }

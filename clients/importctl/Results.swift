@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -30,12 +31,9 @@ struct Rows: AsyncParsableCommand {
             var table = Table(header: ["ROW", "OUTCOME", "CONTACT", "ERRORS", "VALUES"])
             table.rightAligned = [0]
             repeat {
-                var request = ImportsV1.ListImportRowsRequest()
-                request.importID = id
-                request.outcome = outcome.flatMap(Self.parse) ?? .unspecified
-                request.pageSize = Int32(limit == 0 ? 1000 : min(1000, limit - shown))
-                request.pageToken = token
-                let page = try await connection.service.listImportRows(request)
+                let page = try await connection.client.rowsPage(
+                    id, outcome: outcome.flatMap(Self.parse) ?? .unspecified,
+                    pageSize: Int32(limit == 0 ? 1000 : min(1000, limit - shown)), pageToken: token)
                 header = page.header
                 for row in page.rows {
                     if global.json {
@@ -74,21 +72,19 @@ struct Summary: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            var request = ImportsV1.SummarizeImportRequest()
-            request.importID = id
-            request.groupBy = switch groupBy.lowercased() {
+            let grouping: ImportsV1.GroupBy = switch groupBy.lowercased() {
             case "error", "error_code": .errorCode
             case "column": .column
             default: .outcome
             }
-            let response = try await connection.service.summarizeImport(request)
+            let groups = try await connection.client.summary(id, groupBy: grouping)
             let output = Output(json: global.json)
-            if global.json { output.items(response.groups); return }
-            if response.groups.isEmpty { output.note(request.groupBy == .outcome ? "no rows processed yet" : "no errors"); return }
-            let total = response.groups.reduce(0) { $0 + $1.count }
-            var table = Table(header: [request.groupBy == .errorCode ? "ERROR" : request.groupBy == .column ? "COLUMN" : "OUTCOME", "ROWS", "SHARE"])
+            if global.json { output.items(groups); return }
+            if groups.isEmpty { output.note(grouping == .outcome ? "no rows processed yet" : "no errors"); return }
+            let total = groups.reduce(0) { $0 + $1.count }
+            var table = Table(header: [grouping == .errorCode ? "ERROR" : grouping == .column ? "COLUMN" : "OUTCOME", "ROWS", "SHARE"])
             table.rightAligned = [1, 2]
-            table.rows = response.groups.map { [$0.key, Format.count($0.count), String(format: "%.1f%%", Double($0.count) / Double(total) * 100)] }
+            table.rows = groups.map { [$0.key, Format.count($0.count), String(format: "%.1f%%", Double($0.count) / Double(total) * 100)] }
             output.table(table)
         }
     }
@@ -104,16 +100,9 @@ struct Errors: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            var get = ImportsV1.GetImportRequest()
-            get.importID = id
-            let job = try await connection.service.getImport(get)
-            var request = ImportsV1.ExportImportErrorsRequest()
-            request.importID = id
-            let bytes = try await connection.service.exportImportErrors(request) { chunks in
-                var all: [UInt8] = []
-                for try await chunk in chunks { all += chunk.data }
-                return all
-            }
+            let job = try await connection.client.get(id)
+            var bytes: [UInt8] = []
+            try await connection.client.exportErrors(id) { bytes += $0 }
             try writeOut(bytes, to: output)
             if let output {
                 Output(json: false).note("wrote \(Format.count(job.failed)) failed rows of \(job.id) to \(output), each with an error column; fix them and upload the file again")

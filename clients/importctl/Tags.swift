@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -10,8 +11,8 @@ protocol TagKindCommands: Sendable {
     /// "campaign" or "subscription".
     static var noun: String { get }
     static var createExample: String { get }
-    static func page(_ service: ImportsV1.ImportService.Client, token: String) async throws -> ([Message], String)
-    static func create(_ service: ImportsV1.ImportService.Client, name: String, code: String) async throws -> Message
+    static func page(_ client: ImportClient, token: String) async throws -> ([Message], String)
+    static func create(_ client: ImportClient, name: String, code: String) async throws -> Message
 }
 
 struct Campaigns: AsyncParsableCommand, TagKindCommands {
@@ -19,19 +20,13 @@ struct Campaigns: AsyncParsableCommand, TagKindCommands {
     static let noun = "campaign"
     static let createExample = "importctl campaigns create \"Summer 2026\" --code SUMMER26"
 
-    static func page(_ service: ImportsV1.ImportService.Client, token: String) async throws -> ([ImportsV1.Campaign], String) {
-        var request = ImportsV1.ListCampaignsRequest()
-        request.pageSize = 1000
-        request.pageToken = token
-        let page = try await service.listCampaigns(request)
+    static func page(_ client: ImportClient, token: String) async throws -> ([ImportsV1.Campaign], String) {
+        let page = try await client.campaignsPage(pageSize: 1000, pageToken: token)
         return (page.campaigns, page.nextPageToken)
     }
 
-    static func create(_ service: ImportsV1.ImportService.Client, name: String, code: String) async throws -> ImportsV1.Campaign {
-        var request = ImportsV1.CreateCampaignRequest()
-        request.name = name
-        request.code = code
-        return try await service.createCampaign(request)
+    static func create(_ client: ImportClient, name: String, code: String) async throws -> ImportsV1.Campaign {
+        try await client.createCampaign(name: name, code: code)
     }
 }
 
@@ -41,19 +36,13 @@ struct Subscriptions: AsyncParsableCommand, TagKindCommands {
     static let noun = "subscription"
     static let createExample = "importctl subscriptions create Newsletter --code NEWS"
 
-    static func page(_ service: ImportsV1.ImportService.Client, token: String) async throws -> ([ImportsV1.Subscription], String) {
-        var request = ImportsV1.ListSubscriptionsRequest()
-        request.pageSize = 1000
-        request.pageToken = token
-        let page = try await service.listSubscriptions(request)
+    static func page(_ client: ImportClient, token: String) async throws -> ([ImportsV1.Subscription], String) {
+        let page = try await client.subscriptionsPage(pageSize: 1000, pageToken: token)
         return (page.subscriptions, page.nextPageToken)
     }
 
-    static func create(_ service: ImportsV1.ImportService.Client, name: String, code: String) async throws -> ImportsV1.Subscription {
-        var request = ImportsV1.CreateSubscriptionRequest()
-        request.name = name
-        request.code = code
-        return try await service.createSubscription(request)
+    static func create(_ client: ImportClient, name: String, code: String) async throws -> ImportsV1.Subscription {
+        try await client.createSubscription(name: name, code: code)
     }
 }
 
@@ -64,7 +53,7 @@ struct TagList<Kind: TagKindCommands>: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            let all = try await allPages { token in try await Kind.page(connection.service, token: token) }
+            let all = try await allPages { token in try await Kind.page(connection.client, token: token) }
             let output = Output(json: global.json)
             if global.json { output.items(all); return }
             if all.isEmpty { output.note("no \(Kind.noun)s yet: importctl \(Kind.noun)s create NAME --code CODE"); return }
@@ -89,7 +78,7 @@ struct TagCreate<Kind: TagKindCommands>: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            let item = try await Kind.create(connection.service, name: name, code: code)
+            let item = try await Kind.create(connection.client, name: name, code: code)
             print(global.json ? item.protoJSON.text : "\(item.id)  \(item.name)\(item.code.isEmpty ? "" : "  (\(item.code))")")
         }
     }

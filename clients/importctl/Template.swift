@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -16,7 +17,7 @@ struct Template: AsyncParsableCommand {
 
     func run() async throws {
         try await withConnection(global) { connection in
-            let template = try await connection.service.getImportTemplate(ImportsV1.GetImportTemplateRequest())
+            let template = try await connection.client.template()
             if global.json {
                 print(template.protoJSON.text)
                 return

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ImportClient
 import Foundation
 import Platform
 import ProtoMessages
@@ -89,9 +90,9 @@ struct Upload: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withConnection(global) { connection in
+        try await withConnection(global, compressing: compress) { connection in
             let size = Double(FileSystem.size(file) ?? 0)
-            let sha256 = try Self.digest(file)
+            let sha256 = try ImportClient.sha256(of: file)
             let options = options(sha256: sha256)
             let progress = UploadProgress(name: options.fileName, total: size,
                 live: Terminal.isTerminal(Terminal.standardError) && !global.json, quiet: global.json)
@@ -99,25 +100,8 @@ struct Upload: AsyncParsableCommand {
                 Terminal.write(Terminal.standardError, "uploading \(options.fileName) (\(Format.bytes(size)))\n")
             }
             let path = file
-            let callOptions = CallOptions(compression: compress ? .gzip : .identity)
             let uploader = Task {
-                try await connection.service.uploadContacts(options: callOptions) { writer in
-                    var first = ImportsV1.UploadContactsRequest()
-                    first.item = .options(options)
-                    try await writer.write(first)
-                    let reader = try FileReader(path: path)
-                    var buffer: [UInt8] = []
-                    var sent = 0.0
-                    while true {
-                        buffer.removeAll(keepingCapacity: true)
-                        guard try reader.read(into: &buffer, maxCount: 256 << 10) > 0 else { break }
-                        var chunk = ImportsV1.UploadContactsRequest()
-                        chunk.item = .chunk(buffer)
-                        try await writer.write(chunk)
-                        sent += Double(buffer.count)
-                        progress.update(sent)
-                    }
-                }
+                try await connection.client.upload(file: path, options: options) { sent in progress.update(Double(sent)) }
             }
             let interrupt = Interrupt { uploader.cancel() }
             let job: ImportsV1.ImportJob
@@ -156,17 +140,6 @@ struct Upload: AsyncParsableCommand {
     }
 
     /// The file's SHA-256, read in chunks.
-    static func digest(_ path: String) throws -> String {
-        let reader = try FileReader(path: path)
-        let hasher = Platform.SHA256()
-        var buffer: [UInt8] = []
-        while true {
-            buffer.removeAll(keepingCapacity: true)
-            guard try reader.read(into: &buffer, maxCount: 1 << 20) > 0 else { break }
-            hasher.update(buffer)
-        }
-        return Hex.encode(hasher.finalize())
-    }
 }
 
 /// The upload's progress bar on stderr: bytes, percent, rate, ETA, redrawn in place.

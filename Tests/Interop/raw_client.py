@@ -1,11 +1,6 @@
-"""A small Python client for importd, on grpcio: stream a CSV upload, follow an
-import, read its results. What an internal service needs, and what the
-end-to-end tests use.
-
-    client = ImportdClient("127.0.0.1:50051", token=open("data/admin.token").read().strip())
-    job = client.upload("contacts.csv", origin_campaign_id="cmp_1")
-    for update in client.watch(job.id):
-        print(update.state, update.processed_rows, update.total_rows)
+"""The end-to-end tests' thin grpcio helper: raw requests with the token, and
+the stub at hand, for tests that poke at the wire (wrong fields, odd chunks,
+exact statuses). Services use the real client, clients/python (importd_client).
 """
 import hashlib
 import os
@@ -82,16 +77,6 @@ class ImportdClient:
 
 def bad_request_violations(error):
     """The google.rpc.BadRequest field violations of a failed call, as (field, description)."""
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
+    from importd_client import errors
 
-    status = rpc_status.from_call(error)
-    violations = []
-    if status is None:
-        return violations
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations += [(v.field, v.description) for v in bad.field_violations]
-    return violations
+    return errors.from_rpc_error(error).violations

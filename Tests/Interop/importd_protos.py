@@ -1,18 +1,20 @@
-"""Python stubs for importd's protos, generated from Protos/ at first import
-into .build/pygen (never committed) with grpcio-tools' protoc.
+"""Python stubs for the tests: the import service's come from the client
+package (clients/python, committed); the test service's are generated from
+Protos/ at first import into .build/pygen (never committed) with grpcio-tools'
+protoc.
 
-    from importd_protos import imports_pb2, imports_grpc
+    from importd_protos import imports_pb2, imports_grpc, test_pb2, test_grpc
 """
 import os
 import sys
 import tempfile
 
-ROOT = os.environ.get("IMPORTD_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTOS = os.path.join(ROOT, "Protos")
 OUT = os.path.join(ROOT, ".build", "pygen")
 # The google/* and grpc/health protos are not generated here: the
 # protobuf, grpcio-health-checking and googleapis-common-protos packages have them.
-FILES = ["rpctest/v1/test_service.proto", "softrip/marketing/imports/v1/import_service.proto"]
+FILES = ["rpctest/v1/test_service.proto"]
 
 
 def _generate():
@@ -41,8 +43,12 @@ def _generate():
 _generate()
 if OUT not in sys.path:
     sys.path.insert(0, OUT)
+# The client package from the source tree, unless it is installed.
+PACKAGE = os.path.join(ROOT, "clients", "python", "src")
+if PACKAGE not in sys.path:
+    sys.path.append(PACKAGE)
 
 from rpctest.v1 import test_service_pb2 as test_pb2  # noqa: E402
 from rpctest.v1 import test_service_pb2_grpc as test_grpc  # noqa: E402
-from softrip.marketing.imports.v1 import import_service_pb2 as imports_pb2  # noqa: E402
-from softrip.marketing.imports.v1 import import_service_pb2_grpc as imports_grpc  # noqa: E402
+from importd_client import import_service_pb2 as imports_pb2  # noqa: E402,F401
+from importd_client import import_service_pb2_grpc as imports_grpc  # noqa: E402,F401
