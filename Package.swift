@@ -62,6 +62,8 @@ let package = Package(
         .testTarget(name: "ProtoMessagesTests", dependencies: ["ProtoMessages", "RPCCore"]),
         // grpc.health.v1.Health, served by every server built on the core.
         .target(name: "RPCHealth", dependencies: ["RPCCore", "ProtoMessages"]),
+        // grpc.reflection.v1 and v1alpha over the descriptors compiled in.
+        .target(name: "RPCReflection", dependencies: ["RPCCore", "ProtoMessages"]),
 
         // MARK: HTTP/2 transport: nghttp2 + libevent event loops, server and client.
         .target(name: "H2Transport", dependencies: ["RPCCore", "CNGHTTP2", "CLibevent", "Gzip", deque]),
@@ -87,14 +89,15 @@ let package = Package(
         .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "SQLiteDB", "Platform", logging]),
 
         // MARK: Service: the ImportService RPCs mapped to the engine; domain errors -> gRPC status in one place.
-        .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", "Platform", logging]),
+        .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", "RPCReflection", "Platform", logging]),
         .testTarget(name: "ImportServiceTests", dependencies: [
-            "ImportService", "ImportEngine", "ImportStoreSQLite", "RPCInProcess", "RPCCore", "RPCHealth", "ProtoMessages", "Platform", logging,
+            "ImportService", "ImportEngine", "ImportStoreSQLite", "RPCInProcess", "RPCCore", "RPCHealth", "RPCReflection", "ProtoMessages",
+            "Platform", logging,
         ]),
 
         // MARK: Executables.
         .executableTarget(name: "importd", dependencies: [
-            "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "ImportService", "ProtoMessages", "Platform",
+            "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "SQLiteDB", "ImportService", "ProtoMessages", "Platform",
             logging, argumentParser,
         ]),
         // The Swift client library services depend on (product ImportClient): uploads, watches, results.

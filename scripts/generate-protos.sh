@@ -2,8 +2,8 @@
 # Regenerates the protobuf-c code (Sources/CProtos), its Swift wrappers
 # (Sources/ProtoMessages/Generated) and the Python client's stubs
 # (clients/python/src/importd_client/import_service_pb2*.py) from the project's own protos (Protos/) and
-# the standard gRPC protos Debian's grpc-proto package installs (health, the
-# interop test service and messages, the benchmark service): those are used
+# the standard gRPC protos Debian's grpc-proto package installs (health,
+# reflection, the interop test service and messages, the benchmark service): those are used
 # from the package as they are, never copied into the repository.
 #
 #   scripts/generate-protos.sh           write the generated files
@@ -25,6 +25,8 @@ trap 'rm -rf "$tmp"' EXIT
 grpc_protos=/usr/share/grpc-proto
 standard=(
     grpc/health/v1/health.proto
+    grpc/reflection/v1/reflection.proto
+    grpc/reflection/v1alpha/reflection.proto
     grpc/testing/empty.proto
     grpc/testing/messages.proto
     grpc/testing/test.proto

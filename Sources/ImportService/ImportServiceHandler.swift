@@ -4,11 +4,22 @@ import Platform
 import ProtoMessages
 import RPCCore
 import RPCHealth
+import RPCReflection
 import Synchronization
 
 /// `softrip.marketing.imports.v1.ImportService`: each RPC mapped to the import
 /// engine. Domain errors turn into statuses in `ErrorMapping.swift`, nowhere else.
 public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol {
+    /// Who may use server reflection (grpc.reflection.v1 and v1alpha).
+    public enum Reflection: String, Sendable, CaseIterable {
+        /// Callers with a `read` token (the default).
+        case read
+        /// Anyone: the service's shape is not a secret here.
+        case `public`
+        /// Nobody: UNIMPLEMENTED.
+        case off
+    }
+
     let importer: Importer
     let logger: Logger
     /// Updates fanned out to watchers, converted once each.
@@ -23,14 +34,26 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     /// `tokensChanged` (see `TokenAuthenticator`) tells when tokens were
     /// created or revoked by another process.
     public static func router(importer: Importer, health: HealthService, logger: Logger,
-                              tokensChanged: (@Sendable () -> UInt64)? = nil) -> RPCRouter {
+                              tokensChanged: (@Sendable () -> UInt64)? = nil, reflection: Reflection = .read) -> RPCRouter {
         var router = RPCRouter()
         ImportServiceHandler(importer: importer, logger: logger).registerRoutes(with: &router)
         health.register(on: &router)
         health.setStatus(.serving, forService: ImportsV1.ImportService.serviceName)
-        router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged, logger: logger)]
+        if reflection != .off { ReflectionService.register(on: &router) }
+        router.interceptors = [TokenAuthenticator(importer: importer, tokensChanged: tokensChanged, logger: logger,
+                                                  publicReflection: reflection == .public)]
         router.onUnexpectedError = { error, context in
-            logger.error("\(context.method.path) failed: \(error)")
+            logger.error("call failed", metadata: ["method": "\(context.method.path)", "request_id": "\(context.requestID)", "error": "\(error)"])
+        }
+        router.onCallFinished = { call in
+            // No status message: it can quote what a client sent. The code says what happened.
+            var metadata: Logger.Metadata = [
+                "method": "\(call.path)", "status": "\(call.code.name)", "peer": "\(call.peer)", "request_id": "\(call.requestID)",
+                "duration_ms": "\(Double(call.duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(call.duration.components.seconds) * 1000)",
+            ]
+            if let trace = call.traceID { metadata["trace_id"] = "\(trace)" }
+            for field in call.fields { metadata[field.key] = "\(field.value)" }
+            logger.info("call", metadata: metadata)
         }
         return router
     }
@@ -79,6 +102,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
                 try await session.append(bytes)
             }
             let job = try await session.finish()
+            context.logFields.set("import", job.publicID)
             return await wire(job)
         } catch {
             session.abort()
@@ -90,6 +114,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     // MARK: - Live status
 
     public func watchImport(request: ImportsV1.WatchImportRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
+        context.logFields.set("import", request.importID)
         let (snapshot, updates) = try await importer.watch(request.importID)
         defer { updates.cancel() }
         try await response.write(await wire(snapshot))
@@ -135,7 +160,8 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     // MARK: - Imports
 
     public func getImport(request: ImportsV1.GetImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
-        await wire(try await importer.job(request.importID))
+        context.logFields.set("import", request.importID)
+        return await wire(try await importer.job(request.importID))
     }
 
     public func listImports(request: ImportsV1.ListImportsRequest, context: ServerContext) async throws -> ImportsV1.ListImportsResponse {
@@ -147,24 +173,29 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     public func pauseImport(request: ImportsV1.PauseImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
-        await wire(try await importer.pause(request.importID))
+        context.logFields.set("import", request.importID)
+        return await wire(try await importer.pause(request.importID))
     }
 
     public func resumeImport(request: ImportsV1.ResumeImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
-        await wire(try await importer.resume(request.importID))
+        context.logFields.set("import", request.importID)
+        return await wire(try await importer.resume(request.importID))
     }
 
     public func cancelImport(request: ImportsV1.CancelImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
-        await wire(try await importer.cancel(request.importID))
+        context.logFields.set("import", request.importID)
+        return await wire(try await importer.cancel(request.importID))
     }
 
     public func revertImport(request: ImportsV1.RevertImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
-        await wire(try await importer.revert(request.importID))
+        context.logFields.set("import", request.importID)
+        return await wire(try await importer.revert(request.importID))
     }
 
     // MARK: - Rows
 
     public func listImportRows(request: ImportsV1.ListImportRowsRequest, context: ServerContext) async throws -> ImportsV1.ListImportRowsResponse {
+        context.logFields.set("import", request.importID)
         let page = try await importer.rows(request.importID, outcome: try Wire.outcome(request.outcome), pageSize: request.pageSize,
             pageToken: request.pageToken)
         var response = ImportsV1.ListImportRowsResponse()
@@ -175,6 +206,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     public func summarizeImport(request: ImportsV1.SummarizeImportRequest, context: ServerContext) async throws -> ImportsV1.SummarizeImportResponse {
+        context.logFields.set("import", request.importID)
         let groups = try await importer.summary(request.importID, by: try Wire.grouping(request.groupBy))
         var response = ImportsV1.SummarizeImportResponse()
         response.groups = groups.map {
@@ -187,6 +219,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     public func exportImportErrors(request: ImportsV1.ExportImportErrorsRequest, response: RPCWriter<ImportsV1.FileChunk>, context: ServerContext) async throws {
+        context.logFields.set("import", request.importID)
         try await importer.exportErrors(request.importID) { bytes in
             var chunk = ImportsV1.FileChunk()
             chunk.data = bytes

@@ -3,10 +3,12 @@ import Logging
 import Platform
 import ProtoMessages
 import RPCCore
+import RPCReflection
 import Synchronization
 
 /// Checks `authorization: Bearer <token>` on every call against the scope its
-/// method needs (`requiredScope`). Only `grpc.health.v1.Health` is open; any
+/// method needs (`requiredScope`). Only `grpc.health.v1.Health` is open (and
+/// server reflection when configured public); any
 /// other method is denied unless it is listed (deny by default).
 ///
 /// Lookups are cached for two seconds, keyed by the token's SHA-256 (never the
@@ -44,12 +46,16 @@ public final class TokenAuthenticator: ServerInterceptor {
     private let refusals = Mutex(Refusals())
     private let ttl: Duration
     private let tokensChanged: (@Sendable () -> UInt64)?
+    private let publicReflection: Bool
     /// How long a refused token waits for its answer (slows guessing).
     static let refusalDelay: Duration = .milliseconds(100)
     /// Entries of each cache at most.
     static let cacheLimit = 10_000
 
-    public init(importer: Importer, ttl: Duration = .seconds(2), tokensChanged: (@Sendable () -> UInt64)? = nil, logger: Logger? = nil) {
+    /// `publicReflection`: server reflection needs no token.
+    public init(importer: Importer, ttl: Duration = .seconds(2), tokensChanged: (@Sendable () -> UInt64)? = nil, logger: Logger? = nil,
+                publicReflection: Bool = false) {
+        self.publicReflection = publicReflection
         self.importer = importer
         self.ttl = ttl
         self.tokensChanged = tokensChanged
@@ -72,13 +78,25 @@ public final class TokenAuthenticator: ServerInterceptor {
         }
     }
 
-    /// Services any caller may use without a token.
-    public static let openServices: Set<String> = ["grpc.health.v1.Health"]
+    /// Server reflection: a `read` token, unless it is public.
+    public static let reflectionServices: Set<String> = [ReflectionService.v1.service, ReflectionService.v1alpha.service]
+
+    /// Services any caller may use without a token: health, and reflection when public.
+    public var openServices: Set<String> {
+        publicReflection ? Self.reflectionServices.union(["grpc.health.v1.Health"]) : ["grpc.health.v1.Health"]
+    }
+
+    /// The scope a method needs; nil for a method no token may call.
+    static func requiredScope(service: String, method: String) -> TokenScope? {
+        if reflectionServices.contains(service) { return .read }
+        guard service == ImportsV1.ImportService.serviceName else { return nil }
+        return requiredScope(method)
+    }
 
     public func intercept(context: ServerContext) async throws {
         let service = context.method.service
-        if Self.openServices.contains(service) { return }
-        guard service == ImportsV1.ImportService.serviceName, let required = Self.requiredScope(context.method.method) else {
+        if openServices.contains(service) { return }
+        guard let required = Self.requiredScope(service: service, method: context.method.method) else {
             throw RPCError(code: .permissionDenied, message: "\(context.method.path) is not open to any token")
         }
         guard let header = context.metadata.first("authorization") else {
@@ -94,6 +112,7 @@ public final class TokenAuthenticator: ServerInterceptor {
             try? await Task.sleep(for: Self.refusalDelay)
             throw RPCError(code: .unauthenticated, message: "the token is not valid (unknown or revoked)")
         }
+        context.logFields.set("token", "tok_\(token.id)")
         guard token.scope >= required else {
             throw RPCError(code: .permissionDenied,
                 message: "\(context.method.method) needs a \(required) token; this one (\(token.name)) has the \(token.scope) scope")

@@ -210,4 +210,26 @@ public enum FileSystem {
         chmod(writer.temporaryPath, mode)
         try writer.commit(as: name)
     }
+
+    /// Copies a file of any size, 1 MiB at a time, durably (fsync, then an
+    /// atomic rename into place); the copy is owner-only.
+    public static func copyFile(from source: String, to target: String) throws {
+        let slash = target.lastIndex(of: "/")
+        let directory = slash.map { String(target[..<$0]) } ?? "."
+        let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        let reader = try FileReader(path: source)
+        let writer = try DurableFileWriter(directory: directory, name: name)
+        var buffer: [UInt8] = []
+        do {
+            while true {
+                buffer.removeAll(keepingCapacity: true)
+                guard try reader.read(into: &buffer, maxCount: 1 << 20) > 0 else { break }
+                try writer.write(buffer)
+            }
+            try writer.commit(as: name)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
 }

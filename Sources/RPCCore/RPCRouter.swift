@@ -40,6 +40,8 @@ public struct RPCRouter: Sendable {
     /// Told of every error that is not an `RPCError` or `RPCErrorConvertible`
     /// (it reaches the client as INTERNAL without details): the place to log it.
     public var onUnexpectedError: (@Sendable (any Error, ServerContext) -> Void)?
+    /// Told of every call when it has ended (the server's call log, metrics).
+    public var onCallFinished: (@Sendable (FinishedCall) -> Void)?
 
     public init() {}
 
@@ -92,13 +94,19 @@ public struct RPCRouter: Sendable {
 
     /// Runs one call: interceptors, handler, status. The status is always sent.
     public func handle(path: String, call: any ServerCallIO, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) async {
+        let start = ContinuousClock.now
         guard let handler = handlers[path] else {
             let status = Status(code: .unimplemented, message: "method \(path) is not implemented by this server")
-            await call.finish(status: status, trailers: [:])
+            let requestID = RequestID.make()
+            await call.finish(status: status, trailers: ["x-request-id": .string(requestID)])
+            onCallFinished?(FinishedCall(path: path, code: .unimplemented, duration: .now - start, peer: peer, requestID: requestID,
+                traceID: metadata.first("traceparent").flatMap(RequestID.traceID), fields: []))
             return
         }
         let context = ServerContext(method: handler.method, metadata: metadata, deadline: deadline, peer: peer)
+        context.addTrailingMetadata(["x-request-id": .string(context.requestID)])
         context.termination.onTerminate { [call] in call.cancelHandler() }
+        var code = Status.Code.ok
         do {
             for interceptor in interceptors {
                 try await interceptor.intercept(context: context)
@@ -108,14 +116,19 @@ public struct RPCRouter: Sendable {
                 await call.finish(status: .ok, trailers: context.response.trailing)
             }
         } catch {
+            var rpcError = context.termination.error ?? RPCError(from: error)
             if !(error is RPCError || error is RPCErrorConvertible || error is CancellationError) {
                 onUnexpectedError?(error, context)
+                // Nothing of the failure reaches the client but the id to find it by.
+                rpcError = RPCError(code: .internal, message: "internal error; request id \(context.requestID)")
             }
-            let rpcError = context.termination.error ?? RPCError(from: error)
+            code = rpcError.code
             var trailers = context.response.trailing
             trailers.merge(rpcError.metadata)
             await call.finish(status: rpcError.status, trailers: trailers)
         }
+        onCallFinished?(FinishedCall(path: path, code: code, duration: .now - start, peer: peer, requestID: context.requestID,
+            traceID: context.traceID, fields: context.logFields.all))
     }
 
     // MARK: - Plumbing shared by the call kinds

@@ -14,6 +14,12 @@ public struct ServerContext: Sendable {
     let response: ResponseMetadata
     /// Ends the call from outside its handler (a revoked token).
     public let termination: CallTermination
+    /// The id the call is logged under; the client gets it in the `x-request-id` trailer.
+    public let requestID: String
+    /// The W3C trace id of the caller's `traceparent`, when it sent one.
+    public let traceID: String?
+    /// Fields for the call's log line that interceptors and handlers add (token id, import id).
+    public let logFields: CallLogFields
 
     public init(method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) {
         self.method = method
@@ -22,6 +28,9 @@ public struct ServerContext: Sendable {
         self.peer = peer
         self.response = ResponseMetadata()
         self.termination = CallTermination()
+        self.requestID = RequestID.make()
+        self.traceID = metadata.first("traceparent").flatMap(RequestID.traceID)
+        self.logFields = CallLogFields()
     }
 
     /// Adds response headers; they are sent with the first response message (or
@@ -82,4 +91,56 @@ final class ResponseMetadata: Sendable {
 
     var initial: Metadata { state.withLock { $0.initial } }
     var trailing: Metadata { state.withLock { $0.trailing } }
+}
+
+/// Fields a call's log line carries besides method, status and timing: set by
+/// whoever knows them (the authenticator: the token id; a handler: the import).
+public final class CallLogFields: Sendable {
+    private let fields = Mutex<[(key: String, value: String)]>([])
+
+    init() {}
+
+    public func set(_ key: String, _ value: String) {
+        fields.withLock { fields in
+            if let index = fields.firstIndex(where: { $0.key == key }) {
+                fields[index].value = value
+            } else {
+                fields.append((key, value))
+            }
+        }
+    }
+
+    public var all: [(key: String, value: String)] { fields.withLock { $0 } }
+}
+
+/// Request ids and W3C trace context.
+public enum RequestID {
+    /// "r-" and 16 random hex digits.
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return "r-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The trace id of a `traceparent` header (version-traceid-parentid-flags), if well formed.
+    public static func traceID(_ traceparent: String) -> String? {
+        let parts = traceparent.split(separator: "-")
+        guard parts.count == 4, parts[1].count == 32, parts[2].count == 16,
+            parts[1].allSatisfy(\.isHexDigit), parts[1] != String(repeating: "0", count: 32)
+        else { return nil }
+        return String(parts[1]).lowercased()
+    }
+}
+
+/// A call that ended, for the server's log and metrics.
+public struct FinishedCall: Sendable {
+    /// `/package.Service/Method`.
+    public var path: String
+    public var code: Status.Code
+    public var duration: Duration
+    public var peer: String
+    public var requestID: String
+    public var traceID: String?
+    public var fields: [(key: String, value: String)]
 }

@@ -18,14 +18,38 @@ public struct Migration: Sendable {
     }
 }
 
+/// A database written by a newer program: its schema has versions this one
+/// does not know, so it is not touched.
+public struct NewerSchemaError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let databaseVersion: Int
+    public let knownVersion: Int
+
+    public init(path: String, databaseVersion: Int, knownVersion: Int) {
+        self.path = path
+        self.databaseVersion = databaseVersion
+        self.knownVersion = knownVersion
+    }
+
+    public var description: String {
+        "the database \(path) has schema version \(databaseVersion), newer than this program knows (\(knownVersion)): "
+            + "run the newer version, or restore a backup taken before the upgrade"
+    }
+}
+
 /// Applies the migrations a database has not seen yet, each in its own
-/// transaction, recording them in `schema_migrations`.
+/// transaction, recording them in `schema_migrations`. A database that has
+/// versions beyond the last migration is refused (`NewerSchemaError`).
 public enum Migrator {
     public static func migrate(_ connection: Connection, _ migrations: [Migration]) throws {
         precondition(migrations.map(\.version) == migrations.map(\.version).sorted(), "migrations out of order")
         try connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
         let applied = Set(try connection.prepare("SELECT version FROM schema_migrations").query { $0.int(0) })
+        let known = migrations.last?.version ?? 0
+        if let newest = applied.max(), newest > known {
+            throw NewerSchemaError(path: connection.path, databaseVersion: newest, knownVersion: known)
+        }
         for migration in migrations where !applied.contains(migration.version) {
             try connection.transaction {
                 try migration.apply(connection)

@@ -14,9 +14,10 @@ struct Importd: AsyncParsableCommand {
             Examples:
               importd --listen 127.0.0.1:50051 --data-dir ./data --import-interval 15m
               importd token create --data-dir ./data --scope write --name uploader
+              importd backup --data-dir ./data --to ./backup-2026-11-29
             """,
         version: ImportdVersion.string,
-        subcommands: [Serve.self, Token.self],
+        subcommands: [Serve.self, Token.self, Backup.self, Restore.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -3,6 +3,7 @@ import H2Transport
 import ImportEngine
 import ImportService
 import ImportStoreSQLite
+import SQLiteDB
 import Logging
 import Platform
 import RPCCore
@@ -70,13 +71,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Clients may PING at most this often while they have calls (faster: GOAWAY too_many_pings).")
     var keepaliveMinPingInterval: DurationArgument = DurationArgument(argument: "1m")!
 
+    @Option(help: "Server reflection (grpcurl, grpcui, Postman): read (needs a read token), public or off.")
+    var reflection: String = "read"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+
+    @Option(help: "text or json: one line per event either way (a finished call, an import state change, a refusal).")
+    var logFormat: String = "text"
 
     func validate() throws {
         guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format takes text or json") }
+        guard ImportServiceHandler.Reflection(rawValue: reflection) != nil else {
+            throw ValidationError("--reflection takes read, public or off")
+        }
         guard keepaliveTime == "off" || DurationArgument(argument: keepaliveTime) != nil else {
             throw ValidationError("--keepalive-time takes a duration (2h, 30m) or off")
         }
@@ -86,7 +97,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = LineLogHandler(label: label, format: LineLogHandler.Format(rawValue: logFormat) ?? .text)
             handler.logLevel = level
             return handler
         }
@@ -115,7 +126,13 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { withExtendedLifetime(lock) {} }
-        let store = try SQLiteImportStore(path: data.databasePath)
+        let store: SQLiteImportStore
+        do {
+            store = try SQLiteImportStore(path: data.databasePath)
+        } catch let newer as NewerSchemaError {
+            Terminal.write(Terminal.standardError, "importd: \(newer)\n")
+            throw ExitCode(1)
+        }
         var configuration = ImporterConfiguration(spoolDirectory: data.spoolDirectory)
         configuration.importInterval = importInterval.duration
         configuration.maxUploadBytes = Int64(maxUploadMb) << 20
@@ -130,7 +147,8 @@ struct Serve: AsyncParsableCommand {
 
         let health = HealthService()
         let stamp = data.tokensChanged
-        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() })
+        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() },
+            reflection: ImportServiceHandler.Reflection(rawValue: reflection) ?? .read)
         var server = GRPCServerConfiguration()
         server.host = host
         server.port = port

@@ -125,7 +125,9 @@ import Testing
         let refused = await #expect(throws: RPCError.self) {
             let _: Text = try await Self.client(router).unary(Self.echo, request: Text("x"))
         }
-        #expect(refused == RPCError(code: .unauthenticated, message: "second says no"))
+        // The status; the trailers also carry the call's x-request-id.
+        #expect(refused?.status == Status(code: .unauthenticated, message: "second says no"))
+        #expect(refused?.metadata.first("x-request-id")?.hasPrefix("r-") == true)
         #expect(first.seen.withLock { $0 } == ["first Get"])
         var allowed = Self.client(router)
         allowed.defaultMetadata = ["token": .string("good")]

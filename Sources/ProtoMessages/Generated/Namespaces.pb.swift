@@ -9,6 +9,12 @@ public enum GoogleRPC {}
 /// Messages, enums and services of proto package `grpc.health.v1`.
 public enum GrpcHealthV1 {}
 
+/// Messages, enums and services of proto package `grpc.reflection.v1`.
+public enum GrpcReflectionV1 {}
+
+/// Messages, enums and services of proto package `grpc.reflection.v1alpha`.
+public enum GrpcReflectionV1alpha {}
+
 /// Messages, enums and services of proto package `grpc.testing`.
 public enum GrpcTesting {}
 

@@ -1,0 +1,119 @@
+"""What an operator relies on: JSON log lines (one per finished call, with its
+request id, token id and import id, and nothing personal), the request id in
+the x-request-id trailer, and the caller's W3C trace id."""
+import csv
+import json
+import time
+
+import generated
+from importd_protos import imports_pb2 as pb
+
+
+def log_lines(server):
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def test_json_logs_have_one_line_per_call_with_ids_and_no_personal_data(fresh_importd, tmp_path):
+    server = fresh_importd("--log-format", "json")
+    path = str(tmp_path / "people.csv")
+    generated.generate(200, path, 11)
+    emails = [row["Email"] for row in csv.DictReader(open(path, newline="")) if "@" in row["Email"]]
+    client = server.client()
+    job = client.upload(path, validate_only=True)
+    client.wait(job.id)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response, call = client.stub.GetImport.with_call(
+        pb.GetImportRequest(import_id=job.id),
+        metadata=client.metadata + [("traceparent", "00-%s-00f067aa0ba902b7-01" % trace)])
+    request_id = dict(call.trailing_metadata())["x-request-id"]
+    client.close()
+    time.sleep(0.3)
+    entries = log_lines(server)  # every line parses as JSON
+    calls = [e for e in entries if e["msg"] == "call"]
+    upload = next(e for e in calls if e["method"].endswith("/UploadContacts"))
+    assert upload["status"] == "OK" and upload["import"] == job.id and upload["token"].startswith("tok_")
+    assert float(upload["duration_ms"]) >= 0 and upload["request_id"].startswith("r-")
+    get = next(e for e in calls if e.get("request_id") == request_id)
+    assert get["method"].endswith("/GetImport") and get["trace_id"] == trace and get["import"] == job.id
+    text = server.log()
+    assert emails and not [e for e in emails if e in text], "an uploaded email reached the log"
+    assert all(set(e) >= {"ts", "level", "logger", "msg"} for e in entries)
+
+
+def test_refused_calls_are_logged_with_their_status_and_request_id(fresh_importd):
+    server = fresh_importd("--log-format", "json")
+    client = server.client(token="wrong")
+    try:
+        client.call("GetImport", pb.GetImportRequest(import_id="imp_1"))
+    except Exception as error:  # noqa: BLE001 - the status is what is checked
+        request_id = dict(error.trailing_metadata())["x-request-id"]
+    client.close()
+    time.sleep(0.3)
+    line = next(e for e in log_lines(server) if e.get("request_id") == request_id)
+    assert line["status"] == "UNAUTHENTICATED" and "token" not in line
+
+
+def importd_cli(*args):
+    import subprocess
+
+    import servers
+    return subprocess.run([servers.binary("importd")] + list(args), capture_output=True, text=True, timeout=120)
+
+
+def test_a_backup_taken_during_an_import_restores_every_acknowledged_upload(fresh_importd, tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    server = fresh_importd("--import-interval", "1s", "--batch-rows", "2000", data_dir=data)
+    client = server.client()
+    big = str(tmp_path / "big.csv")
+    generated.generate(60_000, big, 3)
+    acknowledged = [client.upload(big).id]
+    for i in range(3):
+        small = str(tmp_path / ("small%d.csv" % i))
+        generated.generate(200, small, 20 + i)
+        acknowledged.append(client.upload(small).id)
+    # Wait until the big import runs, then back up while it does.
+    deadline = time.time() + 30
+    while client.call("GetImport", pb.GetImportRequest(import_id=acknowledged[0])).state != pb.IMPORT_STATE_RUNNING:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    backup = importd_cli("backup", "--data-dir", str(data), "--to", str(tmp_path / "backup"))
+    assert backup.returncode == 0, backup.stderr
+    assert "integrity ok" in backup.stdout
+    client.close()
+    assert server.stop() == 0
+    # The copy alone is a sound database.
+    check = sqlite3.connect(str(tmp_path / "backup" / "importd.sqlite"))
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+    restored_dir = tmp_path / "restored"
+    restore = importd_cli("restore", "--from", str(tmp_path / "backup"), "--data-dir", str(restored_dir))
+    assert restore.returncode == 0, restore.stderr
+    again = importd_cli("restore", "--from", str(tmp_path / "backup"), "--data-dir", str(restored_dir))
+    assert again.returncode != 0 and "already" in again.stderr
+    # It serves, holds every acknowledged upload, and the interrupted import finishes from its checkpoint.
+    restored = fresh_importd("--import-interval", "1s", data_dir=restored_dir)
+    client = restored.client()
+    ids = {job.id for job in client.call("ListImports", pb.ListImportsRequest(page_size=100)).imports}
+    assert set(acknowledged) <= ids
+    final = client.wait(acknowledged[0], timeout=120)
+    assert final.state == pb.IMPORT_STATE_COMPLETED and final.processed_rows == 60_000
+    client.close()
+
+
+def test_a_database_from_a_newer_importd_is_refused_in_one_sentence(fresh_importd, tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    server = fresh_importd(data_dir=data)
+    assert server.stop() == 0
+    db = sqlite3.connect(str(data / "importd.sqlite"))
+    db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from the future', 0)")
+    db.commit()
+    db.close()
+    result = importd_cli("--listen", "127.0.0.1:0", "--data-dir", str(data))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("importd: the database ") and "schema version 9999" in lines[-1] and "newer" in lines[-1]
