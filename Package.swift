@@ -52,6 +52,9 @@ let package = Package(
         .target(name: "Gzip", dependencies: ["CZlib"]),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
 
+        // Counters, gauges and histograms in Prometheus's text format. Pure Swift.
+        .target(name: "Metrics"),
+
         // MARK: RPC core: status, metadata, framing, handler kinds, router, client calls. No C, no transport.
         .target(name: "RPCCore"),
         // Calls straight to a router in the same process: fast service tests, no sockets.
@@ -98,7 +101,7 @@ let package = Package(
         // MARK: Executables.
         .executableTarget(name: "importd", dependencies: [
             "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "SQLiteDB", "ImportService", "ProtoMessages", "Platform",
-            logging, argumentParser,
+            "Metrics", logging, argumentParser,
         ]),
         // The Swift client library services depend on (product ImportClient): uploads, watches, results.
         .target(name: "ImportClient", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"], path: "clients/swift/ImportClient"),

@@ -20,4 +20,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #endif

@@ -141,6 +141,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         _ = call.state.openSending()
         call.streamID = streamID
         streams[streamID] = call
+        stats.streamsOpen.wrappingAdd(1, ordering: .relaxed)
         if let timeout {
             let timer = clock.timer(on: loop)
             timer.schedule(after: timeout) { [weak call] in
@@ -176,6 +177,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
 
     override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
         guard let call = streams.removeValue(forKey: streamID) as? H2ClientCall else { return }
+        stats.streamsOpen.wrappingSubtract(1, ordering: .relaxed)
         call.onClose(errorCode: errorCode, connectionError: nil)
     }
 

@@ -30,6 +30,16 @@ public final class GRPCServer: Sendable {
     /// Connections open now.
     public var connectionCount: Int { core.connectionCount.load(ordering: .relaxed) }
 
+    /// Connections, streams, bytes and GOAWAYs so far (for metrics).
+    public var statistics: TransportStatistics {
+        let stats = core.stats
+        return TransportStatistics(
+            connections: core.connectionCount.load(ordering: .relaxed), streams: stats.streamsOpen.load(ordering: .relaxed),
+            bytesIn: stats.bytesIn.load(ordering: .relaxed), bytesOut: stats.bytesOut.load(ordering: .relaxed),
+            connectionsRefused: stats.connectionsRefused.load(ordering: .relaxed),
+            suspendedWriters: stats.suspendedWriters.load(ordering: .relaxed), goAways: stats.goAwaysByReason)
+    }
+
     /// Stops accepting, sends GOAWAY (a notice, then the real one), lets in-flight
     /// calls finish for up to `grace`, then cancels what is left and stops.
     public func shutdown(grace: Duration = .seconds(10)) async {

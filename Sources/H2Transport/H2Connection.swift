@@ -144,6 +144,7 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
                 if isClosed { return }
             }
             evbuffer_drain(input, consumed)
+            stats.bytesIn.wrappingAdd(consumed, ordering: .relaxed)
         }
         inputProcessed()
         flush()
@@ -207,6 +208,7 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
             // Floods (nghttp2's own CONTINUATION, SETTINGS and queue limits) are
             // abuse; anything else is a protocol error.
             goAwaySubmitted = true
+            stats.goAway(error.isFlood ? "flood" : "protocol_error")
             // Failing only when nghttp2 is out of memory or already terminating:
             // the connection closes either way.
             try? session?.submitGoAway(error.isFlood ? .enhanceYourCalm : .protocolError)
@@ -229,6 +231,7 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
     func write(_ bytes: UnsafeRawBufferPointer) {
         guard let bev, bytes.count > 0 else { return }
         bufferevent_write(bev, bytes.baseAddress, bytes.count)
+        stats.bytesOut.wrappingAdd(bytes.count, ordering: .relaxed)
     }
 
     /// Lets nghttp2 write what it has queued; closes the connection when both
@@ -310,6 +313,7 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
         lingerTimer = nil
         let open = streams.values
         streams.removeAll()
+        stats.streamsOpen.wrappingSubtract(open.count, ordering: .relaxed)
         for stream in open {
             stream.streamClosed(error: error)
         }

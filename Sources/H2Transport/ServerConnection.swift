@@ -82,6 +82,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             case .cancel(let kind):
                 timers[kind]?.cancel()
             case .goAway(let code, let debug):
+                stats.goAway(debug.isEmpty ? code.description : debug)
                 goAway(code, debug: debug)
             case .shutdownNotice:
                 do {
@@ -126,6 +127,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         let call = H2ServerCall(loop: loop, connection: self)
         call.streamID = frame.streamID
         streams[call.streamID] = call
+        stats.streamsOpen.wrappingAdd(1, ordering: .relaxed)
         apply(state.streamOpened())
         return .proceed
     }
@@ -199,6 +201,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
 
     override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stats.streamsOpen.wrappingSubtract(1, ordering: .relaxed)
         let error =
             errorCode == .noError
             ? RPCError(code: .cancelled, message: "the stream closed")

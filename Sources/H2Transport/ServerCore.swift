@@ -134,6 +134,7 @@ final class ServerCore: @unchecked Sendable {
         let count = connectionCount.wrappingAdd(1, ordering: .relaxed).newValue
         if count > maxConnections || shuttingDown.load(ordering: .relaxed) {
             connectionCount.wrappingSubtract(1, ordering: .relaxed)
+            stats.connectionsRefused.wrappingAdd(1, ordering: .relaxed)
             Glibc.close(fd)
             return
         }

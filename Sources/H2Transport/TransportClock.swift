@@ -103,10 +103,35 @@ public final class ManualTransportClock: TransportClock, @unchecked Sendable {
     }
 }
 
-/// Counters a server or channel keeps for tests and, later, metrics.
+/// Counters a server or channel keeps, for tests and metrics.
 final class TransportStats: Sendable {
     /// Writers waiting for room (flow control or a full socket buffer).
     let suspendedWriters = Atomic<Int>(0)
+    let streamsOpen = Atomic<Int>(0)
+    let bytesIn = Atomic<Int>(0)
+    let bytesOut = Atomic<Int>(0)
+    /// Connections closed at once: over the cap, or while shutting down.
+    let connectionsRefused = Atomic<Int>(0)
+    /// Connections ended with GOAWAY, by reason ("idle", "too_many_pings", ...).
+    private let goAways = Mutex<[String: Int]>([:])
 
     init() {}
+
+    func goAway(_ reason: String) {
+        goAways.withLock { $0[reason, default: 0] += 1 }
+    }
+
+    var goAwaysByReason: [String: Int] { goAways.withLock { $0 } }
+}
+
+/// What a server's transport has done so far.
+public struct TransportStatistics: Sendable {
+    public var connections: Int
+    public var streams: Int
+    public var bytesIn: Int
+    public var bytesOut: Int
+    public var connectionsRefused: Int
+    public var suspendedWriters: Int
+    /// GOAWAYs we sent that ended connections, by reason.
+    public var goAways: [String: Int]
 }

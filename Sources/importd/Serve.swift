@@ -71,6 +71,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Clients may PING at most this often while they have calls (faster: GOAWAY too_many_pings).")
     var keepaliveMinPingInterval: DurationArgument = DurationArgument(argument: "1m")!
 
+    @Option(help: ArgumentHelp("Serve /metrics (Prometheus), /healthz and /readyz over HTTP/1.1 here (off by default).", valueName: "host:port"))
+    var adminListen: String?
+
     @Option(help: "Server reflection (grpcurl, grpcui, Postman): read (needs a read token), public or off.")
     var reflection: String = "read"
 
@@ -84,6 +87,9 @@ struct Serve: AsyncParsableCommand {
         guard HostPort(listen, allowAnyPort: true) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:50051") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if let adminListen, HostPort(adminListen, allowAnyPort: true) == nil {
+            throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:9090")
+        }
         guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format takes text or json") }
         guard ImportServiceHandler.Reflection(rawValue: reflection) != nil else {
             throw ValidationError("--reflection takes read, public or off")
@@ -147,8 +153,14 @@ struct Serve: AsyncParsableCommand {
 
         let health = HealthService()
         let stamp = data.tokensChanged
-        let router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() },
+        let admin = AdminEndpoint()
+        var router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() },
             reflection: ImportServiceHandler.Reflection(rawValue: reflection) ?? .read)
+        let logCall = router.onCallFinished
+        router.onCallFinished = { call in
+            logCall?(call)
+            admin.record(call)
+        }
         var server = GRPCServerConfiguration()
         server.host = host
         server.port = port
@@ -173,6 +185,15 @@ struct Serve: AsyncParsableCommand {
         }
         let address = HostPort(host: host, port: bound).description
         logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
+        admin.attach(grpc)
+        admin.collect(importer: importer, store: store, dataDirectory: data.dataDir, spoolDirectory: data.spoolDirectory)
+        var adminServer: AdminHTTPServer?
+        if let adminListen, let hostPort = HostPort(adminListen, allowAnyPort: true) {
+            let http = AdminHTTPServer(routes: admin.routes(store: store))
+            let adminPort = try await http.start(host: hostPort.host, port: hostPort.port)
+            logger.info("admin endpoint on \(HostPort(host: hostPort.host, port: adminPort)): /metrics, /healthz, /readyz")
+            adminServer = http
+        }
         let nextRun = UTCTime.iso8601(seconds: await importer.nextTick.seconds)
         logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
         logger.info("""
@@ -184,12 +205,14 @@ struct Serve: AsyncParsableCommand {
         fflushStandardOutput()
 
         await termination.wait()
+        admin.beginDraining()
         logger.info("stopping: ending watch streams, draining calls, stopping the running import at a batch boundary")
         health.markAllNotServing()
         importer.hub.closeAll()
         async let drained: Void = grpc.shutdown(grace: .seconds(10))
         async let stopped: Void = importer.shutdown()
         _ = await (drained, stopped)
+        await adminServer?.stop()
         logger.info("stopped")
     }
 

@@ -24,7 +24,9 @@ import Testing
         let longName = String(repeating: "Loyalty ", count: 5_000)  // 40 kB, under the line limit
         let named = await refusal(h, Array("first_name,last_name,email,\(longName)\nA,B,a@example.org,1\n".utf8))
         #expect(named?.description.contains("maps to no contact field; map it") == true)
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Not a speed target (those are benchmarks): a guard against the quadratic
+        // suggestion search this once ran into (minutes), loose enough for a busy machine.
+        #expect(ContinuousClock.now - started < .seconds(20))
         await h.close()
     }
 

@@ -1,0 +1,78 @@
+"""The admin endpoint: /metrics parsed with prometheus_client's own parser,
+values that move when calls are made and imports run; /healthz and /readyz."""
+import re
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from importd_protos import imports_pb2 as pb
+
+
+def admin_port(server):
+    for _ in range(50):
+        found = re.search(r"admin endpoint on 127\.0\.0\.1:(\d+)", server.log())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.1)
+    raise AssertionError("no admin endpoint line in the log")
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as response:
+            return response.status, response.headers.get("Content-Type"), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type"), error.read().decode()
+
+
+def scrape(port):
+    status, content_type, text = get(port, "/metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def value(values, name, **labels):
+    return values.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def test_metrics_parse_and_move(fresh_importd):
+    server = fresh_importd("--admin-listen", "127.0.0.1:0", "--import-interval", "1s")
+    port = admin_port(server)
+    before = scrape(port)
+    method = "/softrip.marketing.imports.v1.ImportService/GetImportTemplate"
+    client = server.client()
+    for _ in range(3):
+        client.call("GetImportTemplate", pb.GetImportTemplateRequest())
+    job = client.upload(b"email,first_name,last_name\nm1@example.com,A,B\nnot-an-email,C,D\n", file_name="m.csv")
+    final = client.wait(job.id)
+    assert final.state == pb.IMPORT_STATE_COMPLETED
+    try:
+        client.call("GetImport", pb.GetImportRequest(import_id="imp_999"))
+    except Exception:  # noqa: BLE001 - counted as NOT_FOUND below
+        pass
+    after = scrape(port)
+    assert value(after, "importd_rpc_requests_total", method=method, code="OK") - value(before, "importd_rpc_requests_total", method=method, code="OK") == 3
+    assert value(after, "importd_rpc_requests_total", method="/softrip.marketing.imports.v1.ImportService/GetImport", code="NOT_FOUND") == 1
+    assert value(after, "importd_rpc_duration_seconds_count", method=method) >= 3
+    assert value(after, "importd_rpc_duration_seconds_bucket", method=method, le="+Inf") >= 3
+    assert value(after, "importd_imports", state="completed") == value(before, "importd_imports", state="completed") + 1
+    assert value(after, "importd_rows", outcome="created") >= 1 and value(after, "importd_rows", outcome="failed") >= 1
+    assert value(after, "importd_received_bytes_total") > value(before, "importd_received_bytes_total")
+    assert value(after, "importd_sent_bytes_total") > value(before, "importd_sent_bytes_total")
+    assert value(after, "importd_connections_open") >= 1
+    assert value(after, "importd_disk_free_bytes") > 0
+    client.close()
+
+
+def test_health_and_readiness(fresh_importd):
+    server = fresh_importd("--admin-listen", "127.0.0.1:0")
+    port = admin_port(server)
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/readyz")[0] == 200
+    assert get(port, "/nothing")[0] == 404
