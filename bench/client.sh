@@ -14,7 +14,7 @@ mkfifo "$work/in"
     < "$work/in" > "$work/importd.log" 2>&1 &)
 exec {fd}>"$work/in"
 for _ in $(seq 100); do [ -s "$work/data/admin.token" ] && grep -q "listening on" "$work/importd.log" && break; sleep 0.1; done
-export IMPORTD_SERVER=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/importd.log" | head -1)
-export IMPORTD_TOKEN=$(cat "$work/data/admin.token")
+export IMPORTCTL_SERVER=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/importd.log" | head -1)
+export IMPORTCTL_TOKEN=$(cat "$work/data/admin.token")
 PYTHONPATH=clients/python/src "$python" bench/client_upload.py "$size" > "$out/client.json"
 cat "$out/client.json"

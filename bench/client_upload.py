@@ -1,5 +1,5 @@
 """Uploads SIZE bytes of generated rows with importd_client from a generator
-(nothing is ever held whole) to IMPORTD_SERVER with IMPORTD_TOKEN, cancels the
+(nothing is ever held whole) to IMPORTCTL_SERVER with IMPORTCTL_TOKEN, cancels the
 import, and prints JSON: bytes stored, rows, seconds, and the client's peak RSS
 growth in KiB. Used by bench/client.sh (1 GiB) and the Python client's tests.
 
@@ -26,7 +26,7 @@ def rows():
         yield block
 
 
-with ImportClient(os.environ["IMPORTD_SERVER"], token=os.environ["IMPORTD_TOKEN"]) as client:
+with ImportClient(os.environ["IMPORTCTL_SERVER"], token=os.environ["IMPORTCTL_TOKEN"]) as client:
     list(client.campaigns())  # connected, and the library's imports done
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()

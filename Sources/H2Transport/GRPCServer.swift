@@ -30,6 +30,13 @@ public final class GRPCServer: Sendable {
     /// Connections open now.
     public var connectionCount: Int { core.connectionCount.load(ordering: .relaxed) }
 
+    /// Reads the TLS certificate and key files again (SIGHUP in importd): new
+    /// connections get them, open ones are not touched. Throws, keeping the
+    /// current ones, when the files do not make a valid pair.
+    public func reloadTLS() async throws {
+        try await core.reloadTLS()
+    }
+
     /// Connections, streams, bytes and GOAWAYs so far (for metrics).
     public var statistics: TransportStatistics {
         let stats = core.stats

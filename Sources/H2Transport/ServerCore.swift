@@ -109,6 +109,23 @@ final class ServerCore: @unchecked Sendable {
         return port
     }
 
+    /// Reads the TLS certificate chain and key again; new connections use them,
+    /// open ones keep theirs. On failure (a missing or mismatched file) the
+    /// current ones stay and the error says why.
+    func reloadTLS() async throws {
+        guard let tls = configuration.tls else { throw TransportError.tls("the server does not serve TLS") }
+        let fresh = try TLS.makeServerContext(tls)
+        nonisolated(unsafe) let replacement = fresh
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loops[0].execute { [self] in
+                // Only loops[0] reads it (accepting): swapped there, the old one released.
+                if let old = tlsContext { TLS.free(old) }
+                tlsContext = replacement
+                continuation.resume()
+            }
+        }
+    }
+
     /// On loops[0]: accept() failed. Out of descriptors (or memory), accepting
     /// again at once would fail again at once and spin; the listener pauses
     /// for a moment instead, and the pending connections wait in the backlog.
@@ -144,10 +161,15 @@ final class ServerCore: @unchecked Sendable {
         nextLoop = (nextLoop + 1) % loops.count
         let loop = loops[index]
         let set = connections[index]
+        // The context as of now, kept alive for this connection's setup even if a
+        // reload replaces it meanwhile (its SSL holds its own reference after).
+        nonisolated(unsafe) let context = tlsContext
+        if let context { TLS.retain(context) }
         loop.execute {
             let bev: OpaquePointer?
-            if let tlsContext = self.tlsContext {
-                bev = TLS.acceptingBufferevent(base: loop.base, fd: fd, context: tlsContext)
+            if let context {
+                bev = TLS.acceptingBufferevent(base: loop.base, fd: fd, context: context)
+                TLS.free(context)
             } else {
                 bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
             }
@@ -156,7 +178,7 @@ final class ServerCore: @unchecked Sendable {
                 self.connectionCount.wrappingSubtract(1, ordering: .relaxed)
                 return
             }
-            let connection = ServerConnection(server: self, loop: loop, bev: bev, peer: peer, tls: self.tlsContext != nil)
+            let connection = ServerConnection(server: self, loop: loop, bev: bev, peer: peer, tls: context != nil)
             set.open[ObjectIdentifier(connection)] = connection
             connection.start()
         }

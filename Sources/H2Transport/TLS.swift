@@ -117,6 +117,12 @@ enum TLS {
         SSL_CTX_free(context)
     }
 
+    /// Another reference to a context (released with `free`): connections
+    /// being set up keep the context they started with across a reload.
+    static func retain(_ context: OpaquePointer) {
+        SSL_CTX_up_ref(context)
+    }
+
     static func acceptingBufferevent(base: OpaquePointer, fd: Int32, context: OpaquePointer) -> OpaquePointer? {
         guard let ssl = SSL_new(context) else { return nil }
         return bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))

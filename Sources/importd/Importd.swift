@@ -1,8 +1,22 @@
 import ArgumentParser
+import Foundation
 import Platform
 import ProtoMessages
 
 @main
+enum ImportdMain {
+    /// Settings from a config file and the environment go before the flags (see `ConfigurationSources`).
+    static func main() async {
+        do {
+            let arguments = try ConfigurationSources.arguments(
+                Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+            await Importd.main(arguments)
+        } catch {
+            Importd.exit(withError: error)
+        }
+    }
+}
+
 struct Importd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "importd",
@@ -11,13 +25,17 @@ struct Importd: AsyncParsableCommand {
             With no subcommand, importd serves (see `importd serve --help`). On first start it creates
             the database and an admin token in DIR/admin.token (mode 0600).
 
+            Settings come from flags, then environment variables (IMPORTD_LISTEN, IMPORTD_DATA_DIR, ...:
+            IMPORTD_ and the flag's name), then a config file (--config FILE or IMPORTD_CONFIG; JSON, or
+            TOML lines key = value), in that precedence; `importd config print` shows the result.
+
             Examples:
               importd --listen 127.0.0.1:50051 --data-dir ./data --import-interval 15m
               importd token create --data-dir ./data --scope write --name uploader
               importd backup --data-dir ./data --to ./backup-2026-11-29
             """,
         version: ImportdVersion.string,
-        subcommands: [Serve.self, Token.self, Backup.self, Restore.self],
+        subcommands: [Serve.self, Token.self, Backup.self, Restore.self, Config.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -100,6 +100,21 @@ struct Serve: AsyncParsableCommand {
         guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentStreams > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
+    /// Every setting and its value, as `config print` shows them.
+    var effectiveSettings: [(String, String)] {
+        [
+            ("listen", listen), ("data-dir", data.dataDir), ("import-interval", importInterval.description),
+            ("tls-cert", tlsCert ?? "(none)"), ("tls-key", tlsKey ?? "(none)"), ("max-upload-mb", String(maxUploadMb)),
+            ("max-spool-bytes", String(maxSpoolBytes)), ("max-concurrent-uploads", String(maxConcurrentUploads)),
+            ("upload-idle-timeout", uploadIdleTimeout.description), ("disk-full-retry", diskFullRetry.description),
+            ("batch-rows", String(batchRows)), ("event-loops", String(eventLoops)), ("receive-timeout", receiveTimeout.description),
+            ("max-connections", String(maxConnections)), ("max-concurrent-streams", String(maxConcurrentStreams)),
+            ("keepalive-time", keepaliveTime), ("keepalive-timeout", keepaliveTimeout.description),
+            ("keepalive-min-ping-interval", keepaliveMinPingInterval.description), ("admin-listen", adminListen ?? "(off)"),
+            ("reflection", reflection), ("log-level", logLevel), ("log-format", logFormat),
+        ]
+    }
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -186,6 +201,22 @@ struct Serve: AsyncParsableCommand {
         let address = HostPort(host: host, port: bound).description
         logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
         admin.attach(grpc)
+        // SIGHUP: new certificate files (a renewal) without dropping a connection.
+        let servesTLS = tlsCert != nil
+        SignalEvents.on(SIGHUP) { [logger] _ in
+            guard servesTLS else {
+                logger.info("SIGHUP: nothing to reload (no --tls-cert)")
+                return
+            }
+            Task {
+                do {
+                    try await grpc.reloadTLS()
+                    logger.info("reloaded the TLS certificate and key; new connections use them")
+                } catch {
+                    logger.error("kept the current TLS certificate: reloading failed: \(error)")
+                }
+            }
+        }
         admin.collect(importer: importer, store: store, dataDirectory: data.dataDir, spoolDirectory: data.spoolDirectory)
         var adminServer: AdminHTTPServer?
         if let adminListen, let hostPort = HostPort(adminListen, allowAnyPort: true) {

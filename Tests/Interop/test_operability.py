@@ -117,3 +117,109 @@ def test_a_database_from_a_newer_importd_is_refused_in_one_sentence(fresh_import
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("importd: the database ") and "schema version 9999" in lines[-1] and "newer" in lines[-1]
+
+
+def config_print(*args, env=None, tmp_path=None):
+    import os
+    import subprocess
+
+    import servers
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTD_")}
+    environment.update(env or {})
+    result = subprocess.run([servers.binary("importd"), "config", "print"] + list(args), capture_output=True, text=True,
+                            env=environment, timeout=30)
+    settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    return result, settings
+
+
+def test_configuration_precedence_flags_over_environment_over_file(tmp_path):
+    toml = tmp_path / "importd.toml"
+    toml.write_text('# a comment\nlisten = "127.0.0.1:1111"\nlog_level = "debug"\nbatch-rows = 500\nreflection = "public"\n')
+    result, settings = config_print("--config", str(toml), "--batch-rows", "900",
+                                    env={"IMPORTD_LISTEN": "127.0.0.1:2222", "IMPORTD_BATCH_ROWS": "700"})
+    assert result.returncode == 0, result.stderr
+    assert settings["listen"] == "127.0.0.1:2222"  # the environment over the file
+    assert settings["batch-rows"] == "900"  # a flag over both
+    assert settings["log-level"] == "debug" and settings["reflection"] == "public"  # the file over the defaults
+    assert settings["import-interval"] == "15m"  # a default
+    json_file = tmp_path / "importd.json"
+    json_file.write_text('{"max-connections": 123, "log-format": "json"}')
+    result, settings = config_print(env={"IMPORTD_CONFIG": str(json_file)})
+    assert settings["max-connections"] == "123" and settings["log-format"] == "json"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("no_such_setting = 1\n")
+    result, _ = config_print("--config", str(bad))
+    assert result.returncode != 0 and "no-such-setting" in result.stderr
+
+
+def test_a_server_takes_its_settings_from_the_environment(tmp_path):
+    import os
+    import subprocess
+
+    import servers
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTD_")}
+    environment.update(IMPORTD_LISTEN="127.0.0.1:0", IMPORTD_DATA_DIR=str(tmp_path / "data"), IMPORTD_LOG_FORMAT="json")
+    server = servers.Process([servers.binary("importd")], env=environment)
+    try:
+        assert server.port > 0
+        first = [line for line in server.stderr().splitlines() if line.strip()][0]
+        assert json.loads(first)["msg"].startswith("created admin token")
+    finally:
+        assert server.terminate() == 0
+
+
+def make_server_certificate(tmp_path, name):
+    """A server certificate and key signed by tmp_path's ca (made on first use), as NAME.pem and NAME.key."""
+    import subprocess
+    if not (tmp_path / "ca.pem").exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                        "-days", "1", "-subj", "/CN=ca"], cwd=tmp_path, check=True, capture_output=True)
+        (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+                    "-subj", "/CN=localhost"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", name + ".pem", "-days", "1", "-extfile", "ext.cnf"], cwd=tmp_path, check=True, capture_output=True)
+
+
+def served_certificate(port):
+    import ssl
+    return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", port))))
+
+
+def test_sighup_reloads_the_certificate_and_keeps_open_watches(fresh_importd, tmp_path):
+    import shutil
+    import signal
+    import threading
+
+    make_server_certificate(tmp_path, "first")
+    shutil.copy(tmp_path / "first.pem", tmp_path / "server.pem")
+    shutil.copy(tmp_path / "first.key", tmp_path / "server.key")
+    server = fresh_importd("--import-interval", "1h", "--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key"))
+    ca = (tmp_path / "ca.pem").read_bytes()
+    before = served_certificate(server.server.port)
+    client = server.client(root_certificates=ca)
+    job = client.upload(b"email,first_name,last_name\nreload@example.com,A,B\n", file_name="r.csv")
+    seen = []
+    watcher = threading.Thread(target=lambda: seen.extend(u.state for u in client.watch(job.id, timeout=60)))
+    watcher.start()
+    time.sleep(0.5)
+    make_server_certificate(tmp_path, "second")
+    shutil.copy(tmp_path / "second.pem", tmp_path / "server.pem")
+    shutil.copy(tmp_path / "second.key", tmp_path / "server.key")
+    server.server.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while served_certificate(server.server.port) == before:
+        assert time.time() < deadline, "the new certificate was not served"
+        time.sleep(0.1)
+    assert served_certificate(server.server.port) == (tmp_path / "second.pem").read_text().strip() + "\n"
+    # A bad pair is refused and the current one kept.
+    (tmp_path / "server.key").write_text("not a key")
+    server.server.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert "kept the current TLS certificate" in server.log()
+    other = server.client(root_certificates=ca)
+    other.call("CancelImport", pb.CancelImportRequest(import_id=job.id))
+    other.close()
+    watcher.join(20)
+    assert seen == [pb.IMPORT_STATE_QUEUED, pb.IMPORT_STATE_CANCELLED], "the watch opened before the reload lived through it"
+    client.close()

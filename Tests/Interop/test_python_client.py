@@ -46,7 +46,7 @@ SCRIPT = """
 import asyncio, os, sys
 from importd_client import AsyncImportClient, ImportClient, NotFound, pb
 
-server, token = os.environ["IMPORTD_SERVER"], os.environ["IMPORTD_TOKEN"]
+server, token = os.environ["IMPORTCTL_SERVER"], os.environ["IMPORTCTL_TOKEN"]
 assert "clients/python" not in __import__("importd_client").__file__, "imported from the repository"
 
 with ImportClient(server, token=token) as client:
@@ -85,7 +85,7 @@ def run_outside(installed, server, script, csv_rows=300):
     counts = generated.generate(csv_rows, str(work / "contacts.csv"), 5)
     (work / "script.py").write_text(script)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    env.update(IMPORTD_SERVER=server.address, IMPORTD_TOKEN=server.token)
+    env.update(IMPORTCTL_SERVER=server.address, IMPORTCTL_TOKEN=server.token)
     result = subprocess.run([python, "script.py"], cwd=str(work), capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout, counts
@@ -119,7 +119,7 @@ def test_the_package_carries_no_test_protos_and_the_stubs_are_the_generated_ones
 
 def upload_memory(server, size):
     """Uploads `size` bytes from a generator in a fresh process: (bytes stored, peak RSS growth in KiB)."""
-    env = dict(os.environ, IMPORTD_SERVER=server.address, IMPORTD_TOKEN=server.token,
+    env = dict(os.environ, IMPORTCTL_SERVER=server.address, IMPORTCTL_TOKEN=server.token,
                PYTHONPATH=os.path.join(PACKAGE, "src"))
     result = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "client_upload.py"), str(size)],
                             capture_output=True, text=True, env=env, timeout=300)

@@ -17,6 +17,11 @@ import Testing
         var rpcError: RPCError { RPCError(code: .failedPrecondition, message: "not now", metadata: ["why": .string("converted")]) }
     }
 
+    /// What `onCallFinished` was told.
+    final class Finished: Sendable {
+        let calls = Mutex<[FinishedCall]>([])
+    }
+
     /// What `onUnexpectedError` was told.
     final class Reports: Sendable {
         let lines = Mutex<[String]>([])
@@ -148,8 +153,26 @@ import Testing
         #expect(converted?.code == .failedPrecondition && converted?.metadata.first("why") == "converted")
         let other = await call("other")
         #expect(other?.code == .internal)
+        // The client learns nothing of the failure but the id of its log line.
+        let id = other?.metadata.first("x-request-id") ?? "none"
+        #expect(other?.message == "internal error; request id \(id)" && id.hasPrefix("r-"))
         // Only the error nobody turned into a status is reported, for the log.
         #expect(unexpected.lines.withLock { $0 } == ["Fail: Unexpected()"])
+    }
+
+    @Test func everyCallIsReportedOnceWithItsStatusAndIDs() async throws {
+        var router = Self.router()
+        let finished = Finished()
+        router.onCallFinished = { call in finished.calls.withLock { $0.append(call) } }
+        let client = Self.client(router)
+        let traced = CallOptions(metadata: ["traceparent": .string("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")])
+        let _: Text = try await client.unary(Self.echo, request: Text("x"), options: traced)
+        _ = try? await client.unary(Self.fail, request: Text("rpc")) as Text
+        let calls = finished.calls.withLock { $0 }
+        #expect(calls.map(\.path) == ["/test.Echo/Get", "/test.Echo/Fail"])
+        #expect(calls.map(\.code) == [.ok, .notFound])
+        #expect(calls[0].traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && calls[1].traceID == nil)
+        #expect(Set(calls.map(\.requestID)).count == 2)
     }
 
     @Test func aDeadlineEndsTheCallAndTheHandler() async throws {
