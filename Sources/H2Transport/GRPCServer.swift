@@ -44,7 +44,8 @@ public final class GRPCServer: Sendable {
             connections: core.connectionCount.load(ordering: .relaxed), streams: stats.streamsOpen.load(ordering: .relaxed),
             bytesIn: stats.bytesIn.load(ordering: .relaxed), bytesOut: stats.bytesOut.load(ordering: .relaxed),
             connectionsRefused: stats.connectionsRefused.load(ordering: .relaxed),
-            suspendedWriters: stats.suspendedWriters.load(ordering: .relaxed), goAways: stats.goAwaysByReason)
+            suspendedWriters: stats.suspendedWriters.load(ordering: .relaxed), goAways: stats.goAwaysByReason,
+            limitHits: stats.limitHitsByLimit)
     }
 
     /// Stops accepting, sends GOAWAY (a notice, then the real one), lets in-flight

@@ -137,6 +137,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         call.headerBytes += name.count + value.count + 32
         if call.headerBytes > limits.maxHeaderListSize {
             // Refuse this stream (RST_STREAM); the connection carries on.
+            if call.headerBytes - name.count - value.count - 32 <= limits.maxHeaderListSize { stats.limitHit("header_list") }
             return .refuseStream
         }
         // Known headers are compared as bytes: no String unless needed.

@@ -114,6 +114,8 @@ final class TransportStats: Sendable {
     let connectionsRefused = Atomic<Int>(0)
     /// Connections ended with GOAWAY, by reason ("idle", "too_many_pings", ...).
     private let goAways = Mutex<[String: Int]>([:])
+    /// Calls ended by a limit, by limit ("header_list", "message_size", ...).
+    private let limits = Mutex<[String: Int]>([:])
 
     init() {}
 
@@ -121,7 +123,12 @@ final class TransportStats: Sendable {
         goAways.withLock { $0[reason, default: 0] += 1 }
     }
 
+    func limitHit(_ limit: String) {
+        limits.withLock { $0[limit, default: 0] += 1 }
+    }
+
     var goAwaysByReason: [String: Int] { goAways.withLock { $0 } }
+    var limitHitsByLimit: [String: Int] { limits.withLock { $0 } }
 }
 
 /// What a server's transport has done so far.
@@ -134,4 +141,6 @@ public struct TransportStatistics: Sendable {
     public var suspendedWriters: Int
     /// GOAWAYs we sent that ended connections, by reason.
     public var goAways: [String: Int]
+    /// Calls a limit ended (or streams it refused), by limit.
+    public var limitHits: [String: Int]
 }

@@ -51,6 +51,8 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
                 "method": "\(call.path)", "status": "\(call.code.name)", "peer": "\(call.peer)", "request_id": "\(call.requestID)",
                 "duration_ms": "\(Double(call.duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(call.duration.components.seconds) * 1000)",
             ]
+            metadata["bytes_in"] = "\(call.bytesIn)"
+            metadata["bytes_out"] = "\(call.bytesOut)"
             if let trace = call.traceID { metadata["trace_id"] = "\(trace)" }
             for field in call.fields { metadata[field.key] = "\(field.value)" }
             logger.info("call", metadata: metadata)

@@ -55,10 +55,9 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
         handlers[method.path] = Handler(method: method, finishes: true) { call, context in
-            let request: Request = try Self.decode(try await call.receiveSingle())
+            let request: Request = try Self.decode(try await Self.receiveSingle(call, context))
             let response = try await handler(request, context)
-            try await call.respond(headers: context.response.initial, framedMessage: MessageFraming.frame(response),
-                trailers: context.response.trailing)
+            try await Self.respond(call, context, response)
         }
     }
 
@@ -67,9 +66,8 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (RPCAsyncSequence<Request>, ServerContext) async throws -> Response
     ) {
         handlers[method.path] = Handler(method: method, finishes: true) { call, context in
-            let response = try await handler(Self.requests(call), context)
-            try await call.respond(headers: context.response.initial, framedMessage: MessageFraming.frame(response),
-                trailers: context.response.trailing)
+            let response = try await handler(Self.requests(call, context), context)
+            try await Self.respond(call, context, response)
         }
     }
 
@@ -78,7 +76,7 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (Request, RPCWriter<Response>, ServerContext) async throws -> Void
     ) {
         handlers[method.path] = Handler(method: method) { call, context in
-            let request: Request = try Self.decode(try await call.receiveSingle())
+            let request: Request = try Self.decode(try await Self.receiveSingle(call, context))
             try await handler(request, Self.writer(call, context), context)
         }
     }
@@ -88,7 +86,7 @@ public struct RPCRouter: Sendable {
         handler: @escaping @Sendable (RPCAsyncSequence<Request>, RPCWriter<Response>, ServerContext) async throws -> Void
     ) {
         handlers[method.path] = Handler(method: method) { call, context in
-            try await handler(Self.requests(call), Self.writer(call, context), context)
+            try await handler(Self.requests(call, context), Self.writer(call, context), context)
         }
     }
 
@@ -128,7 +126,8 @@ public struct RPCRouter: Sendable {
             await call.finish(status: rpcError.status, trailers: trailers)
         }
         onCallFinished?(FinishedCall(path: path, code: code, duration: .now - start, peer: peer, requestID: context.requestID,
-            traceID: context.traceID, fields: context.logFields.all))
+            traceID: context.traceID, fields: context.logFields.all,
+            bytesIn: context.logFields.bytesIn.load(ordering: .relaxed), bytesOut: context.logFields.bytesOut.load(ordering: .relaxed)))
     }
 
     // MARK: - Plumbing shared by the call kinds
@@ -141,19 +140,35 @@ public struct RPCRouter: Sendable {
         }
     }
 
-    static func requests<Message: RPCMessage>(_ call: any ServerCallIO) -> RPCAsyncSequence<Message> {
+    static func requests<Message: RPCMessage>(_ call: any ServerCallIO, _ context: ServerContext) -> RPCAsyncSequence<Message> {
         RPCAsyncSequence {
             guard let bytes = try await call.receive() else { return nil }
+            context.logFields.received(bytes.count)
             return try decode(bytes)
         }
+    }
+
+    static func receiveSingle(_ call: any ServerCallIO, _ context: ServerContext) async throws -> [UInt8] {
+        let bytes = try await call.receiveSingle()
+        context.logFields.received(bytes.count)
+        return bytes
+    }
+
+    static func respond<Response: RPCMessage>(_ call: any ServerCallIO, _ context: ServerContext, _ response: Response) async throws {
+        let framed = MessageFraming.frame(response)
+        context.logFields.sent(framed.count - MessageFraming.headerSize)
+        try await call.respond(headers: context.response.initial, framedMessage: framed, trailers: context.response.trailing)
     }
 
     static func writer<Message: RPCMessage>(_ call: any ServerCallIO, _ context: ServerContext) -> RPCWriter<Message> {
         RPCWriter { message in
             try await call.sendHeaders(context.response.initial)
-            try await call.send(framedMessage: MessageFraming.frame(message))
+            let framed = MessageFraming.frame(message)
+            context.logFields.sent(framed.count - MessageFraming.headerSize)
+            try await call.send(framedMessage: framed)
         } writeFramed: { bytes in
             try await call.sendHeaders(context.response.initial)
+            context.logFields.sent(bytes.count - MessageFraming.headerSize)
             try await call.send(framedMessage: bytes)
         }
     }

@@ -97,8 +97,14 @@ final class ResponseMetadata: Sendable {
 /// whoever knows them (the authenticator: the token id; a handler: the import).
 public final class CallLogFields: Sendable {
     private let fields = Mutex<[(key: String, value: String)]>([])
+    /// Message bytes received and sent (as serialized, before framing and compression).
+    let bytesIn = Atomic<Int>(0)
+    let bytesOut = Atomic<Int>(0)
 
     init() {}
+
+    func received(_ count: Int) { bytesIn.wrappingAdd(count, ordering: .relaxed) }
+    func sent(_ count: Int) { bytesOut.wrappingAdd(count, ordering: .relaxed) }
 
     public func set(_ key: String, _ value: String) {
         fields.withLock { fields in
@@ -143,4 +149,7 @@ public struct FinishedCall: Sendable {
     public var requestID: String
     public var traceID: String?
     public var fields: [(key: String, value: String)]
+    /// Message bytes received and sent.
+    public var bytesIn = 0
+    public var bytesOut = 0
 }

@@ -48,6 +48,10 @@ final class AdminEndpoint: Sendable {
                         kind: .counter, value: Double(stats.connectionsRefused)),
                     .init("importd_writers_waiting", help: "Response writers waiting for a slow client.", value: Double(stats.suspendedWriters)),
                 ]
+                for (limit, count) in stats.limitHits.sorted(by: { $0.key < $1.key }) {
+                    samples.append(.init("importd_limit_hits_total", help: "Calls ended or streams refused by a limit, by limit.",
+                        kind: .counter, labels: [("limit", limit)], value: Double(count)))
+                }
                 for (reason, count) in stats.goAways.sorted(by: { $0.key < $1.key }) {
                     samples.append(.init("importd_goaways_total", help: "Connections ended with GOAWAY, by reason (limits and abuse included).",
                         kind: .counter, labels: [("reason", reason)], value: Double(count)))

@@ -67,6 +67,16 @@ def test_metrics_parse_and_move(fresh_importd):
     assert value(after, "importd_sent_bytes_total") > value(before, "importd_sent_bytes_total")
     assert value(after, "importd_connections_open") >= 1
     assert value(after, "importd_disk_free_bytes") > 0
+    # A limit hit: a health check bigger than the 1 KiB health requests may be.
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    channel = grpc.insecure_channel(server.address)
+    try:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="x" * 2000), timeout=10)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    channel.close()
+    assert value(scrape(port), "importd_limit_hits_total", limit="message_size") == 1
     client.close()
 
 

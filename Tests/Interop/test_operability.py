@@ -3,6 +3,7 @@ request id, token id and import id, and nothing personal), the request id in
 the x-request-id trailer, and the caller's W3C trace id."""
 import csv
 import json
+import os
 import time
 
 import generated
@@ -34,6 +35,7 @@ def test_json_logs_have_one_line_per_call_with_ids_and_no_personal_data(fresh_im
     upload = next(e for e in calls if e["method"].endswith("/UploadContacts"))
     assert upload["status"] == "OK" and upload["import"] == job.id and upload["token"].startswith("tok_")
     assert float(upload["duration_ms"]) >= 0 and upload["request_id"].startswith("r-")
+    assert int(upload["bytes_in"]) >= os.path.getsize(path) and int(upload["bytes_out"]) > 0
     get = next(e for e in calls if e.get("request_id") == request_id)
     assert get["method"].endswith("/GetImport") and get["trace_id"] == trace and get["import"] == job.id
     text = server.log()

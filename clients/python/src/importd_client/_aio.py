@@ -100,6 +100,7 @@ class AsyncImportClient:
             yield job
 
     async def _reconnecting(self, open_stream, reconnect):
+        """Yields a server stream's messages, opening it again after UNAVAILABLE once something was received."""
         received = False
         lost_at = None
         delay = 0.5
@@ -129,38 +130,47 @@ class AsyncImportClient:
         return last
 
     async def get(self, import_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportJob:
+        """One snapshot of an import."""
         return await self._call("GetImport", pb.GetImportRequest(import_id=import_id), timeout=timeout, retry=True)
 
     def list_imports(self, states=(), *, page_size: int = 100, timeout=common.UNARY_TIMEOUT) -> AsyncIterator[pb.ImportJob]:
+        """Imports, newest first (optionally only in `states`), fetched a page at a time as iterated."""
         wanted = [common.state(s) for s in states]
         return self._pages("ListImports", lambda size, token: pb.ListImportsRequest(
             page_size=size, page_token=token, states=wanted), "imports", page_size, timeout)
 
     async def pause(self, import_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportJob:
+        """Pauses an import (it stops at a batch boundary)."""
         return await self._call("PauseImport", pb.PauseImportRequest(import_id=import_id), timeout=timeout)
 
     async def resume(self, import_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportJob:
+        """Resumes a paused import (it goes on at the next scheduled run)."""
         return await self._call("ResumeImport", pb.ResumeImportRequest(import_id=import_id), timeout=timeout)
 
     async def cancel(self, import_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportJob:
+        """Cancels an import; rows already imported stay (see `revert`)."""
         return await self._call("CancelImport", pb.CancelImportRequest(import_id=import_id), timeout=timeout)
 
     async def revert(self, import_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportJob:
+        """Undoes what an import wrote, except contacts later imports changed."""
         return await self._call("RevertImport", pb.RevertImportRequest(import_id=import_id), timeout=timeout)
 
     # MARK: - Results
 
     def rows(self, import_id: str, outcome=None, *, page_size: int = 500, timeout=common.UNARY_TIMEOUT) -> AsyncIterator[pb.ImportRow]:
+        """Per-row results (optionally one `outcome`), fetched a page at a time as iterated."""
         wanted = common.outcome(outcome)
         return self._pages("ListImportRows", lambda size, token: pb.ListImportRowsRequest(
             import_id=import_id, outcome=wanted, page_size=size, page_token=token), "rows", page_size, timeout)
 
     async def summary(self, import_id: str, group_by="error", *, timeout=common.UNARY_TIMEOUT) -> Dict[str, int]:
+        """Row counts grouped by "outcome", "error" or "column"."""
         response = await self._call("SummarizeImport", pb.SummarizeImportRequest(
             import_id=import_id, group_by=common.group_by(group_by)), timeout=timeout, retry=True)
         return common.summary_dict(response)
 
     async def export_errors(self, import_id: str, path, *, timeout=common.EXPORT_TIMEOUT) -> int:
+        """Writes the failed rows as CSV to `path`; returns the bytes written."""
         written = 0
         try:
             with open(path, "wb") as out:
@@ -173,9 +183,11 @@ class AsyncImportClient:
         return written
 
     async def contact(self, contact_id: str, *, timeout=common.UNARY_TIMEOUT) -> pb.Contact:
+        """A contact's profile."""
         return await self._call("GetContact", pb.GetContactRequest(contact_id=contact_id), timeout=timeout, retry=True)
 
     async def template(self, path=None, *, timeout=common.UNARY_TIMEOUT) -> pb.ImportTemplate:
+        """The header template; written to `path` if given."""
         template = await self._call("GetImportTemplate", pb.GetImportTemplateRequest(), timeout=timeout, retry=True)
         if path is not None:
             with open(path, "wb") as out:
@@ -185,15 +197,19 @@ class AsyncImportClient:
     # MARK: - Campaigns and subscriptions
 
     def campaigns(self, *, page_size: int = 100, timeout=common.UNARY_TIMEOUT) -> AsyncIterator[pb.Campaign]:
+        """Every campaign, fetched a page at a time as iterated."""
         return self._pages("ListCampaigns", lambda size, token: pb.ListCampaignsRequest(
             page_size=size, page_token=token), "campaigns", page_size, timeout)
 
     def subscriptions(self, *, page_size: int = 100, timeout=common.UNARY_TIMEOUT) -> AsyncIterator[pb.Subscription]:
+        """Every subscription, fetched a page at a time as iterated."""
         return self._pages("ListSubscriptions", lambda size, token: pb.ListSubscriptionsRequest(
             page_size=size, page_token=token), "subscriptions", page_size, timeout)
 
     async def create_campaign(self, name: str, code: str = "", *, timeout=common.UNARY_TIMEOUT) -> pb.Campaign:
+        """Creates a campaign (needs an admin token)."""
         return await self._call("CreateCampaign", pb.CreateCampaignRequest(name=name, code=code), timeout=timeout)
 
     async def create_subscription(self, name: str, code: str = "", *, timeout=common.UNARY_TIMEOUT) -> pb.Subscription:
+        """Creates a subscription (needs an admin token)."""
         return await self._call("CreateSubscription", pb.CreateSubscriptionRequest(name=name, code=code), timeout=timeout)
