@@ -55,7 +55,9 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             metadata["bytes_out"] = "\(call.bytesOut)"
             if let trace = call.traceID { metadata["trace_id"] = "\(trace)" }
             for field in call.fields { metadata[field.key] = "\(field.value)" }
-            logger.info("call", metadata: metadata)
+            // Health checks (probes every few seconds) would drown the rest: debug level.
+            let level: Logger.Level = call.path.hasPrefix("/grpc.health.v1.Health/") && call.code == .ok ? .debug : .info
+            logger.log(level: level, "call", metadata: metadata)
         }
         return router
     }

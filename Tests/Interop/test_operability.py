@@ -28,9 +28,12 @@ def test_json_logs_have_one_line_per_call_with_ids_and_no_personal_data(fresh_im
         pb.GetImportRequest(import_id=job.id),
         metadata=client.metadata + [("traceparent", "00-%s-00f067aa0ba902b7-01" % trace)])
     request_id = dict(call.trailing_metadata())["x-request-id"]
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    health_pb2_grpc.HealthStub(client.channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
     client.close()
     time.sleep(0.3)
     entries = log_lines(server)  # every line parses as JSON
+    assert not [e for e in entries if e.get("method", "").startswith("/grpc.health.v1.Health/")], "probes are not logged at info"
     calls = [e for e in entries if e["msg"] == "call"]
     upload = next(e for e in calls if e["method"].endswith("/UploadContacts"))
     assert upload["status"] == "OK" and upload["import"] == job.id and upload["token"].startswith("tok_")
