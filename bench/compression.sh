@@ -13,13 +13,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p bench-out
 csv=bench-out/contacts-$rows.csv
 [ -s "$csv" ] || "$python" scripts/gen_contacts.py "$rows" -o "$csv" 2> /dev/null
-mkfifo "$work/in"
-(.build/release/importd --listen 127.0.0.1:0 --data-dir "$work/data" --import-interval 24h --log-level warning \
-    < "$work/in" > "$work/importd.log" 2>&1 &)
-exec {fd}>"$work/in"
-for _ in $(seq 100); do [ -s "$work/data/admin.token" ] && grep -q "listening on" "$work/importd.log" && break; sleep 0.1; done
-export IMPORTCTL_SERVER=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/importd.log" | head -1)
-export IMPORTCTL_TOKEN=$(cat "$work/data/admin.token")
+. bench/importd.sh
+start_importd "$work" bench --import-interval 24h
 : > "$work/times"
 for round in $(seq "$rounds"); do
     for mode in plain compress; do

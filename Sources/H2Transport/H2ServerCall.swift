@@ -205,13 +205,6 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         }
     }
 
-    /// Which receiving limit a RESOURCE_EXHAUSTED came from (for metrics).
-    static func limit(of error: RPCError) -> String {
-        if error.message.hasPrefix("no data for") { return "receive_timeout" }
-        if error.message.contains("unread request data") { return "inbound_buffer" }
-        return "message_size"
-    }
-
     /// The deadline passed: DEADLINE_EXCEEDED, and the handler is cancelled.
     func deadlineExceeded() {
         guard !finished else { return }
@@ -221,7 +214,6 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     override func receiveFailed(_ error: RPCError) {
-        if error.code == .resourceExhausted, let stats = connection?.stats { stats.limitHit(Self.limit(of: error)) }
         // Bad input (oversized or truncated message) ends the call at once.
         if !finished && error.code != .deadlineExceeded && error.code != .cancelled {
             finishOnLoop(status: error.status, trailers: [:])

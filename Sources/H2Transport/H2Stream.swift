@@ -72,7 +72,10 @@ class H2Stream: @unchecked Sendable {
                 self.apply(self.state.receiveTimerFired())
             }
         }
-        if let failure = actions.failure { receiveFailed(failure) }
+        if let failure = actions.failure {
+            if let limit = actions.limit { connection?.stats.limitHit(limit.rawValue) }
+            receiveFailed(failure)
+        }
         if actions.wakeReader { wakeReceiver() }
     }
 

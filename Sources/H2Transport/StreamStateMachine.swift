@@ -1,5 +1,15 @@
 import RPCCore
 
+/// The receiving limits that end a call (RESOURCE_EXHAUSTED).
+package enum ReceiveLimit: String, Sendable {
+    /// A message (or its inflated form) over the size limit.
+    case messageSize = "message_size"
+    /// The connection or server holds too many request bytes.
+    case inboundBuffer = "inbound_buffer"
+    /// Nothing arrived for too long in the middle of a message.
+    case receiveTimeout = "receive_timeout"
+}
+
 /// One HTTP/2 stream carrying a gRPC call, as a value: what has been received
 /// and how much credit to return, whether a half-received message is being
 /// timed, where the sending side is, and whether the stream is closed. Events
@@ -45,6 +55,8 @@ package struct StreamStateMachine {
         package var receiveTimer = TimerChange.unchanged
         /// Receiving failed just now: end the call with this.
         package var failure: RPCError?
+        /// Which limit the failure is, when a limit ended the call (for metrics).
+        package var limit: ReceiveLimit?
         /// A waiting reader may have something (a message, the end, an error).
         package var wakeReader = false
 
@@ -89,7 +101,7 @@ package struct StreamStateMachine {
         let hadFailure = inbound.failure != nil
         var actions = Actions(returnCredit: inbound.receive(bytes))
         if !hadFailure, let failure = inbound.failure {
-            actions.merge(failed(failure))
+            actions.merge(failed(failure, limit: failure.code == .resourceExhausted ? .messageSize : nil))
             return actions
         }
         let growth = inbound.heldBytes - reportedHeld
@@ -97,7 +109,8 @@ package struct StreamStateMachine {
             actions.merge(
                 failed(RPCError(
                     code: .resourceExhausted,
-                    message: "the server holds too much unread request data; the call was ended (try fewer concurrent calls or smaller messages)")))
+                    message: "the server holds too much unread request data; the call was ended (try fewer concurrent calls or smaller messages)"),
+                    limit: .inboundBuffer))
             return actions
         }
         actions.heldDelta = reportHeld()
@@ -109,7 +122,9 @@ package struct StreamStateMachine {
     /// The receive timer fired: a message stalled half-way ends the call.
     package mutating func receiveTimerFired() -> Actions {
         guard !isClosed, inbound.hasPartialMessage, inbound.failure == nil, let timeout = receiveTimeout else { return Actions() }
-        return failed(RPCError(code: .resourceExhausted, message: "no data for \(timeout) in the middle of a message; the call was ended"))
+        return failed(
+            RPCError(code: .resourceExhausted, message: "no data for \(timeout) in the middle of a message; the call was ended"),
+            limit: .receiveTimeout)
     }
 
     /// The peer finished sending (END_STREAM). A message cut short is an error
@@ -119,10 +134,13 @@ package struct StreamStateMachine {
         return Actions(receiveTimer: .cancel, wakeReader: true)
     }
 
-    /// Receiving fails with `error` (bad input, a deadline, a local cancel).
-    package mutating func failed(_ error: RPCError) -> Actions {
+    /// Receiving fails with `error` (bad input, a deadline, a local cancel);
+    /// `limit` when one of the receiving limits is why.
+    package mutating func failed(_ error: RPCError, limit: ReceiveLimit? = nil) -> Actions {
         inbound.fail(error)
-        return Actions(heldDelta: reportHeld(), receiveTimer: .cancel, failure: error, wakeReader: true)
+        var actions = Actions(heldDelta: reportHeld(), receiveTimer: .cancel, failure: error, wakeReader: true)
+        actions.limit = limit
+        return actions
     }
 
     /// Messages already received stay readable; then `error` (the peer reset the stream).
@@ -223,7 +241,10 @@ extension StreamStateMachine.Actions {
         returnCredit += other.returnCredit
         heldDelta += other.heldDelta
         if other.receiveTimer != .unchanged { receiveTimer = other.receiveTimer }
-        if other.failure != nil { failure = other.failure }
+        if other.failure != nil {
+            failure = other.failure
+            limit = other.limit
+        }
         wakeReader = wakeReader || other.wakeReader
     }
 }

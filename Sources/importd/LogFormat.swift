@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Platform
+import ProtoMessages
 
 /// importd's log lines on stderr: one line per event, always (newlines in a
 /// message are escaped), as text (`2026-11-29T20:15:02.123Z info importd: call
@@ -36,11 +37,14 @@ struct LineLogHandler: LogHandler {
                 text += " \(key)=\(Self.oneLine(value.description))"
             }
         case .json:
-            text = "{\"ts\":\(Self.json(time)),\"level\":\(Self.json(level.rawValue)),\"logger\":\(Self.json(label)),\"msg\":\(Self.json(message.description))"
+            var pairs = [
+                JSONValue.Pair("ts", .string(time)), JSONValue.Pair("level", .string(level.rawValue)),
+                JSONValue.Pair("logger", .string(label)), JSONValue.Pair("msg", .string(message.description)),
+            ]
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-                text += ",\(Self.json(key)):\(Self.json(value.description))"
+                pairs.append(JSONValue.Pair(key, .string(value.description)))
             }
-            text += "}"
+            text = JSONValue.object(pairs).text
         }
         text += "\n"
         // One write per line: lines from several threads never interleave.
@@ -70,22 +74,5 @@ struct LineLogHandler: LogHandler {
             }
         }
         return out
-    }
-
-    /// A JSON string literal.
-    static func json(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }
