@@ -102,6 +102,9 @@ let package = Package(
         .executableTarget(name: "importd", dependencies: [
             "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "SQLiteDB", "ImportService", "ProtoMessages", "Platform",
             "Metrics", logging, argumentParser,
+        ], resources: [
+            // The browser's Import Status screen, compiled into the binary (no files to install, no CDN).
+            .embedInCode("Web/index.html"), .embedInCode("Web/app.js"), .embedInCode("Web/app.css"),
         ]),
         // The Swift client library services depend on (product ImportClient): uploads, watches, results.
         .target(name: "ImportClient", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"], path: "clients/swift/ImportClient"),

@@ -56,7 +56,9 @@ enum TLS {
         return messages.isEmpty ? "unknown TLS error" : messages.joined(separator: "; ")
     }
 
-    static func makeServerContext(_ configuration: TLSServerConfiguration) throws -> OpaquePointer {
+    /// `h2Only`: negotiate h2 by ALPN or refuse (the gRPC port); otherwise no
+    /// ALPN, so clients speak HTTP/1.1 (the web listener).
+    static func makeServerContext(_ configuration: TLSServerConfiguration, h2Only: Bool = true) throws -> OpaquePointer {
         guard let context = SSL_CTX_new(TLS_server_method()) else {
             throw TransportError.tls("cannot create a TLS context: \(lastError())")
         }
@@ -71,6 +73,7 @@ enum TLS {
             SSL_CTX_free(context)
             throw TransportError.tls("cannot load the TLS key \(configuration.privateKeyFile): \(lastError())")
         }
+        guard h2Only else { return context }
         SSL_CTX_set_alpn_select_cb(context, { _, out, outLength, input, inputLength, _ in
             // Pick h2 from the client's list, or refuse the handshake.
             var i = 0

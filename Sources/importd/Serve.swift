@@ -74,6 +74,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve /metrics (Prometheus), /healthz and /readyz over HTTP/1.1 here (off by default).", valueName: "host:port"))
     var adminListen: String?
 
+    @Option(help: ArgumentHelp("Serve the Import Status web page, and the service over Connect and gRPC-Web, over HTTP/1.1 here (off by default; TLS with --tls-cert).", valueName: "host:port"))
+    var webListen: String?
+
+    @Option(help: ArgumentHelp("An origin other pages may call the web listener from (CORS), e.g. https://crm.example.com; repeat for more. None by default.", valueName: "origin"))
+    var webAllowedOrigin: [String] = []
+
     @Option(help: "Server reflection (grpcurl, grpcui, Postman): read (needs a read token), public or off.")
     var reflection: String = "read"
 
@@ -89,6 +95,9 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if let adminListen, HostPort(adminListen, allowAnyPort: true) == nil {
             throw ValidationError("--admin-listen must be HOST:PORT, e.g. 127.0.0.1:9090")
+        }
+        if let webListen, HostPort(webListen, allowAnyPort: true) == nil {
+            throw ValidationError("--web-listen must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format takes text or json") }
         guard ImportServiceHandler.Reflection(rawValue: reflection) != nil else {
@@ -111,6 +120,7 @@ struct Serve: AsyncParsableCommand {
             ("max-connections", String(maxConnections)), ("max-concurrent-streams", String(maxConcurrentStreams)),
             ("keepalive-time", keepaliveTime), ("keepalive-timeout", keepaliveTimeout.description),
             ("keepalive-min-ping-interval", keepaliveMinPingInterval.description), ("admin-listen", adminListen ?? "(off)"),
+            ("web-listen", webListen ?? "(off)"), ("web-allowed-origin", webAllowedOrigin.isEmpty ? "(none)" : webAllowedOrigin.joined(separator: ",")),
             ("reflection", reflection), ("log-level", logLevel), ("log-format", logFormat),
         ]
     }
@@ -225,6 +235,17 @@ struct Serve: AsyncParsableCommand {
             logger.info("admin endpoint on \(HostPort(host: hostPort.host, port: adminPort)): /metrics, /healthz, /readyz")
             adminServer = http
         }
+        var webServer: WebServer?
+        var webURL: String?
+        if let webListen, let hostPort = HostPort(webListen, allowAnyPort: true) {
+            let web = WebServer(router: router, codec: WebConsole.codec(), configuration: WebConsole.configuration(
+                host: hostPort.host, port: hostPort.port, tls: server.tls, allowedOrigins: webAllowedOrigin, maxUploadChunk: 4 << 20))
+            let webPort = try await web.start()
+            let scheme = tlsCert == nil ? "http" : "https"
+            logger.info("web console on \(scheme)://\(HostPort(host: hostPort.host, port: webPort))/ (sign in with a token); Connect and gRPC-Web on the same port")
+            webURL = "\(scheme)://\(HostPort(host: hostPort.host, port: webPort))/"
+            webServer = web
+        }
         let nextRun = UTCTime.iso8601(seconds: await importer.nextTick.seconds)
         logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
         logger.info("""
@@ -233,6 +254,7 @@ struct Serve: AsyncParsableCommand {
             """)
         // For scripts and tests: one line on stdout once the server is ready.
         print("listening on \(address)")
+        if let webURL { print("web console on \(webURL)") }
         fflushStandardOutput()
 
         await termination.wait()
@@ -244,6 +266,7 @@ struct Serve: AsyncParsableCommand {
         async let stopped: Void = importer.shutdown()
         _ = await (drained, stopped)
         await adminServer?.stop()
+        await webServer?.stop()
         logger.info("stopped")
     }
 
