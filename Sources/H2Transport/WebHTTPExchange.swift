@@ -32,7 +32,7 @@ final class WebHTTPExchange {
     var call: WebServerCall?
     /// Response metadata to send with the first chunk of a stream.
     var pendingHeaders = Metadata()
-    private var streaming = false
+    private(set) var streaming = false
     private var watching = false
     private var pendingWrite: CheckedContinuation<Void, any Error>?
 
@@ -345,7 +345,15 @@ final class WebStreamResponder: WebResponseSink {
         }
         let handle = handle
         let contentType = web.responseContentType
-        loop.execute { handle.exchange.endStream(last, contentType: contentType) }
+        let web = web
+        loop.execute {
+            if case .grpcWeb = web, status.code != .ok, !handle.exchange.streaming {
+                // Nothing sent yet: Trailers-Only, as gRPC-Web clients expect an early error.
+                handle.exchange.replyError(status, trailers: trailers, protocol: web)
+            } else {
+                handle.exchange.endStream(last, contentType: contentType)
+            }
+        }
     }
 }
 

@@ -227,7 +227,11 @@ public final class WebServer: @unchecked Sendable {
         let call = WebServerCall(capacity: max(1, messages.count), sink: sink)
         exchange.call = call
         exchange.watchClose()
-        if collector == nil { exchange.beginStream(contentType: web.responseContentType) }
+        // A watch may wait long for its first message: open its response now.
+        // A unary call answers in one piece (Trailers-Only on error, for gRPC-Web).
+        if collector == nil, let kind = router.handler(forPath: path)?.method.kind, kind != .unary {
+            exchange.beginStream(contentType: web.responseContentType)
+        }
         let metadata = exchange.metadata()
         let timeout = WebHeaders.timeout(exchange.headerFields)
         let peer = exchange.peer

@@ -113,6 +113,8 @@ public final class TokenAuthenticator: ServerInterceptor {
             throw RPCError(code: .unauthenticated, message: "the token is not valid (unknown or revoked)")
         }
         context.logFields.set("token", "tok_\(token.id)")
+        // What this token may do, for a client (the web page) to show only the actions it allows.
+        context.addInitialMetadata(["importd-token-scope": .string("\(token.scope)")])
         guard token.scope >= required else {
             throw RPCError(code: .permissionDenied,
                 message: "\(context.method.method) needs a \(required) token; this one (\(token.name)) has the \(token.scope) scope")
