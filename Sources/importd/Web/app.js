@@ -506,7 +506,8 @@ function openDetail(id) {
   }, 'WatchImport', { importId: id }, (job) => {
     if (state.detail.id !== id) return;
     renderDetail(job);
-    refreshLater();
+    const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'REVERTED'].includes(stateName(job));
+    if (terminal) loadSummaries(id).catch(() => {}); else refreshLater();
     if (lastState && lastState !== job.state) loadRows().catch(() => {});
     lastState = job.state;
   }, () => state.detail.id === id && state.detail.job && ['COMPLETED', 'FAILED', 'CANCELLED', 'REVERTED'].includes(stateName(state.detail.job)));
