@@ -11,6 +11,7 @@ SHELL := /bin/bash
 BIN := .build/release
 PY := .build/venv/bin/python
 LISTEN ?= 127.0.0.1:50051
+WEB_LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 IMPORT_INTERVAL ?= 15m
 
@@ -43,7 +44,8 @@ run: build
 	@echo "Starting importd on $(LISTEN) with data in $(DATA_DIR); imports run every $(IMPORT_INTERVAL). Ctrl-C stops it."
 	@echo "In another shell:  export PATH=\$$PWD/$(BIN):\$$PATH IMPORTCTL_SERVER=$(LISTEN) IMPORTCTL_TOKEN=\$$(cat $(DATA_DIR)/admin.token)"
 	@echo "                   importctl template -o contacts.csv && importctl upload contacts.csv --watch"
-	$(BIN)/importd --listen $(LISTEN) --data-dir $(DATA_DIR) --import-interval $(IMPORT_INTERVAL)
+	@echo "Or in a browser:   http://$(WEB_LISTEN)/  (sign in with the token in $(DATA_DIR)/admin.token)"
+	$(BIN)/importd --listen $(LISTEN) --web-listen $(WEB_LISTEN) --data-dir $(DATA_DIR) --import-interval $(IMPORT_INTERVAL)
 
 bench:
 	@scripts/install-deps.sh --bench

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -246,3 +247,23 @@ def test_cors_when_configured(fresh_importd):
     _, headers, _ = web.request(base + web.SERVICE + "ListImports", b"{}",
                                 {"Origin": "https://crm.example", "Content-Type": "application/json", "Authorization": "Bearer " + server.token})
     assert headers["Access-Control-Allow-Origin"] == "https://crm.example"
+
+
+def test_the_web_listener_serves_tls_with_the_same_certificate(fresh_importd, tmp_path):
+    import ssl
+    from test_operability import make_server_certificate
+    make_server_certificate(tmp_path, "server")
+    server = fresh_importd("--web-listen", "127.0.0.1:0", "--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key"))
+    base = web.web_url(server)
+    assert base.startswith("https://")
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    request = urllib.request.Request(base + web.SERVICE + "ListCampaigns", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": "Bearer " + server.token})
+    with urllib.request.urlopen(request, context=context, timeout=15) as response:
+        assert response.status == 200 and json.loads(response.read()) == {}
+    # HTTP/1.1 over TLS: the listener offers no h2 (a browser would otherwise pick it).
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=15) as raw:
+        alpn = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        alpn.set_alpn_protocols(["h2", "http/1.1"])
+        with alpn.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() in (None, "http/1.1")
