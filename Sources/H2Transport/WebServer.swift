@@ -113,6 +113,21 @@ public final class WebServer: @unchecked Sendable {
         return SocketAddress.localPort(of: evhttp_bound_socket_get_fd(handle))
     }
 
+    /// Loads the certificate and key files again (a renewal): new connections
+    /// use them; connections already open keep theirs (an SSL holds its context).
+    public func reloadTLS() async throws {
+        guard let tls = configuration.tls else { return }
+        nonisolated(unsafe) let context = try TLS.makeServerContext(tls, h2Only: false)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute { [self] in
+                let old = tlsContext
+                tlsContext = context
+                if let old { TLS.free(old) }
+                continuation.resume()
+            }
+        }
+    }
+
     /// Stops serving: calls in progress are cancelled, connections closed.
     public func stop() async {
         uploads.closeAll()

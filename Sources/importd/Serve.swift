@@ -212,6 +212,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
         admin.attach(grpc)
         // SIGHUP: new certificate files (a renewal) without dropping a connection.
+        let webServerBox = WebServerBox()
         let servesTLS = tlsCert != nil
         SignalEvents.on(SIGHUP) { [logger] _ in
             guard servesTLS else {
@@ -221,6 +222,7 @@ struct Serve: AsyncParsableCommand {
             Task {
                 do {
                     try await grpc.reloadTLS()
+                    try await webServerBox.server?.reloadTLS()
                     logger.info("reloaded the TLS certificate and key; new connections use them")
                 } catch {
                     logger.error("kept the current TLS certificate: reloading failed: \(error)")
@@ -245,6 +247,7 @@ struct Serve: AsyncParsableCommand {
             logger.info("web console on \(scheme)://\(HostPort(host: hostPort.host, port: webPort))/ (sign in with a token); Connect and gRPC-Web on the same port")
             webURL = "\(scheme)://\(HostPort(host: hostPort.host, port: webPort))/"
             webServer = web
+            webServerBox.server = web
         }
         let nextRun = UTCTime.iso8601(seconds: await importer.nextTick.seconds)
         logger.info("imports run every \(importInterval); the next run is at \(nextRun)")
@@ -283,6 +286,12 @@ struct Serve: AsyncParsableCommand {
         try FileSystem.writeFile(data.adminTokenPath, contents: secret + "\n", mode: 0o600)
         logger.info("created admin token \(ResourceKind.token.format(token.id)) in \(data.adminTokenPath) (mode 0600)")
     }
+}
+
+/// The web listener, once it runs, for the SIGHUP handler set up before it.
+final class WebServerBox: @unchecked Sendable {
+    // @unchecked: set once before the server says it is ready, read by the signal handler after.
+    var server: WebServer?
 }
 
 /// One event loop per core, at most four: SQLite work runs on its own threads.
