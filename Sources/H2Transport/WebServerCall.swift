@@ -6,23 +6,14 @@ import Synchronization
 /// streaming; upload sessions feed it chunk by chunk); the response side goes
 /// to a `WebResponseSink`.
 final class WebServerCall: ServerCallIO {
-    private struct Requests {
-        var queue: [[UInt8]] = []
-        var finished = false
-        var failure: RPCError?
-        var receiver: CheckedContinuation<[UInt8]?, any Error>?
-        var senders: [CheckedContinuation<Void, any Error>] = []
-    }
-
-    /// Messages queued before `offer` waits.
-    let capacity: Int
-    private let requests = Mutex(Requests())
+    private let requests: MessagePipe
     private let handler = Mutex<Task<Void, Never>?>(nil)
     private let cancelled = Atomic<Bool>(false)
     let sink: any WebResponseSink
 
+    /// `capacity`: request messages queued before `offer` waits.
     init(capacity: Int, sink: any WebResponseSink) {
-        self.capacity = capacity
+        requests = MessagePipe(capacity: capacity)
         self.sink = sink
     }
 
@@ -53,81 +44,19 @@ final class WebServerCall: ServerCallIO {
     /// and whatever waits on the request side fails.
     func cancel(_ error: RPCError = RPCError(code: .cancelled, message: "the client went away")) {
         cancelled.store(true, ordering: .releasing)
-        failRequests(error)
+        requests.fail(error)
         handler.withLock { $0 }?.cancel()
     }
 
     // MARK: Request side
 
-    /// Queues one request message; waits while `capacity` are queued.
-    func offer(_ message: [UInt8]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let (receiver, result) = requests.withLock { state -> (CheckedContinuation<[UInt8]?, any Error>?, Result<Bool, RPCError>) in
-                if let failure = state.failure { return (nil, .failure(failure)) }
-                if state.finished { return (nil, .failure(RPCError(code: .failedPrecondition, message: "the upload has already ended"))) }
-                if let receiver = state.receiver {
-                    state.receiver = nil
-                    return (receiver, .success(true))
-                }
-                if state.queue.count < capacity {
-                    state.queue.append(message)
-                    return (nil, .success(true))
-                }
-                state.queue.append(message)
-                state.senders.append(continuation)
-                return (nil, .success(false))
-            }
-            switch result {
-            case .failure(let error): continuation.resume(throwing: error)
-            case .success(true):
-                receiver?.resume(returning: message)
-                continuation.resume()
-            case .success(false): break
-            }
-        }
-    }
+    /// Queues one request message; waits while the queue is full.
+    func offer(_ message: [UInt8]) async throws { try await requests.send(message) }
 
     /// No more requests follow.
-    func finishRequests() {
-        let receiver = requests.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
-            state.finished = true
-            defer { state.receiver = nil }
-            return state.queue.isEmpty ? state.receiver : nil
-        }
-        receiver?.resume(returning: nil)
-    }
+    func finishRequests() { requests.finish() }
 
-    private func failRequests(_ error: RPCError) {
-        let (receiver, senders) = requests.withLock { state in
-            if state.failure == nil { state.failure = error }
-            state.queue.removeAll()
-            defer {
-                state.receiver = nil
-                state.senders = []
-            }
-            return (state.receiver, state.senders)
-        }
-        receiver?.resume(throwing: error)
-        for sender in senders { sender.resume(throwing: error) }
-    }
-
-    func receive() async throws -> [UInt8]? {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8]?, any Error>) in
-            let (result, sender) = requests.withLock { state -> (Result<[UInt8]?, RPCError>?, CheckedContinuation<Void, any Error>?) in
-                if let failure = state.failure { return (.failure(failure), nil) }
-                if !state.queue.isEmpty {
-                    let message = state.queue.removeFirst()
-                    let sender = state.senders.isEmpty ? nil : state.senders.removeFirst()
-                    return (.success(message), sender)
-                }
-                if state.finished { return (.success(nil), nil) }
-                state.receiver = continuation
-                return (nil, nil)
-            }
-            sender?.resume()
-            if let result { continuation.resume(with: result.mapError { $0 as any Error }) }
-        }
-    }
+    func receive() async throws -> [UInt8]? { try await requests.receive() }
 
     // MARK: Response side
 
@@ -141,7 +70,7 @@ final class WebServerCall: ServerCallIO {
 
     func finish(status: Status, trailers: Metadata) async {
         await sink.finish(status: status, trailers: trailers)
-        failRequests(RPCError(code: .cancelled, message: "the call has ended"))
+        requests.fail(RPCError(code: .cancelled, message: "the call has ended"))
     }
 
     func cancelHandler() {

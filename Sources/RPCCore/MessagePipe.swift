@@ -1,27 +1,27 @@
-import DequeModule
-import RPCCore
 import Synchronization
 
-/// One direction of an in-process call: a bounded queue of messages with one
-/// receiver; senders wait while it is full. `finish` ends it after what is
-/// queued; `fail` ends it at once, for both sides.
-final class MessagePipe: Sendable {
+/// One direction of a call's messages where no wire carries them (the
+/// in-process transport, the web listener's requests): a bounded queue with
+/// one receiver; senders wait while it is full. `finish` ends it after what is
+/// queued; `fail` ends it at once, for both sides. Capacities are small (a few
+/// messages), so the queue is a plain array.
+public final class MessagePipe: Sendable {
     private struct State {
-        var queue = Deque<[UInt8]>()
+        var queue: [[UInt8]] = []
         var finished = false
         var failure: RPCError?
         var receiver: CheckedContinuation<[UInt8]?, any Error>?
         var senders: [CheckedContinuation<Void, any Error>] = []
     }
 
-    let capacity: Int
+    public let capacity: Int
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         self.capacity = max(1, capacity)
     }
 
-    func send(_ message: [UInt8]) async throws {
+    public func send(_ message: [UInt8]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             enum Next { case done, wait, failed(RPCError), deliver(CheckedContinuation<[UInt8]?, any Error>) }
             let next = state.withLock { state -> Next in
@@ -47,12 +47,13 @@ final class MessagePipe: Sendable {
         }
     }
 
-    func receive() async throws -> [UInt8]? {
+    public func receive() async throws -> [UInt8]? {
         try await withCheckedThrowingContinuation { continuation in
             enum Next { case message([UInt8], CheckedContinuation<Void, any Error>?), end, failed(RPCError), wait }
             let next = state.withLock { state -> Next in
                 if let failure = state.failure { return .failed(failure) }
-                if let message = state.queue.popFirst() {
+                if !state.queue.isEmpty {
+                    let message = state.queue.removeFirst()
                     let sender = state.queue.count < capacity && !state.senders.isEmpty ? state.senders.removeFirst() : nil
                     return .message(message, sender)
                 }
@@ -72,7 +73,7 @@ final class MessagePipe: Sendable {
     }
 
     /// No more messages: the receiver gets nil after the queued ones.
-    func finish() {
+    public func finish() {
         let receiver = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
             guard !state.finished, state.failure == nil else { return nil }
             state.finished = true
@@ -83,7 +84,7 @@ final class MessagePipe: Sendable {
     }
 
     /// Ends the pipe at once: waiting senders and the receiver get `error`.
-    func fail(_ error: RPCError) {
+    public func fail(_ error: RPCError) {
         let (receiver, senders) = state.withLock { state -> (CheckedContinuation<[UInt8]?, any Error>?, [CheckedContinuation<Void, any Error>]) in
             guard state.failure == nil else { return (nil, []) }
             if state.finished && state.queue.isEmpty { return (nil, []) }
