@@ -17,6 +17,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private enum Job {
         case closure(@Sendable () -> Void)
         case task(UnownedJob)
+        /// A message offered to a stream (`H2Stream.offerMessage`): no closure
+        /// to allocate, for broadcasts to thousands of streams.
+        case offer(H2Stream, [UInt8])
     }
 
     private struct Queue {
@@ -94,6 +97,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         push(.closure(body))
     }
 
+    /// Queues `framed` on `stream`, on the loop thread.
+    func offer(_ framed: [UInt8], to stream: H2Stream) {
+        push(.offer(stream, framed))
+    }
+
     public func enqueue(_ job: consuming ExecutorJob) {
         push(.task(UnownedJob(job)))
     }
@@ -124,6 +132,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             switch job {
             case .closure(let body): body()
             case .task(let task): task.runSynchronously(on: executor)
+            case .offer(let stream, let framed): stream.takeOffered(framed)
             }
         }
         flushDirtyConnections()

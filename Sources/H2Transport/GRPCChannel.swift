@@ -11,6 +11,8 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
     private let limits: HTTP2Limits
     private let connectTimeout: Duration
     private let loop: EventLoop
+    /// Whether `close` stops the loop (false when the caller lent it).
+    private let ownsLoop: Bool
     private let address = Mutex<SocketAddress?>(nil)
     private let keepalive: ClientKeepalive?
     private let closed = Atomic<Bool>(false)
@@ -21,9 +23,11 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
 
     /// `keepalive`: PING the server while calls are open and quiet (gRPC's A8),
     /// so a dead connection fails its calls with UNAVAILABLE instead of hanging.
+    /// `eventLoop`: a loop to share with other channels (many connections on
+    /// few threads); by default the channel has its own.
     public init(
         host: String, port: Int, tls: TLSClientConfiguration? = nil, limits: HTTP2Limits = HTTP2Limits(),
-        connectTimeout: Duration = .seconds(10), keepalive: ClientKeepalive? = nil
+        connectTimeout: Duration = .seconds(10), keepalive: ClientKeepalive? = nil, eventLoop: EventLoop? = nil
     ) {
         self.keepalive = keepalive
         self.host = host
@@ -31,7 +35,8 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
         self.tls = tls
         self.limits = limits
         self.connectTimeout = connectTimeout
-        self.loop = EventLoop(name: "grpc-client")
+        self.loop = eventLoop ?? EventLoop(name: "grpc-client")
+        self.ownsLoop = eventLoop == nil
     }
 
     deinit {
@@ -56,6 +61,35 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
             call.compression = compression
             try connection.start(call, method: method, metadata: metadata, timeout: timeout)
             return call
+        }
+    }
+
+    /// A server-streaming call whose response messages go to `onMessage` on the
+    /// channel's event loop as they arrive, with no task woken per message: for
+    /// a consumer of thousands of streams (a dashboard's watches; the fan-out
+    /// benchmark). `request` is the serialized request; `onMessage` must not
+    /// block. Returns the call's status once it ends.
+    public func observe(method: MethodDescriptor, metadata: Metadata, request: [UInt8],
+                        onMessage: @escaping @Sendable ([UInt8]) -> Void) async throws -> Status {
+        let call = try await openCall(method: method, metadata: metadata, timeout: nil, compression: .identity)
+        guard let stream = call as? H2ClientCall else { throw RPCError(code: .internal, message: "not an HTTP/2 call") }
+        // Before the request goes: no response can come earlier.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                stream.onMessage = onMessage
+                continuation.resume()
+            }
+        }
+        try await withTaskCancellationHandler {
+            try await call.send(framedMessage: MessageFraming.frame(payload: request))
+            call.closeSend()
+        } onCancel: {
+            call.cancel()
+        }
+        return await withTaskCancellationHandler {
+            await call.status().0
+        } onCancel: {
+            call.cancel()
         }
     }
 
@@ -109,7 +143,7 @@ public final class GRPCChannel: ClientTransport, @unchecked Sendable {
                 continuation.resume()
             }
         }
-        loop.shutdown()
+        if ownsLoop { loop.shutdown() }
     }
 }
 

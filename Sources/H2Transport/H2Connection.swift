@@ -48,6 +48,9 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
     var bev: OpaquePointer?
     var session: NGHTTP2Session?
     var streams: [Int32: H2Stream] = [:]
+    /// The streams whose writer waits for room, by id: what `writable` wakes,
+    /// without visiting thousands of idle streams per socket event.
+    var waitingWriters: [Int32: H2Stream] = [:]
     var isDirty = false
     /// Request bytes this connection's streams hold (see `maxBufferedInboundBytes`).
     private(set) var inboundHeld = 0
@@ -155,8 +158,10 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
 
     private func writable() {
         flush()
-        for stream in streams.values where stream.writeWaiter != nil {
-            stream.wakeWriter()
+        if !waitingWriters.isEmpty {
+            for stream in Array(waitingWriters.values) where stream.writeWaiter != nil {
+                stream.wakeWriter()
+            }
         }
         if closeWhenFlushed, outputBuffered == 0 {
             lingerAndClose()

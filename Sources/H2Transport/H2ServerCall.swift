@@ -42,6 +42,12 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         try await sendMessage(MessageCompression.compress(framedMessage, responseEncoding))
     }
 
+    func offer(framedMessage: [UInt8]) -> Bool {
+        // A compressed stream compresses each message: that is a writer's work, not a broadcast's.
+        guard responseEncoding == .identity else { return false }
+        return offerMessage(framedMessage)
+    }
+
     func receiveSingle() async throws -> [UInt8] {
         // The fast path: on the loop, with the whole request here (usually the
         // request and END_STREAM came together), no suspension at all.

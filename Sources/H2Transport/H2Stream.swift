@@ -1,5 +1,6 @@
 import DequeModule
 import RPCCore
+import Synchronization
 
 /// One HTTP/2 stream carrying a gRPC call, on both sides: the shell around a
 /// `StreamStateMachine` that applies what it decides (credit, the connection's
@@ -24,6 +25,9 @@ class H2Stream: @unchecked Sendable {
     var state: StreamStateMachine
 
     var receiveWaiter: CheckedContinuation<[UInt8]?, any Error>?
+    /// Takes each message as it completes, on the loop, instead of `receive`
+    /// (`GRPCChannel.observe`).
+    var onMessage: (([UInt8]) -> Void)?
     /// Runs while a message is half received (`HTTP2Limits.receiveTimeout`).
     private var receiveTimer: (any TransportTimer)?
 
@@ -36,12 +40,20 @@ class H2Stream: @unchecked Sendable {
         didSet {
             if (oldValue == nil) != (writeWaiter == nil) {
                 stats?.suspendedWriters.wrappingAdd(writeWaiter == nil ? -1 : 1, ordering: .relaxed)
+                if writeWaiter == nil {
+                    connection?.waitingWriters.removeValue(forKey: streamID)
+                } else {
+                    connection?.waitingWriters[streamID] = self
+                }
             }
         }
     }
     /// The owner's counters (suspended writers).
     private let stats: TransportStats?
     let writeHighWater: Int
+    /// Whether `offer` may queue now: false while the stream holds more than
+    /// its high-water mark (read from any thread; written on the loop).
+    let acceptsOffers = Atomic<Bool>(true)
 
     init(loop: EventLoop, connection: H2Connection) {
         self.loop = loop
@@ -105,6 +117,10 @@ class H2Stream: @unchecked Sendable {
     }
 
     private func wakeReceiver() {
+        if let onMessage {
+            while let message = takeMessage() { onMessage(message) }
+            return
+        }
         guard let waiter = receiveWaiter else { return }
         if let message = takeMessage() {
             receiveWaiter = nil
@@ -179,6 +195,23 @@ class H2Stream: @unchecked Sendable {
         }
     }
 
+    /// Queues a framed message from any thread without waiting (see
+    /// `ServerCallIO.offer`); false when the stream is behind or closed.
+    func offerMessage(_ framed: [UInt8]) -> Bool {
+        guard acceptsOffers.load(ordering: .relaxed) else { return false }
+        loop.offer(framed, to: self)
+        return true
+    }
+
+    /// An offered message, on the loop.
+    func takeOffered(_ framed: [UInt8]) {
+        // Closed since: the message goes nowhere, as it would have with `send`.
+        guard canSend, let connection else { return }
+        enqueue(framed)
+        resumeData()
+        if mustWait(connection) { acceptsOffers.store(false, ordering: .relaxed) }
+    }
+
     /// Queues framed bytes for nghttp2 to pull as DATA.
     func enqueue(_ framed: [UInt8]) {
         pending.append(framed)
@@ -240,6 +273,9 @@ class H2Stream: @unchecked Sendable {
         guard let connection else { return }
         pending.consume(length) { (bytes: UnsafeRawBufferPointer) -> Void in connection.write(bytes) }
         connection.outboundPending -= length
+        if pending.count <= writeHighWater / 2, !acceptsOffers.load(ordering: .relaxed) {
+            acceptsOffers.store(true, ordering: .relaxed)
+        }
         if writeWaiter != nil {
             wakeWriter()
         }
@@ -252,6 +288,7 @@ class H2Stream: @unchecked Sendable {
         guard !closed else { return }
         apply(state.closed(error))
         connection?.outboundPending -= pending.count
+        connection?.waitingWriters.removeValue(forKey: streamID)
         connection = nil
         pending.removeAll()
         wakeWriter(error: error)

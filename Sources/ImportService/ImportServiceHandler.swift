@@ -63,7 +63,11 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     private func wire(_ job: ImportJob) async -> ImportsV1.ImportJob {
-        Wire.job(job, nextRunAt: await importer.nextRunAt(job))
+        wireNow(job)
+    }
+
+    private func wireNow(_ job: ImportJob) -> ImportsV1.ImportJob {
+        Wire.job(job, nextRunAt: importer.nextRunAtNow(job))
     }
 
     // MARK: - Uploads
@@ -121,14 +125,24 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         context.logFields.set("import", request.importID)
         let (snapshot, updates) = try await importer.watch(request.importID)
         defer { updates.cancel() }
-        try await response.write(await wire(snapshot))
+        try await response.write(wireNow(snapshot))
         if snapshot.state.isTerminal { return }
-        var version = snapshot.version
+        let delivered = DeliveredVersions(snapshot.id, snapshot.version)
+        // Updates go straight into the stream where they are published; this
+        // task wakes only for what cannot: a stream that is behind, and the end.
+        updates.deliverDirectly { [updateFrames, importer] snapshot in
+            let job = snapshot.job
+            guard delivered.isNew(job) else { return true }
+            let frame = { updateFrames.frameNow(snapshot) { Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) } }
+            guard !job.state.isTerminal, response.offer(frame()) else { return false }
+            delivered.record(job)
+            return true
+        }
         while let snapshot = await updates.nextSnapshot() {
             // A snapshot published before ours was read can arrive after it.
-            guard snapshot.job.version > version else { continue }
-            version = snapshot.job.version
-            try await response.write(await updateFrames.frame(snapshot, convert: wire))
+            guard delivered.isNew(snapshot.job) else { continue }
+            delivered.record(snapshot.job)
+            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
             if snapshot.job.state.isTerminal { return }
         }
         try Task.checkCancellation()
@@ -140,22 +154,35 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         let updates = importer.watchAll()
         defer { updates.cancel() }
         // The snapshot: every import that is still going (QUEUED, RUNNING, PAUSED).
-        var versions: [Int64: Int64] = [:]
+        let delivered = DeliveredVersions()
         var token = ""
         repeat {
             let page = try await importer.jobs(states: [.queued, .running, .paused], pageSize: Int32(Paging.maxSize), pageToken: token)
             for job in page.jobs.reversed() where filter.isEmpty || filter.contains(job.state) {
-                versions[job.id] = job.version
-                try await response.write(await wire(job))
+                delivered.record(job)
+                try await response.write(wireNow(job))
             }
             token = page.nextPageToken
         } while !token.isEmpty
+        // With no import going there was nothing to send: open the response now.
+        try await response.sendHeaders()
+        updates.deliverDirectly { [updateFrames, importer] snapshot in
+            let job = snapshot.job
+            guard delivered.isNew(job) else { return true }
+            guard filter.isEmpty || filter.contains(job.state) else {
+                delivered.record(job)
+                return true
+            }
+            guard response.offer(updateFrames.frameNow(snapshot) { Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) }) else { return false }
+            delivered.record(job)
+            return true
+        }
         while let snapshot = await updates.nextSnapshot() {
             let update = snapshot.job
-            guard update.version > versions[update.id, default: 0] else { continue }
-            versions[update.id] = update.version
+            guard delivered.isNew(update) else { continue }
+            delivered.record(update)
             guard filter.isEmpty || filter.contains(update.state) else { continue }
-            try await response.write(await updateFrames.frame(snapshot, convert: wire))
+            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
         }
         try Task.checkCancellation()
         throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
@@ -275,4 +302,43 @@ final class UploadActivity: Sendable {
     func touch() { last.withLock { $0 = .now } }
 
     func idle(longerThan limit: Duration) -> Bool { last.withLock { .now - $0 > limit } }
+}
+
+/// The newest version of each import a watch has sent (or skipped), shared by
+/// its direct deliveries and its task (which never run at the same time: see
+/// `ProgressSubscription.deliverDirectly`). A watch of one import keeps one
+/// number; a watch of all imports, one per import.
+final class DeliveredVersions: Sendable {
+    /// The one import watched, or -1.
+    private let singleID: Int64
+    private let singleVersion: Atomic<Int64>
+    private let versions: Mutex<[Int64: Int64]>
+
+    /// For every import.
+    init() {
+        singleID = -1
+        singleVersion = Atomic(0)
+        versions = Mutex([:])
+    }
+
+    /// For one import, `version` sent.
+    init(_ id: Int64, _ version: Int64) {
+        singleID = id
+        singleVersion = Atomic(version)
+        versions = Mutex([:])
+    }
+
+    /// Whether `job` is newer than what was sent of its import.
+    func isNew(_ job: ImportJob) -> Bool {
+        if job.id == singleID { return job.version > singleVersion.load(ordering: .relaxed) }
+        return versions.withLock { job.version > $0[job.id, default: 0] }
+    }
+
+    func record(_ job: ImportJob) {
+        if job.id == singleID {
+            singleVersion.store(max(job.version, singleVersion.load(ordering: .relaxed)), ordering: .relaxed)
+            return
+        }
+        versions.withLock { $0[job.id] = max(job.version, $0[job.id, default: 0]) }
+    }
 }

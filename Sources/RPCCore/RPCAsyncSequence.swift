@@ -39,16 +39,32 @@ public struct RPCWriter<Element: Sendable>: Sendable {
     private let writeFunction: @Sendable (Element) async throws -> Void
     /// Writes bytes already framed (`FramedMessage`); nil: they are decoded and written as a message.
     let writeFramedFunction: (@Sendable ([UInt8]) async throws -> Void)?
+    /// Queues framed bytes without waiting if the transport can (`ServerCallIO.offer`).
+    let offerFramedFunction: (@Sendable ([UInt8]) -> Bool)?
+    /// Sends the response headers now, if no message did yet.
+    let sendHeadersFunction: (@Sendable () async throws -> Void)?
 
     public init(write: @escaping @Sendable (Element) async throws -> Void) {
         self.writeFunction = write
         self.writeFramedFunction = nil
+        self.offerFramedFunction = nil
+        self.sendHeadersFunction = nil
     }
 
     /// A writer that can also take messages serialized once for many calls.
-    public init(write: @escaping @Sendable (Element) async throws -> Void, writeFramed: @escaping @Sendable ([UInt8]) async throws -> Void) {
+    public init(write: @escaping @Sendable (Element) async throws -> Void, writeFramed: @escaping @Sendable ([UInt8]) async throws -> Void,
+                offerFramed: (@Sendable ([UInt8]) -> Bool)? = nil, sendHeaders: (@Sendable () async throws -> Void)? = nil) {
         self.writeFunction = write
         self.writeFramedFunction = writeFramed
+        self.offerFramedFunction = offerFramed
+        self.sendHeadersFunction = sendHeaders
+    }
+
+    /// Sends the response headers (initial metadata) now, before any message:
+    /// a stream that may stay quiet long tells its client it is open; and
+    /// `offer` needs the headers sent.
+    public func sendHeaders() async throws {
+        try await sendHeadersFunction?()
     }
 
     public func write(_ element: Element) async throws {
@@ -73,6 +89,15 @@ public struct FramedMessage<Message: RPCMessage>: Sendable {
 }
 
 extension RPCWriter where Element: RPCMessage {
+    /// Queues a message framed earlier without waiting, if the transport can:
+    /// true when it was taken; false means `write` it instead (which waits for
+    /// room). Call it only after a first `write` or `sendHeaders`. Never
+    /// call it while a `write` of the same call is in progress: order is kept
+    /// only between calls that do not overlap.
+    public func offer(_ framed: FramedMessage<Element>) -> Bool {
+        offerFramedFunction?(framed.bytes) ?? false
+    }
+
     /// Writes a message framed earlier.
     public func write(_ framed: FramedMessage<Element>) async throws {
         if let writeFramedFunction {

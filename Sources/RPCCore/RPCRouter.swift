@@ -170,6 +170,12 @@ public struct RPCRouter: Sendable {
             try await call.sendHeaders(context.response.initial)
             context.logFields.sent(bytes.count - MessageFraming.headerSize)
             try await call.send(framedMessage: bytes)
+        } offerFramed: { bytes in
+            guard call.offer(framedMessage: bytes) else { return false }
+            context.logFields.sent(bytes.count - MessageFraming.headerSize)
+            return true
+        } sendHeaders: {
+            try await call.sendHeaders(context.response.initial)
         }
     }
 }

@@ -24,6 +24,14 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// Headers, one message and an OK status with trailers, in one step. A
     /// transport may queue them all without suspending.
     func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws
+
+    /// Queues one framed response message at once, from any thread, without
+    /// waiting: true when the transport took it (it goes out in order after
+    /// what was sent before); false when the caller must `send` it, which waits
+    /// for room (the stream is behind, closed, or compresses). Only after the
+    /// response headers were sent. For broadcasts: one update fanned out to
+    /// thousands of streams wakes no task per stream.
+    func offer(framedMessage: [UInt8]) -> Bool
 }
 
 extension ServerCallIO {
@@ -34,6 +42,8 @@ extension ServerCallIO {
     public func respond(headers: Metadata, framedMessage: [UInt8], trailers: Metadata) async throws {
         try await respondBySending(headers: headers, framedMessage: framedMessage, trailers: trailers)
     }
+
+    public func offer(framedMessage: [UInt8]) -> Bool { false }
 
     /// `receiveSingle` from `receive`, for transports that have nothing faster.
     public func receiveSingleByReceiving() async throws -> [UInt8] {

@@ -1,3 +1,4 @@
+import Synchronization
 import ImportEngine
 import Testing
 
@@ -107,6 +108,44 @@ import Testing
         #expect(progress.count >= 1 && progress.count <= 6)
         #expect(seen.first?.processedRows == 0 && seen.last?.state == .completed)
         #expect(seen.map(\.version) == seen.map(\.version).sorted())
+    }
+
+    @Test func directDeliveriesGoOutWhereTheyArePublishedAndQueueBehindARefusal() async {
+        let clock = ManualClock(now: WallTime(seconds: 0))
+        let hub = ProgressHub(clock: clock, minimumInterval: .zero)
+        let updates = hub.subscribe(importID: 1)
+        let direct = Mutex<[Int64]>([])
+        let refuse = Mutex<Set<Int64>>([3])
+        updates.deliverDirectly { snapshot in
+            guard !refuse.withLock({ $0.contains(snapshot.job.version) }) else { return false }
+            direct.withLock { $0.append(snapshot.job.version) }
+            return true
+        }
+        hub.publish(job(1, .running, processed: 1, version: 1), stateChanged: true)
+        hub.publish(job(1, .running, processed: 2, version: 2), stateChanged: false)
+        #expect(direct.withLock { $0 } == [1, 2], "no task involved")
+        #expect(updates.queuedCount == 0)
+        // A refusal (the stream is behind) queues the snapshot, and what follows
+        // queues behind it: nothing may overtake it.
+        hub.publish(job(1, .running, processed: 3, version: 3), stateChanged: true)
+        refuse.withLock { $0 = [] }
+        hub.publish(job(1, .paused, processed: 4, version: 4), stateChanged: true)
+        #expect(direct.withLock { $0 } == [1, 2])
+        #expect(await updates.next()?.version == 3)
+        // The subscriber took 3 and may still be writing it: 5 waits too.
+        hub.publish(job(1, .queued, processed: 4, version: 5), stateChanged: true)
+        #expect(direct.withLock { $0 } == [1, 2])
+        #expect(await updates.next()?.version == 4)
+        #expect(await updates.next()?.version == 5)
+        // Caught up and waiting again: direct once more.
+        let waiting = Task { await updates.next() }
+        while !updates.isWaiting { await Task.yield() }
+        hub.publish(job(1, .running, processed: 5, version: 6), stateChanged: true)
+        #expect(direct.withLock { $0 } == [1, 2, 6])
+        refuse.withLock { $0 = [7] }
+        hub.publish(job(1, .completed, processed: 9, version: 7), stateChanged: true)
+        #expect(await waiting.value?.version == 7, "a refused snapshot wakes the waiting subscriber")
+        updates.cancel()
     }
 
     @Test func aSlowSubscriberKeepsOnlyTheNewestProgressButEveryStateChange() async {

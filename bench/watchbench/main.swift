@@ -21,6 +21,12 @@ struct Options {
     var connections = 1
     var rounds = 20
     var pid: Int32 = 0
+    /// light: messages handed over on the client's event loop and only their
+    /// state read (`GRPCChannel.observe`), so the figures are the server's;
+    /// typed: every message decoded by a task per watcher (the Swift client's way).
+    var client = "light"
+    /// Client event loops the connections share (the server's machine is small).
+    var loops = 1
 
     init() {
         var arguments = CommandLine.arguments.dropFirst()
@@ -33,6 +39,8 @@ struct Options {
             case "--connections": connections = Int(value) ?? connections
             case "--rounds": rounds = Int(value) ?? rounds
             case "--pid": pid = Int32(value) ?? 0
+            case "--client": client = value
+            case "--loops": loops = Int(value) ?? loops
             default: fatalError("unknown flag \(flag)")
             }
         }
@@ -44,10 +52,14 @@ final class Arrivals: Sendable {
     private let state = Mutex<(firsts: Int, expected: ImportsV1.ImportState?, times: [ContinuousClock.Instant])>((0, nil, []))
 
     func received(_ job: ImportsV1.ImportJob, first: Bool) {
+        received(state: job.state, first: first)
+    }
+
+    func received(state jobState: ImportsV1.ImportState, first: Bool) {
         let now = ContinuousClock.now
         state.withLock { state in
             if first { state.firsts += 1 }
-            if !first, job.state == state.expected { state.times.append(now) }
+            if !first, jobState == state.expected { state.times.append(now) }
         }
     }
 
@@ -73,6 +85,45 @@ func watch(_ client: ImportsV1.ImportService.Client, _ request: ImportsV1.WatchI
             first = false
         }
     }
+}
+
+/// One watcher, light: each message's `state` (field 2) read from its bytes on
+/// the client's loop; no decoding, no task woken per message.
+func observe(_ channel: GRPCChannel, _ metadata: Metadata, _ request: ImportsV1.WatchImportRequest, _ arrivals: Arrivals) async throws {
+    let first = Atomic<Bool>(true)
+    _ = try await channel.observe(method: ImportsV1.ImportService.Method.watchImport, metadata: metadata, request: request.serializedBytes()) { bytes in
+        arrivals.received(state: ImportsV1.ImportState(rawValue: Int32(stateField(bytes))) ?? .unspecified, first: first.exchange(false, ordering: .relaxed))
+    }
+}
+
+/// Field 2 (a varint) of a serialized ImportJob, 0 when absent.
+func stateField(_ bytes: [UInt8]) -> Int {
+    var i = 0
+    func varint() -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            i += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+        }
+        return value
+    }
+    while i < bytes.count {
+        let key = varint()
+        switch key & 7 {
+        case 0:
+            let value = varint()
+            if key >> 3 == 2 { return Int(value) }
+        case 1: i += 8
+        case 2: i += Int(varint())
+        case 5: i += 4
+        default: return 0
+        }
+    }
+    return 0
 }
 
 func rssKB(_ pid: Int32) -> Int {
@@ -110,9 +161,9 @@ let options = Options()
 let (host, portText) = (String(options.server.split(separator: ":").first!), options.server.split(separator: ":").last!)
 var metadata = Metadata()
 metadata.add("authorization", "Bearer " + options.token)
-let clients = (0..<options.connections).map { _ in
-    ImportsV1.ImportService.Client(RPCClient(transport: GRPCChannel(host: host, port: Int(portText)!), defaultMetadata: metadata))
-}
+let loops = (0..<options.loops).map { EventLoop(name: "watchbench-\($0)") }
+let channels = (0..<options.connections).map { GRPCChannel(host: host, port: Int(portText)!, eventLoop: loops[$0 % loops.count]) }
+let clients = channels.map { ImportsV1.ImportService.Client(RPCClient(transport: $0, defaultMetadata: metadata)) }
 var getRequest = ImportsV1.GetImportRequest()
 getRequest.importID = options.importID
 for client in clients { _ = try await client.getImport(getRequest) }  // connect every channel first
@@ -124,8 +175,11 @@ var watchRequest = ImportsV1.WatchImportRequest()
 watchRequest.importID = options.importID
 let start = ContinuousClock.now
 let request = watchRequest
+let light = options.client == "light"
 let watchers = (0..<options.watchers).map { i in
-    Task { [client = clients[i % clients.count]] in try await watch(client, request, arrivals) }
+    Task { [client = clients[i % clients.count], channel = channels[i % channels.count]] in
+        if light { try await observe(channel, metadata, request, arrivals) } else { try await watch(client, request, arrivals) }
+    }
 }
 guard await waitUntil(.seconds(60), { arrivals.firsts == options.watchers }) else {
     fatalError("only \(arrivals.firsts) of \(options.watchers) watchers got a first snapshot")
@@ -156,7 +210,7 @@ for watcher in watchers { watcher.cancel() }
 let sorted = latencies.sorted()
 func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
 let result: [String: Any] = [
-    "watchers": options.watchers, "connections": options.connections, "rounds": options.rounds,
+    "watchers": options.watchers, "connections": options.connections, "rounds": options.rounds, "client": options.client, "client_loops": options.loops,
     "first_snapshots_seconds": firstSnapshots,
     "rss_before_kb": rssBefore, "rss_after_kb": rssAfter,
     "bytes_per_watcher": Double(rssAfter - rssBefore) * 1024 / Double(options.watchers),

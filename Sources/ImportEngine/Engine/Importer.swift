@@ -157,13 +157,18 @@ public final class Importer: Sendable {
 
     /// When a QUEUED import will be picked up; nil for other states.
     public func nextRunAt(_ job: ImportJob) async -> WallTime? {
+        nextRunAtNow(job)
+    }
+
+    /// `nextRunAt` without waiting: the scheduler's plan is readable from any thread.
+    public func nextRunAtNow(_ job: ImportJob) -> WallTime? {
         guard job.state == .queued else { return nil }
-        return await scheduler.nextRun(for: job.id)
+        return scheduler.nextRun(for: job.id)
     }
 
     /// The scheduler's next tick.
     public var nextTick: WallTime {
-        get async { await scheduler.nextTick }
+        get async { scheduler.nextTick }
     }
 
     func coordinatorStop(_ id: Int64, _ request: StopRequest) async -> ImportJob? {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Ticks every `interval`, aligned to multiples of it since the epoch (15
 /// minutes: :00, :15, :30, :45 UTC), and on each tick runs the imports that were
 /// QUEUED at that moment, oldest upload first, one after another.
@@ -11,11 +13,19 @@ package actor ImportScheduler {
     private let queued: @Sendable () async throws -> [Int64]
     private let run: @Sendable (Int64) async -> Void
     private var loop: Task<Void, Never>?
+    /// When queued imports run, readable from any thread without waiting for
+    /// the actor (a watch update is converted where it is published).
+    private struct Plan {
+        /// The tick after the current one.
+        var nextTick: WallTime
+        /// The tick being worked through, and the imports it will still run.
+        var currentTick: WallTime?
+        var pendingInRun: Set<Int64> = []
+    }
+
+    private nonisolated let plan: Mutex<Plan>
     /// The tick after the current one.
-    private(set) var nextTick: WallTime
-    /// The tick being worked through, and the imports it will still run.
-    private var currentTick: WallTime?
-    private var pendingInRun: Set<Int64> = []
+    nonisolated var nextTick: WallTime { plan.withLock { $0.nextTick } }
 
     init(interval: Duration, clock: any WallClock, queued: @escaping @Sendable () async throws -> [Int64],
          run: @escaping @Sendable (Int64) async -> Void) {
@@ -23,7 +33,7 @@ package actor ImportScheduler {
         self.clock = clock
         self.queued = queued
         self.run = run
-        self.nextTick = Self.tick(after: clock.now(), interval: interval)
+        self.plan = Mutex(Plan(nextTick: Self.tick(after: clock.now(), interval: interval)))
     }
 
     /// The first multiple of `interval` strictly after `time`.
@@ -43,7 +53,7 @@ package actor ImportScheduler {
             }
             while !Task.isCancelled {
                 let tick = Self.tick(after: clock.now(), interval: interval)
-                nextTick = tick
+                plan.withLock { $0.nextTick = tick }
                 do {
                     try await clock.sleep(until: tick)
                 } catch {
@@ -56,23 +66,26 @@ package actor ImportScheduler {
 
     private func runTick(_ tick: WallTime) async {
         guard let ids = try? await queued(), !ids.isEmpty else { return }
-        currentTick = tick
-        nextTick = Self.tick(after: tick, interval: interval)
-        pendingInRun = Set(ids)
+        let next = Self.tick(after: tick, interval: interval)
+        plan.withLock { $0 = Plan(nextTick: next, currentTick: tick, pendingInRun: Set(ids)) }
         for id in ids {
             if Task.isCancelled { break }
-            pendingInRun.remove(id)
+            _ = plan.withLock { $0.pendingInRun.remove(id) }
             await run(id)
         }
-        pendingInRun = []
-        currentTick = nil
+        plan.withLock {
+            $0.pendingInRun = []
+            $0.currentTick = nil
+        }
     }
 
     /// When a QUEUED import will be picked up: the current tick if this run
     /// still holds it, else the next tick.
-    func nextRun(for id: Int64) -> WallTime {
-        if let currentTick, pendingInRun.contains(id) { return currentTick }
-        return nextTick
+    nonisolated func nextRun(for id: Int64) -> WallTime {
+        plan.withLock { plan in
+            if let currentTick = plan.currentTick, plan.pendingInRun.contains(id) { return currentTick }
+            return plan.nextTick
+        }
     }
 
     /// Stops ticking after the import being run has stopped.

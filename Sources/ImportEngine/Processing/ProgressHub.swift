@@ -10,7 +10,10 @@ import Synchronization
 /// import; state changes go out at once.
 public final class ProgressHub: Sendable {
     private struct State {
-        var subscribers: [Int: (filter: Int64?, mailbox: Mailbox)] = [:]
+        /// Subscribers of one import, by import, then by subscription id.
+        var byImport: [Int64: [Int: Mailbox]] = [:]
+        /// Subscribers of every import.
+        var ofAll: [Int: Mailbox] = [:]
         var nextID = 0
         var lastProgress: [Int64: WallTime] = [:]
         var closed = false
@@ -26,7 +29,7 @@ public final class ProgressHub: Sendable {
     }
 
     /// Subscribers right now (for tests and metrics).
-    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    public var subscriberCount: Int { state.withLock { $0.ofAll.count + $0.byImport.values.reduce(0) { $0 + $1.count } } }
 
     /// Sends a snapshot to the subscribers of its import and of all imports.
     /// The snapshot is shared, not copied, however many subscribers there are.
@@ -40,7 +43,12 @@ public final class ProgressHub: Sendable {
             } else if job.state.isTerminal {
                 state.lastProgress.removeValue(forKey: job.id)
             }
-            return state.subscribers.values.filter { $0.filter == nil || $0.filter == job.id }.map(\.mailbox)
+            let ofImport = state.byImport[job.id]
+            var targets: [Mailbox] = []
+            targets.reserveCapacity(state.ofAll.count + (ofImport?.count ?? 0))
+            targets.append(contentsOf: state.ofAll.values)
+            if let ofImport { targets.append(contentsOf: ofImport.values) }
+            return targets
         }
         for mailbox in targets {
             mailbox.put(snapshot, stateChanged: stateChanged)
@@ -51,8 +59,11 @@ public final class ProgressHub: Sendable {
     public func closeAll() {
         let mailboxes = state.withLock { state -> [Mailbox] in
             state.closed = true
-            defer { state.subscribers.removeAll() }
-            return state.subscribers.values.map(\.mailbox)
+            defer {
+                state.ofAll.removeAll()
+                state.byImport.removeAll()
+            }
+            return Array(state.ofAll.values) + state.byImport.values.flatMap(\.values)
         }
         for mailbox in mailboxes { mailbox.close() }
     }
@@ -65,13 +76,22 @@ public final class ProgressHub: Sendable {
             state.nextID += 1
             if state.closed {
                 mailbox.close()
+            } else if let importID {
+                state.byImport[importID, default: [:]][state.nextID] = mailbox
             } else {
-                state.subscribers[state.nextID] = (importID, mailbox)
+                state.ofAll[state.nextID] = mailbox
             }
             return state.nextID
         }
         return ProgressSubscription(mailbox: mailbox) { [weak self] in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+            self?.state.withLock { state in
+                guard let importID else {
+                    state.ofAll.removeValue(forKey: id)
+                    return
+                }
+                state.byImport[importID]?.removeValue(forKey: id)
+                if state.byImport[importID]?.isEmpty == true { state.byImport.removeValue(forKey: importID) }
+            }
         }
     }
 }
@@ -105,8 +125,21 @@ public final class ProgressSubscription: Sendable {
         onCancel()
     }
 
+    /// Hands snapshots to `deliver` as they are published, on the publisher's
+    /// thread, while the subscriber has nothing queued and is not busy with a
+    /// snapshot it took: a watch then costs no task wake per update. `deliver`
+    /// must not wait; it returns false to have the snapshot queued for
+    /// `nextSnapshot` instead (its stream is behind, or the snapshot ends the
+    /// watch). Calls to `deliver` never overlap and keep publishing order.
+    public func deliverDirectly(_ deliver: @escaping @Sendable (ImportSnapshot) -> Bool) {
+        mailbox.setDirect(deliver)
+    }
+
     /// Snapshots waiting to be taken (tests).
     package var queuedCount: Int { mailbox.queuedCount }
+
+    /// Whether the subscriber waits in `next` (tests).
+    package var isWaiting: Bool { mailbox.isWaiting }
 }
 
 /// One published state of an import, shared by every subscriber it goes to.
@@ -124,15 +157,27 @@ final class Mailbox: Sendable {
         var queue = Deque<(job: ImportSnapshot, stateChanged: Bool)>()
         var waiter: CheckedContinuation<ImportSnapshot?, Never>?
         var closed = false
+        /// Takes snapshots at once while nothing is queued and `draining` is false.
+        var direct: (@Sendable (ImportSnapshot) -> Bool)?
+        /// The subscriber took a snapshot and has not asked for the next one:
+        /// it may still be writing it, so a direct delivery could overtake it.
+        var draining = false
     }
 
     private let state = Mutex(State())
 
+    func setDirect(_ deliver: @escaping @Sendable (ImportSnapshot) -> Bool) {
+        state.withLock { $0.direct = deliver }
+    }
+
     func put(_ job: ImportSnapshot, stateChanged: Bool) {
         let waiter = state.withLock { state -> CheckedContinuation<ImportSnapshot?, Never>? in
             if state.closed { return nil }
+            // Under the lock: direct deliveries to one subscriber never overlap.
+            if let direct = state.direct, state.queue.isEmpty, !state.draining, direct(job) { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
+                state.draining = true
                 return waiter
             }
             // The newest undelivered snapshot of the same import, if it is progress only, is outdated.
@@ -148,6 +193,8 @@ final class Mailbox: Sendable {
     }
 
     var queuedCount: Int { state.withLock { $0.queue.count } }
+
+    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
 
     /// Undelivered snapshots a subscriber may have before they are coalesced.
     static let maxQueued = 256
@@ -168,7 +215,11 @@ final class Mailbox: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ImportSnapshot?, Never>) in
                 let ready = state.withLock { state -> ImportSnapshot?? in
-                    if let first = state.queue.popFirst() { return .some(first.job) }
+                    if let first = state.queue.popFirst() {
+                        state.draining = true
+                        return .some(first.job)
+                    }
+                    state.draining = false
                     if state.closed || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
                     return nil
