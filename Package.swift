@@ -37,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // protoc-c output (scripts/generate-protos.sh), committed.
         .target(name: "CProtos", dependencies: ["CProtobufC"]),
         // ioctl (variadic) and a signal handler: what Swift cannot do itself.
@@ -48,6 +49,10 @@ let package = Package(
         // A small safe SQLite wrapper: connections, statements, errors, migrations, queues.
         .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
         .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
+        // A small safe libpq wrapper (PostgreSQL): connections, parameters, results, prepared
+        // statements, COPY, LISTEN/NOTIFY, migrations under an advisory lock. No second runtime.
+        .target(name: "PostgresDB", dependencies: ["CLibPQ"]),
+        .testTarget(name: "PostgresDBTests", dependencies: ["PostgresDB"]),
         // gzip in memory, bounded inflation (gRPC's grpc-encoding: gzip).
         .target(name: "Gzip", dependencies: ["CZlib"]),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"]),

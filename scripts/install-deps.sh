@@ -14,11 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-run}
-packages=(pkg-config libnghttp2-dev libevent-dev libprotobuf-c-dev libsqlite3-dev libssl-dev zlib1g-dev)
-why="to build importd (nghttp2, libevent, protobuf-c, SQLite, OpenSSL, zlib)"
+packages=(pkg-config libnghttp2-dev libevent-dev libprotobuf-c-dev libsqlite3-dev libssl-dev zlib1g-dev libpq-dev)
+why="to build importd (nghttp2, libevent, protobuf-c, SQLite, libpq, OpenSSL, zlib)"
 if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
-    packages+=(protobuf-c-compiler grpc-proto openssl nghttp2-client sqlite3 python3 python3-venv util-linux git chromium chromium-driver curl)
-    why="$why and to test it (protoc-c, h2load, sqlite3, Python's venv, chromium for the web console, curl)"
+    packages+=(protobuf-c-compiler grpc-proto openssl nghttp2-client sqlite3 python3 python3-venv util-linux git chromium chromium-driver curl postgresql-15)
+    why="$why and to test it (protoc-c, h2load, sqlite3, Python's venv, chromium for the web console, curl, a PostgreSQL 15 server for the PostgreSQL tests)"
 fi
 if [ "$mode" = "--bench" ]; then
     packages+=(libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler g++ hyperfine)

@@ -29,6 +29,11 @@ import Testing
         #expect(try Self.importers(of: "CSQLite").allSatisfy { $0.hasPrefix("SQLiteDB/") })
     }
 
+    @Test func libpqStaysInItsWrapper() throws {
+        let importers = try Self.importers(of: "CLibPQ")
+        #expect(!importers.isEmpty && importers.allSatisfy { $0.hasPrefix("PostgresDB/") })
+    }
+
     @Test func protobufCStaysInProtoMessages() throws {
         let importers = try Self.importers(of: "CProtobufC") + Self.importers(of: "CProtos")
         #expect(!importers.isEmpty)
