@@ -267,3 +267,33 @@ def test_the_web_listener_serves_tls_with_the_same_certificate(fresh_importd, tm
         alpn.set_alpn_protocols(["h2", "http/1.1"])
         with alpn.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.selected_alpn_protocol() in (None, "http/1.1")
+
+
+def test_browsers_that_go_away_leave_no_watch_behind(fresh_importd):
+    """Watches over the web listener end when their connection does: the hub's
+    subscriber count (importd_watchers) goes back to zero."""
+    from test_metrics import admin_port, scrape, value
+    server = fresh_importd("--web-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+    base = web.web_url(server)
+    port = admin_port(server)
+    host, web_port = base.split("//")[1].split(":")
+    body = web.envelope(0, b"{}")
+    sockets = []
+    for _ in range(20):
+        sock = socket.create_connection((host, int(web_port)), timeout=15)
+        sock.sendall(("POST %sWatchImports HTTP/1.1\r\nHost: x\r\nContent-Type: application/connect+json\r\n"
+                      "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (web.SERVICE, server.token, len(body))).encode() + body)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200")
+        sockets.append(sock)
+    assert value(scrape(port), "importd_watchers") == 20
+    for sock in sockets:
+        sock.close()
+    deadline = time.time() + 10
+    while value(scrape(port), "importd_watchers") != 0 and time.time() < deadline:
+        time.sleep(0.1)
+    assert value(scrape(port), "importd_watchers") == 0
+    # And the listener still serves.
+    assert web.connect_unary(base, "ListImports", {}, server.token)[0] == 200
