@@ -98,7 +98,7 @@ public final class PGConnection {
 
     /// Prepares `sql` under `name` for `executePrepared`.
     public func prepare(_ name: String, _ sql: String) throws {
-        try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
+        _ = try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
     }
 
     /// Runs the statement prepared as `name`.
@@ -110,6 +110,7 @@ public final class PGConnection {
     }
 
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+    @discardableResult
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN")
         do {

@@ -8,7 +8,7 @@ final class PostgresCluster: @unchecked Sendable {
     // @unchecked: every stored property is set in `init` and never changes.
 
     /// One cluster for the whole test process.
-    nonisolated(unsafe) static let shared: Result<PostgresCluster, ClusterError> = {
+    static let shared: Result<PostgresCluster, ClusterError> = {
         do {
             let cluster = try PostgresCluster()
             current = cluster
@@ -87,6 +87,13 @@ final class PostgresCluster: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours: the server outlives the command, and an inherited
+        // pipe end (another test's child's stdin) would never close. glibc
+        // ignores a close action on a descriptor that is not open.
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        for fd in Set(open + Array(3..<64)) where fd >= 3 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { for argument in cArguments { free(argument) } }
         var pid = pid_t()

@@ -92,7 +92,7 @@ func watch(_ client: ImportsV1.ImportService.Client, _ request: ImportsV1.WatchI
 func observe(_ channel: GRPCChannel, _ metadata: Metadata, _ request: ImportsV1.WatchImportRequest, _ arrivals: Arrivals) async throws {
     let first = Atomic<Bool>(true)
     _ = try await channel.observe(method: ImportsV1.ImportService.Method.watchImport, metadata: metadata, request: request.serializedBytes()) { bytes in
-        arrivals.received(state: ImportsV1.ImportState(rawValue: Int32(stateField(bytes))) ?? .unspecified, first: first.exchange(false, ordering: .relaxed))
+        arrivals.received(state: ImportsV1.ImportState(rawValue: Int32(stateField(bytes))), first: first.exchange(false, ordering: .relaxed))
     }
 }
 
