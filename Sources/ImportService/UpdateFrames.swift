@@ -11,7 +11,8 @@ final class UpdateFrames: Sendable {
     private let frames = Mutex<[Int64: (version: Int64, frame: FramedMessage<ImportsV1.ImportJob>)]>([:])
     static let limit = 4096
 
-    /// `frame`, without waiting: for deliveries made where the update is published.
+    /// The frame of the snapshot's version, made with `convert` if no watcher
+    /// made it yet; called where the update is published, so it does not wait.
     func frameNow(_ snapshot: ImportSnapshot, convert: (ImportJob) -> ImportsV1.ImportJob) -> FramedMessage<ImportsV1.ImportJob> {
         let (id, version) = (snapshot.job.id, snapshot.job.version)
         if let cached = frames.withLock({ $0[id] }), cached.version == version {
@@ -27,17 +28,5 @@ final class UpdateFrames: Sendable {
             if frames.count >= Self.limit && frames[id] == nil { frames.removeAll(keepingCapacity: true) }
             if (frames[id]?.version ?? .min) <= version { frames[id] = (version, frame) }
         }
-    }
-
-    /// The frame of the snapshot's version, made with `convert` if no watcher made it yet.
-    func frame(_ snapshot: ImportSnapshot, convert: (ImportJob) async -> ImportsV1.ImportJob) async -> FramedMessage<ImportsV1.ImportJob> {
-        let (id, version) = (snapshot.job.id, snapshot.job.version)
-        if let cached = frames.withLock({ $0[id] }), cached.version == version {
-            return cached.frame
-        }
-        // Two watchers may both convert the same version: harmless, and no lock is held across the await.
-        let frame = FramedMessage(await convert(snapshot.job))
-        store(frame, id: id, version: version)
-        return frame
     }
 }
