@@ -164,7 +164,7 @@ final class WebHTTPExchange {
         case .connectUnary:
             replyUnary(WebResponseCollector.Result(status: status, trailers: trailers), protocol: web, codec: server.codec, path: path)
         case .connectStreaming:
-            let details = server.codec.map { codec in trailers.firstBinary("grpc-status-details-bin").map { codec.errorDetails(statusDetails: $0) } ?? [] } ?? []
+            let details = trailers.connectErrorDetails(server.codec)
             let end = WebProtocol.envelope(flags: 0x02, Array(ConnectError.endStream(status, details: details, trailers: trailers.removingDetails).utf8))
             outputHeaders.append(("Cache-Control", "no-store"))
             reply(status: 200, contentType: web.responseContentType, body: end)
@@ -200,7 +200,7 @@ final class WebHTTPExchange {
         } else if status.code == .ok {
             status = Status(code: .internal, message: "the method sent no response")
         }
-        let details = codec.map { codec in result.trailers.firstBinary("grpc-status-details-bin").map { codec.errorDetails(statusDetails: $0) } ?? [] } ?? []
+        let details = result.trailers.connectErrorDetails(codec)
         reply(status: ConnectError.httpStatus(status.code), contentType: "application/json", body: Array(ConnectError.json(status, details: details).utf8))
     }
 
@@ -340,7 +340,7 @@ final class WebStreamResponder: WebResponseSink {
         case .grpcWeb:
             last = encoded(GRPCWebTrailers.frame(status, trailers: trailers))
         default:
-            let details = codec.map { codec in trailers.firstBinary("grpc-status-details-bin").map { codec.errorDetails(statusDetails: $0) } ?? [] } ?? []
+            let details = trailers.connectErrorDetails(codec)
             last = WebProtocol.envelope(flags: 0x02, Array(ConnectError.endStream(status, details: details, trailers: trailers.removingDetails).utf8))
         }
         let handle = handle
@@ -358,6 +358,12 @@ final class WebStreamResponder: WebResponseSink {
 }
 
 extension Metadata {
+    /// The `grpc-status-details-bin` trailer as Connect error details (none without a codec).
+    func connectErrorDetails(_ codec: (any RPCJSONCodec)?) -> [(type: String, value: [UInt8], json: String?)] {
+        guard let codec, let status = firstBinary("grpc-status-details-bin") else { return [] }
+        return codec.errorDetails(statusDetails: status)
+    }
+
     /// Without `grpc-status-details-bin` (sent as Connect error details instead).
     var removingDetails: Metadata {
         var copy = self

@@ -62,10 +62,6 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         return router
     }
 
-    private func wire(_ job: ImportJob) async -> ImportsV1.ImportJob {
-        wireNow(job)
-    }
-
     private func wireNow(_ job: ImportJob) -> ImportsV1.ImportJob {
         Wire.job(job, nextRunAt: importer.nextRunAtNow(job))
     }
@@ -111,7 +107,7 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             }
             let job = try await session.finish()
             context.logFields.set("import", job.publicID)
-            return await wire(job)
+            return wireNow(job)
         } catch {
             session.abort()
             logger.info("refused upload \(options.fileName.logQuoted) from \(context.peer) after \(session.bytesReceived) bytes: \(LogText.reason(error))")
@@ -192,35 +188,35 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
 
     public func getImport(request: ImportsV1.GetImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
         context.logFields.set("import", request.importID)
-        return await wire(try await importer.job(request.importID))
+        return wireNow(try await importer.job(request.importID))
     }
 
     public func listImports(request: ImportsV1.ListImportsRequest, context: ServerContext) async throws -> ImportsV1.ListImportsResponse {
         let page = try await importer.jobs(states: try Wire.states(request.states), pageSize: request.pageSize, pageToken: request.pageToken)
         var response = ImportsV1.ListImportsResponse()
-        for job in page.jobs { response.imports.append(await wire(job)) }
+        for job in page.jobs { response.imports.append(wireNow(job)) }
         response.nextPageToken = page.nextPageToken
         return response
     }
 
     public func pauseImport(request: ImportsV1.PauseImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
         context.logFields.set("import", request.importID)
-        return await wire(try await importer.pause(request.importID))
+        return wireNow(try await importer.pause(request.importID))
     }
 
     public func resumeImport(request: ImportsV1.ResumeImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
         context.logFields.set("import", request.importID)
-        return await wire(try await importer.resume(request.importID))
+        return wireNow(try await importer.resume(request.importID))
     }
 
     public func cancelImport(request: ImportsV1.CancelImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
         context.logFields.set("import", request.importID)
-        return await wire(try await importer.cancel(request.importID))
+        return wireNow(try await importer.cancel(request.importID))
     }
 
     public func revertImport(request: ImportsV1.RevertImportRequest, context: ServerContext) async throws -> ImportsV1.ImportJob {
         context.logFields.set("import", request.importID)
-        return await wire(try await importer.revert(request.importID))
+        return wireNow(try await importer.revert(request.importID))
     }
 
     // MARK: - Rows
