@@ -52,7 +52,9 @@ let package = Package(
         // A small safe libpq wrapper (PostgreSQL): connections, parameters, results, prepared
         // statements, COPY, LISTEN/NOTIFY, migrations under an advisory lock. No second runtime.
         .target(name: "PostgresDB", dependencies: ["CLibPQ"]),
-        .testTarget(name: "PostgresDBTests", dependencies: ["PostgresDB"]),
+        .testTarget(name: "PostgresDBTests", dependencies: ["PostgresDB", "PostgresTestSupport"]),
+        // A throwaway PostgreSQL cluster for tests and benchmarks.
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresDB"], path: "Tests/PostgresTestSupport"),
         // gzip in memory, bounded inflation (gRPC's grpc-encoding: gzip).
         .target(name: "Gzip", dependencies: ["CZlib"]),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"]),
@@ -94,7 +96,8 @@ let package = Package(
         // MARK: Storage: ImportStore on SQLite, all the SQL of the import domain.
         .target(name: "ImportStoreSQLite", dependencies: ["ImportEngine", "SQLiteDB", "Platform"]),
         // The engine and its SQLite store together, on a manual clock.
-        .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "SQLiteDB", "Platform", logging]),
+        .target(name: "ImportStorePostgres", dependencies: ["ImportEngine", "PostgresDB", "Platform"]),
+        .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "PostgresTestSupport", "SQLiteDB", "Platform", logging]),
 
         // MARK: Service: the ImportService RPCs mapped to the engine; domain errors -> gRPC status in one place.
         .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", "RPCReflection", "Platform", logging]),
@@ -105,7 +108,7 @@ let package = Package(
 
         // MARK: Executables.
         .executableTarget(name: "importd", dependencies: [
-            "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "SQLiteDB", "ImportService", "ProtoMessages", "Platform",
+            "H2Transport", "RPCCore", "RPCHealth", "ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "PostgresDB", "SQLiteDB", "ImportService", "ProtoMessages", "Platform",
             "Metrics", logging, argumentParser,
         ], resources: [
             // The browser's Import Status screen, compiled into the binary (no files to install, no CDN).

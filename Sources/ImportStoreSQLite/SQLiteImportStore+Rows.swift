@@ -42,8 +42,7 @@ extension SQLiteImportStore {
             case .outcome:
                 // The counters are committed with the rows they count.
                 guard let job = try Self.job(db, importID) else { return [] }
-                return [("CREATED", job.created), ("UPDATED", job.updated), ("SKIPPED", job.skipped), ("FAILED", job.failed)]
-                    .filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
+                return job.outcomeCounts
             case .errorCode, .column:
                 let key = grouping == .errorCode ? "code" : "CASE column_name WHEN '' THEN '(row)' ELSE column_name END"
                 return try db.cached("""
@@ -71,10 +70,7 @@ extension SQLiteImportStore {
         return try await writer.run { db in
             try db.transaction {
                 guard let current = try Self.job(db, job.id) else { throw StoreError.notFound(job.id) }
-                let note = current.revertKeptRows > 0
-                    ? "reverted; \(current.revertKeptRows) row\(current.revertKeptRows == 1 ? " was" : "s were") left in place because a later import changed the contact"
-                    : nil
-                return try Self.transition(db, id: job.id, event: .revert, error: note, at: at).job
+                return try Self.transition(db, id: job.id, event: .revert, error: current.revertNote, at: at).job
             }
         }
     }

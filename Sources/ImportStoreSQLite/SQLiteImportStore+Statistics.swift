@@ -1,22 +1,12 @@
 import ImportEngine
 import SQLiteDB
 
-/// What the imports add up to, for metrics.
-public struct StoreStatistics: Sendable {
-    /// Imports by state.
-    public var importsByState: [ImportState: Int64]
-    /// Rows processed over every import, by outcome ("created", "updated", "skipped", "failed").
-    public var rowsByOutcome: [String: Int64]
-    /// The running import's id and rows done, if one runs.
-    public var running: (id: Int64, processedRows: Int64)?
-}
-
 extension SQLiteImportStore {
     /// Counts by state and outcome, on the reader connection (one index scan and one table scan of imports).
     public func statistics() async throws -> StoreStatistics {
         try await reader.run { db in
             var byState: [ImportState: Int64] = [:]
-            for (state, count) in try db.prepare("SELECT state, COUNT(*) FROM imports GROUP BY state").query { ($0.int(0), $0.int64(1)) } {
+            for (state, count) in try db.prepare("SELECT state, COUNT(*) FROM imports GROUP BY state").query([], { ($0.int(0), $0.int64(1)) }) {
                 if let state = ImportState(rawValue: state) { byState[state] = count }
             }
             let totals: [Int64] = try db.prepare(

@@ -74,10 +74,10 @@ public final class SQLiteImportStore: ImportStore {
     static func readJob(_ r: Statement) -> ImportJob {
         var job = ImportJob(id: r.int64(0), state: ImportState(rawValue: r.int(1)) ?? .failed, NewImport(
             fileName: r.text(3) ?? "", kind: ContactKind(rawValue: r.int(4)) ?? .contact, kindExplicit: r.int(34) != 0, originCampaignID: r.optionalInt64(5),
-            subscriptionIDs: Codec.ids(r.text(6) ?? ""), onDuplicate: DuplicatePolicy(rawValue: r.int(7)) ?? .update,
-            columnMap: Codec.map(r.text(8) ?? ""), ignoreUnknownColumns: r.int(9) != 0, validateOnly: r.int(10) != 0,
+            subscriptionIDs: StoreCodec.ids(r.text(6) ?? ""), onDuplicate: DuplicatePolicy(rawValue: r.int(7)) ?? .update,
+            columnMap: StoreCodec.map(r.text(8) ?? ""), ignoreUnknownColumns: r.int(9) != 0, validateOnly: r.int(10) != 0,
             encoding: TextEncoding(rawValue: r.text(11) ?? "") ?? .utf8, sha256: r.text(12) ?? "", bytes: r.int64(13),
-            totalRows: r.int64(14), spoolName: r.text(27) ?? "", header: Codec.list(r.text(28) ?? ""),
+            totalRows: r.int64(14), spoolName: r.text(27) ?? "", header: StoreCodec.list(r.text(28) ?? ""),
             delimiter: UInt8(truncatingIfNeeded: r.int(29)), dataOffset: r.int64(30), createdAt: WallTime(microseconds: r.int64(21))))
         job.updatedAt = WallTime(microseconds: r.int64(24))
         job.checkpointOffset = r.int64(31)
@@ -112,11 +112,11 @@ public final class SQLiteImportStore: ImportStore {
                     (SELECT max(id) FROM imports WHERE sha256 = ?))
                 """).execute([
                     .integer(Int64(ImportState.queued.rawValue)), .text(new.fileName), .integer(Int64(new.kind.rawValue)),
-                    SQLValue(new.originCampaignID), .text(Codec.ids(new.subscriptionIDs)), .integer(Int64(new.onDuplicate.rawValue)),
-                    .text(Codec.map(new.columnMap)), SQLValue(new.ignoreUnknownColumns), SQLValue(new.validateOnly),
+                    SQLValue(new.originCampaignID), .text(StoreCodec.ids(new.subscriptionIDs)), .integer(Int64(new.onDuplicate.rawValue)),
+                    .text(StoreCodec.map(new.columnMap)), SQLValue(new.ignoreUnknownColumns), SQLValue(new.validateOnly),
                     .text(new.encoding.rawValue), .text(new.sha256), .integer(new.bytes), .integer(new.totalRows),
                     .integer(new.createdAt.microseconds), .integer(new.createdAt.microseconds), .text(new.spoolName),
-                    .text(Codec.list(new.header)), .integer(Int64(new.delimiter)), .integer(new.dataOffset), .integer(new.dataOffset),
+                    .text(StoreCodec.list(new.header)), .integer(Int64(new.delimiter)), .integer(new.dataOffset), .integer(new.dataOffset),
                     SQLValue(new.kindExplicit), .text(new.sha256),
                 ])
             return try Self.job(db, db.lastInsertRowID)!
@@ -246,28 +246,6 @@ struct WriterQueue: Sendable {
         } catch let error as SQLiteError where error.isDiskFull {
             throw StoreError.diskFull
         }
-    }
-}
-
-/// How lists live in TEXT columns: ids comma-separated; strings and map entries
-/// separated by the ASCII record (0x1E) and unit (0x1F) separators.
-enum Codec {
-    static func ids(_ ids: [Int64]) -> String { ids.map(String.init).joined(separator: ",") }
-    static func ids(_ text: String) -> [Int64] { text.split(separator: ",").compactMap { Int64($0) } }
-    static func list(_ items: [String]) -> String { items.joined(separator: "\u{1E}") }
-    static func list(_ text: String) -> [String] { text.isEmpty ? [] : text.split(separator: "\u{1E}", omittingEmptySubsequences: false).map(String.init) }
-
-    static func map(_ map: [String: String]) -> String {
-        map.sorted { $0.key < $1.key }.map { "\($0.key)\u{1F}\($0.value)" }.joined(separator: "\u{1E}")
-    }
-
-    static func map(_ text: String) -> [String: String] {
-        var map: [String: String] = [:]
-        for entry in list(text) {
-            let parts = entry.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts.count == 2 { map[String(parts[0])] = String(parts[1]) }
-        }
-        return map
     }
 }
 

@@ -42,6 +42,35 @@ public enum PGValue: Sendable, Hashable {
     case bytes([UInt8])
 }
 
+extension PGValue {
+    /// A `text[]` parameter (cast it: `$1::text[]`), in PostgreSQL's array
+    /// literal syntax: every element quoted, `"` and `\` escaped, nil as NULL.
+    public static func textArray(_ items: some Sequence<String?>) -> PGValue {
+        var literal = "{"
+        var first = true
+        for item in items {
+            if !first { literal += "," }
+            first = false
+            guard let item else {
+                literal += "NULL"
+                continue
+            }
+            literal += "\""
+            for character in item.unicodeScalars {
+                if character == "\"" || character == "\\" { literal += "\\" }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
+        }
+        return .text(literal + "}")
+    }
+
+    /// A `bigint[]` parameter (`$1::bigint[]`); nil as NULL.
+    public static func intArray(_ items: some Sequence<Int64?>) -> PGValue {
+        .text("{" + items.map { $0.map(String.init) ?? "NULL" }.joined(separator: ",") + "}")
+    }
+}
+
 /// A message from `NOTIFY`.
 public struct PGNotification: Sendable, Hashable {
     public let channel: String
@@ -76,6 +105,9 @@ public final class PGConnection {
     /// The server's version as a number (150018 for 15.18).
     public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
+    /// False once the connection is broken (the server went away); open another.
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
     /// The backend's process id (as `NOTIFY` reports senders).
     public var backendPID: Int32 { PQbackendPID(handle) }
 
@@ -94,6 +126,12 @@ public final class PGConnection {
         try withParameters(parameters) { count, values, lengths, formats in
             try check(PQexecParams(handle, sql, count, nil, values, lengths, formats, 0), sql: sql)
         }
+    }
+
+    /// Runs several statements separated by `;`, without parameters (a
+    /// migration's script).
+    public func executeScript(_ sql: String) throws {
+        _ = try check(PQexec(handle, sql), sql: sql)
     }
 
     /// Prepares `sql` under `name` for `executePrepared`.
@@ -206,35 +244,33 @@ public final class PGConnection {
     /// of about 1 MiB. Returns the rows copied.
     @discardableResult
     public func copyIn(_ sql: String, rows: some Sequence<[PGValue]>) throws -> Int {
+        try copyIn(sql) { copy in
+            for row in rows {
+                for value in row { copy.append(value) }
+                try copy.endRow()
+            }
+        }
+    }
+
+    /// `COPY ... FROM STDIN` with the rows `build` appends (field by field, then
+    /// `endRow`), sent in pieces of about 1 MiB as they fill. Returns the rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, _ build: (inout PGCopyRows) throws -> Void) throws -> Int {
         guard let start = PQexec(handle, sql) else { throw PGError(sqlState: nil, message: Self.text(PQerrorMessage(handle)), sql: sql) }
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             _ = try check(start, sql: sql)
             throw PGError(sqlState: nil, message: "\(sql) did not start a COPY FROM STDIN", sql: sql)
         }
         PQclear(start)
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20)
-        var count = 0
-        var failure: PGError?
-        func flush() {
-            guard !buffer.isEmpty, failure == nil else { return }
-            let sent = buffer.withUnsafeBufferPointer { pointer in
-                pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
-            }
-            if sent != 1 { failure = PGError(sqlState: nil, message: Self.text(PQerrorMessage(handle)), sql: sql) }
-            buffer.removeAll(keepingCapacity: true)
+        var rows = PGCopyRows(connection: self, sql: sql)
+        var failure: (any Error)?
+        do {
+            try build(&rows)
+            try rows.flush()
+        } catch {
+            failure = error
         }
-        for row in rows {
-            for (i, value) in row.enumerated() {
-                if i > 0 { buffer.append(0x09) }
-                Self.appendCopyText(value, to: &buffer)
-            }
-            buffer.append(0x0A)
-            count += 1
-            if buffer.count >= 1 << 20 { flush() }
-        }
-        flush()
-        let ended = PQputCopyEnd(handle, failure.map { $0.message } ?? nil)
+        let ended = PQputCopyEnd(handle, failure == nil ? nil : "the client gave up the COPY")
         // The COPY's own result, then the end of the command.
         var copyError: PGError? = ended == 1 ? nil : PGError(sqlState: nil, message: Self.text(PQerrorMessage(handle)), sql: sql)
         while let result = PQgetResult(handle) {
@@ -242,21 +278,30 @@ public final class PGConnection {
         }
         if let failure { throw failure }
         if let copyError { throw copyError }
-        return count
+        return rows.count
+    }
+
+    fileprivate func putCopyData(_ buffer: [UInt8], sql: String) throws {
+        let sent = buffer.withUnsafeBufferPointer { pointer in
+            pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+        }
+        if sent != 1 { throw PGError(sqlState: nil, message: Self.text(PQerrorMessage(handle)), sql: sql) }
+    }
+
+    static func appendEscaped(_ bytes: some Sequence<UInt8>, to buffer: inout [UInt8]) {
+        for byte in bytes {
+            switch byte {
+            case 0x5C: buffer += [0x5C, 0x5C]
+            case 0x09: buffer += [0x5C, UInt8(ascii: "t")]
+            case 0x0A: buffer += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: buffer += [0x5C, UInt8(ascii: "r")]
+            default: buffer.append(byte)
+            }
+        }
     }
 
     static func appendCopyText(_ value: PGValue, to buffer: inout [UInt8]) {
-        func escaped(_ bytes: some Sequence<UInt8>) {
-            for byte in bytes {
-                switch byte {
-                case 0x5C: buffer += [0x5C, 0x5C]
-                case 0x09: buffer += [0x5C, UInt8(ascii: "t")]
-                case 0x0A: buffer += [0x5C, UInt8(ascii: "n")]
-                case 0x0D: buffer += [0x5C, UInt8(ascii: "r")]
-                default: buffer.append(byte)
-                }
-            }
-        }
+        func escaped(_ bytes: some Sequence<UInt8>) { appendEscaped(bytes, to: &buffer) }
         switch value {
         case .null: buffer += [0x5C, UInt8(ascii: "N")]
         case .text(let s): escaped(s.utf8)
@@ -320,6 +365,72 @@ extension String {
         var out = ""
         for c in self { if c == target { out += replacement } else { out.append(c) } }
         return out
+    }
+}
+
+/// Rows being written into a `COPY ... FROM STDIN` (text format): fields in
+/// column order, then `endRow`. Bytes go straight from the caller's buffer.
+public struct PGCopyRows {
+    private let connection: PGConnection
+    private let sql: String
+    private var buffer: [UInt8] = []
+    private var fieldsInRow = 0
+    public private(set) var count = 0
+
+    fileprivate init(connection: PGConnection, sql: String) {
+        self.connection = connection
+        self.sql = sql
+        buffer.reserveCapacity(1 << 20 + 4096)
+    }
+
+    private mutating func separate() {
+        if fieldsInRow > 0 { buffer.append(0x09) }
+        fieldsInRow += 1
+    }
+
+    public mutating func append(_ value: PGValue) {
+        separate()
+        PGConnection.appendCopyText(value, to: &buffer)
+    }
+
+    public mutating func appendNull() {
+        separate()
+        buffer += [0x5C, UInt8(ascii: "N")]
+    }
+
+    public mutating func append(_ value: Int64) {
+        separate()
+        buffer += String(value).utf8
+    }
+
+    public mutating func append(_ value: Int64?) {
+        if let value { append(value) } else { appendNull() }
+    }
+
+    /// Text from `bytes[range]` (UTF-8); an empty range is NULL.
+    public mutating func appendText(_ bytes: [UInt8], _ range: Range<Int>) {
+        guard !range.isEmpty else { return appendNull() }
+        separate()
+        PGConnection.appendEscaped(bytes[range], to: &buffer)
+    }
+
+    public mutating func appendText(_ text: String?) {
+        guard let text else { return appendNull() }
+        separate()
+        PGConnection.appendEscaped(text.utf8, to: &buffer)
+    }
+
+    public mutating func endRow() throws {
+        buffer.append(0x0A)
+        fieldsInRow = 0
+        count += 1
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try connection.putCopyData(buffer, sql: sql)
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -39,7 +39,7 @@ public enum PGMigrator {
         var applied: [Int] = []
         for migration in migrations where migration.version > current {
             try connection.transaction {
-                try connection.execute(migration.sql)
+                try connection.executeScript(migration.sql)
                 try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [.int(Int64(migration.version))])
             }
             applied.append(migration.version)

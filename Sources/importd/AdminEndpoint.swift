@@ -34,7 +34,7 @@ final class AdminEndpoint: Sendable {
     func beginDraining() { draining.store(true, ordering: .relaxed) }
 
     /// Values read at each scrape: the transport's, the imports', the disk's.
-    func collect(importer: Importer, store: SQLiteImportStore, dataDirectory: String, spoolDirectory: String) {
+    func collect(importer: Importer, store: any ImportStore, dataDirectory: String, spoolDirectory: String) {
         registry.addCollector { [self] in
             var samples: [MetricsRegistry.Sample] = []
             if let server = grpc.withLock({ $0 }) {
@@ -93,7 +93,7 @@ final class AdminEndpoint: Sendable {
     }
 
     /// The HTTP routes.
-    func routes(store: SQLiteImportStore) -> [String: AdminHTTPServer.Route] {
+    func routes(store: any ImportStore) -> [String: AdminHTTPServer.Route] {
         [
             "/metrics": { [self] in
                 AdminHTTPServer.Response(contentType: "text/plain; version=0.0.4; charset=utf-8", body: await registry.render())

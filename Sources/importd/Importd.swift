@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import ImportEngine
+import ImportStorePostgres
+import ImportStoreSQLite
 import Platform
 import ProtoMessages
 
@@ -33,6 +36,7 @@ struct Importd: AsyncParsableCommand {
               importd --listen 127.0.0.1:50051 --data-dir ./data --import-interval 15m
               importd token create --data-dir ./data --scope write --name uploader
               importd backup --data-dir ./data --to ./backup-2026-11-29
+              importd --database postgres://importd@db.internal:5432/importd --data-dir ./replica-a
             """,
         version: ImportdVersion.string,
         subcommands: [Serve.self, Token.self, Backup.self, Restore.self, Config.self],
@@ -43,6 +47,25 @@ struct Importd: AsyncParsableCommand {
 struct DataDirectoryOptions: ParsableArguments {
     @Option(help: "Directory of the SQLite database and spooled uploads.")
     var dataDir: String = "./data"
+
+    @Option(help: ArgumentHelp(
+        "Keep everything in PostgreSQL instead of SQLite: a libpq connection URI (also IMPORTD_DATABASE). Several importd replicas can share one database; each keeps its own --data-dir.",
+        valueName: "postgres://USER@HOST:PORT/DB"))
+    var database: String?
+
+    /// `--database`, else `IMPORTD_DATABASE`; nil: SQLite in the data directory.
+    var databaseURL: String? {
+        let url = database ?? ProcessInfo.processInfo.environment["IMPORTD_DATABASE"]
+        return url?.isEmpty == false ? url : nil
+    }
+
+    /// The store this command works on.
+    func openStore(lease: Duration? = nil) throws -> any ImportStore {
+        guard let url = databaseURL else { return try SQLiteImportStore(path: databasePath) }
+        var configuration = PostgresStoreConfiguration(conninfo: url)
+        if let lease { configuration.lease = lease }
+        return try PostgresImportStore(configuration)
+    }
 
     var databasePath: String { dataDir + "/importd.sqlite" }
     var spoolDirectory: String { dataDir + "/spool" }

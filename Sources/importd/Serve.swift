@@ -2,7 +2,9 @@ import ArgumentParser
 import H2Transport
 import ImportEngine
 import ImportService
+import ImportStorePostgres
 import ImportStoreSQLite
+import PostgresDB
 import SQLiteDB
 import Logging
 import Platform
@@ -46,6 +48,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "How often an import paused by a full disk checks for free space again.")
     var diskFullRetry: DurationArgument = DurationArgument(argument: "10s")!
+
+    @Option(help: "With --database: how long an import's claim lasts unless its replica renews it; a replica that dies holds its import this long, then another takes it over.")
+    var claimLease: DurationArgument = DurationArgument(argument: "15s")!
 
     @Option(help: "Rows per batch: one transaction each; pause and cancel act between batches.")
     var batchRows: Int = 10_000
@@ -112,7 +117,8 @@ struct Serve: AsyncParsableCommand {
     /// Every setting and its value, as `config print` shows them.
     var effectiveSettings: [(String, String)] {
         [
-            ("listen", listen), ("data-dir", data.dataDir), ("import-interval", importInterval.description),
+            ("listen", listen), ("data-dir", data.dataDir), ("database", data.databaseURL.map(Self.maskedURL) ?? "(SQLite in the data directory)"),
+            ("claim-lease", claimLease.description), ("import-interval", importInterval.description),
             ("tls-cert", tlsCert ?? "(none)"), ("tls-key", tlsKey ?? "(none)"), ("max-upload-mb", String(maxUploadMb)),
             ("max-spool-bytes", String(maxSpoolBytes)), ("max-concurrent-uploads", String(maxConcurrentUploads)),
             ("upload-idle-timeout", uploadIdleTimeout.description), ("disk-full-retry", diskFullRetry.description),
@@ -123,6 +129,14 @@ struct Serve: AsyncParsableCommand {
             ("web-listen", webListen ?? "(off)"), ("web-allowed-origin", webAllowedOrigin.isEmpty ? "(none)" : webAllowedOrigin.joined(separator: ",")),
             ("reflection", reflection), ("log-level", logLevel), ("log-format", logFormat),
         ]
+    }
+
+    /// A connection URI with its password hidden.
+    static func maskedURL(_ url: String) -> String {
+        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else {
+            return url
+        }
+        return String(url[..<url.index(after: colon)]) + "********" + String(url[at...])
     }
 
     func run() async throws {
@@ -157,11 +171,14 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { withExtendedLifetime(lock) {} }
-        let store: SQLiteImportStore
+        let store: any ImportStore
         do {
-            store = try SQLiteImportStore(path: data.databasePath)
+            store = try data.openStore(lease: claimLease.duration)
         } catch let newer as NewerSchemaError {
             Terminal.write(Terminal.standardError, "importd: \(newer)\n")
+            throw ExitCode(1)
+        } catch let error as PGError {
+            Terminal.write(Terminal.standardError, "importd: the PostgreSQL database (--database) is not usable: \(error.message)\n")
             throw ExitCode(1)
         }
         var configuration = ImporterConfiguration(spoolDirectory: data.spoolDirectory)
@@ -209,7 +226,8 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         let address = HostPort(host: host, port: bound).description
-        logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), data in \(data.dataDir)")
+        let storage = data.databaseURL.map { "PostgreSQL at \(Self.maskedURL($0)), spool cache in \(data.dataDir)" } ?? "data in \(data.dataDir)"
+        logger.info("listening on \(address) (\(tlsCert == nil ? "h2c" : "TLS, ALPN h2")), \(storage)")
         admin.attach(grpc)
         // SIGHUP: new certificate files (a renewal) without dropping a connection.
         let webServerBox = WebServerBox()

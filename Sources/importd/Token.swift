@@ -12,10 +12,10 @@ struct Token: AsyncParsableCommand {
 
     /// An importer over the data directory, for token work (nothing is scheduled).
     static func importer(_ data: DataDirectoryOptions) throws -> Importer {
-        guard FileSystem.exists(data.databasePath) else {
-            throw ValidationError("no database in \(data.dataDir): start importd with --data-dir \(data.dataDir) first, or pass the right --data-dir")
+        guard data.databaseURL != nil || FileSystem.exists(data.databasePath) else {
+            throw ValidationError("no database in \(data.dataDir): start importd with --data-dir \(data.dataDir) first, or pass the right --data-dir (or --database)")
         }
-        let store = try SQLiteImportStore(path: data.databasePath)
+        let store = try data.openStore()
         return Importer(store: store, clock: SystemClock(), configuration: ImporterConfiguration(spoolDirectory: data.spoolDirectory),
             logger: Logger(label: "importd-token"))
     }

@@ -3,12 +3,12 @@ import Testing
 
 @Suite struct ControlTests {
     /// 500 rows in batches of 20, each batch taking 30 ms: RUNNING for ~0.75 s.
-    private func slowHarness() async throws -> ImporterHarness {
-        try await ImporterHarness(batchRows: 20, store: { SlowStore($0, delay: .milliseconds(30)) })
+    private func slowHarness(_ backend: Backend) async throws -> ImporterHarness {
+        try await ImporterHarness(backend, batchRows: 20, store: { SlowStore($0, delay: .milliseconds(30)) })
     }
 
-    @Test func pauseStopsAtABatchBoundaryAndResumeContinuesFromTheCheckpoint() async throws {
-        let h = try await slowHarness()
+    @Test(arguments: Backend.allCases) func pauseStopsAtABatchBoundaryAndResumeContinuesFromTheCheckpoint(_ backend: Backend) async throws {
+        let h = try await slowHarness(backend)
         defer { h.remove() }
         let job = try await h.upload(contactsCSV(500))
         try await h.tick(until: { $0.processedRows >= 40 }, id: job.id)
@@ -31,8 +31,8 @@ import Testing
         await h.close()
     }
 
-    @Test func cancelKeepsAppliedRowsAndTerminalStatesRefuseControl() async throws {
-        let h = try await slowHarness()
+    @Test(arguments: Backend.allCases) func cancelKeepsAppliedRowsAndTerminalStatesRefuseControl(_ backend: Backend) async throws {
+        let h = try await slowHarness(backend)
         defer { h.remove() }
         let job = try await h.upload(contactsCSV(500))
         try await h.tick(until: { $0.processedRows >= 20 }, id: job.id)
@@ -46,8 +46,8 @@ import Testing
         await h.close()
     }
 
-    @Test func queuedImportsPauseAndCancelAtOnce() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func queuedImportsPauseAndCancelAtOnce(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         let a = try await h.upload(contactsCSV(5))
         let b = try await h.upload(contactsCSV(5, start: 10))
@@ -61,8 +61,8 @@ import Testing
         await h.close()
     }
 
-    @Test func shutdownMidRunResumesAfterRestartWithExactCounts() async throws {
-        let h = try await slowHarness()
+    @Test(arguments: Backend.allCases) func shutdownMidRunResumesAfterRestartWithExactCounts(_ backend: Backend) async throws {
+        let h = try await slowHarness(backend)
         defer { h.remove() }
         let job = try await h.upload("first_name,last_name,email\n" + (0..<500).map { "F\($0),L\($0),p\($0 % 450)@example.org" }.joined(separator: "\n") + "\n")
         try await h.tick(until: { $0.processedRows >= 100 }, id: job.id)
@@ -78,8 +78,8 @@ import Testing
         await h.close()
     }
 
-    @Test func watchersGetTheSnapshotThenEveryStateChangeTerminalLast() async throws {
-        let h = try await slowHarness()
+    @Test(arguments: Backend.allCases) func watchersGetTheSnapshotThenEveryStateChangeTerminalLast(_ backend: Backend) async throws {
+        let h = try await slowHarness(backend)
         defer { h.remove() }
         let job = try await h.upload(contactsCSV(200))
         let (snapshot, updates) = try await h.importer.watch(job.publicID)

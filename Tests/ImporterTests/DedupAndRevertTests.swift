@@ -2,8 +2,8 @@ import ImportEngine
 import Testing
 
 @Suite struct DedupAndRevertTests {
-    @Test func updateMergesNonEmptyFieldsAndSkipLeavesContactsAlone() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func updateMergesNonEmptyFieldsAndSkipLeavesContactsAlone(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         let first = try await h.upload("external_id,first_name,last_name,email,phone,city\nX1,Ana,Old,ana@example.org,,Lima\n,Bo,Keep,bo@example.org,,Oslo\n")
         try await h.tick()
@@ -32,8 +32,8 @@ import Testing
         await h.close()
     }
 
-    @Test func keysThatPointAtTwoContactsAreARowError() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func keysThatPointAtTwoContactsAreARowError(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         _ = try await h.upload("external_id,first_name,last_name,email\nA,Ann,One,one@example.org\nB,Ben,Two,two@example.org\n")
         try await h.tick()
@@ -47,8 +47,8 @@ import Testing
         await h.close()
     }
 
-    @Test func dryRunChecksEverythingAndWritesNoContact() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func dryRunChecksEverythingAndWritesNoContact(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         _ = try await h.upload("first_name,last_name,email\nAna,One,ana@example.org\n")
         try await h.tick()
@@ -68,8 +68,8 @@ import Testing
         await h.close()
     }
 
-    @Test func revertDeletesCreatedRestoresUpdatedKeepsLaterTouchedAndRemovesSubscriptions() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func revertDeletesCreatedRestoresUpdatedKeepsLaterTouchedAndRemovesSubscriptions(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         let list = try await h.importer.createTag(.subscription, name: "Newsletter", code: "news")
         let base = try await h.upload("first_name,last_name,email,city\nOld,Timer,old@example.org,Rome\n")
@@ -105,8 +105,8 @@ import Testing
         await h.close()
     }
 
-    @Test func inFileDuplicatesByExternalIDAndEmail() async throws {
-        let h = try await ImporterHarness()
+    @Test(arguments: Backend.allCases) func inFileDuplicatesByExternalIDAndEmail(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
         defer { h.remove() }
         let job = try await h.upload("""
             external_id,first_name,last_name,email

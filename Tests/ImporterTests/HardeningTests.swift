@@ -172,7 +172,7 @@ import Testing
     @Test func everyCommitIsDurable() async throws {
         let h = try await ImporterHarness()
         defer { h.remove() }
-        #expect(try await h.sqlite.writerSynchronous() == 2, "synchronous=FULL")
+        #expect(try await h.sqlite!.writerSynchronous() == 2, "synchronous=FULL")
         await h.close()
     }
 }

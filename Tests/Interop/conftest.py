@@ -30,6 +30,7 @@ class Importd:
 
     def __init__(self, data_dir, *extra):
         self.data_dir = str(data_dir)
+        self.extra = list(extra)
         listen = [] if "--listen" in extra else ["--listen", "127.0.0.1:0"]
         args = [servers.binary("importd")] + listen + ["--data-dir", self.data_dir,
                 "--import-interval", "1s", "--batch-rows", "500"] + list(extra)
@@ -43,7 +44,8 @@ class Importd:
 
     def token_cli(self, *args):
         import subprocess
-        result = subprocess.run([servers.binary("importd"), "token"] + list(args) + ["--data-dir", self.data_dir],
+        database = self.extra[self.extra.index("--database"):][:2] if "--database" in self.extra else []
+        result = subprocess.run([servers.binary("importd"), "token"] + list(args) + ["--data-dir", self.data_dir] + database,
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         return result.stdout

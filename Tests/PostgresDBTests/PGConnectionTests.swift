@@ -1,5 +1,6 @@
 import Foundation
 import PostgresDB
+import PostgresTestSupport
 import Synchronization
 import Testing
 

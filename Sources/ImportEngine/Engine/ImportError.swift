@@ -52,6 +52,7 @@ extension ImportError {
         case .duplicate(let what): self = .alreadyExists("\(what) exists already")
         case .notFound(let id): self = .notFound("import \(ResourceKind.importJob.format(id)) does not exist")
         case .diskFull: self = .resourceExhausted("the server's disk is full; nothing was stored; try again once space is freed")
+        case .claimLost(let id): self = .unavailable("import \(ResourceKind.importJob.format(id)) is run by another server now; try again")
         }
     }
 

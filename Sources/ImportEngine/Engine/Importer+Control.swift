@@ -26,6 +26,9 @@ extension Importer {
                 }
                 return stopped
             }
+            if job.state == .running, try await ImportError.storing({ try await store.requestStop(id: job.id, event: event) }) {
+                return try await awaitStop(job.id, becoming: next)
+            }
             if let moved = try await coordinatorTransitionIdle(job.id, event: event) {
                 if moved.changed { announce(moved.job) }
                 return moved.job
@@ -34,6 +37,25 @@ extension Importer {
         }
         throw ImportError.unavailable("the import kept changing state; try again")
     }
+
+    /// Another process runs the import and was asked to stop it: its next batch
+    /// boundary honours that (well within a second); the import as it stopped.
+    private func awaitStop(_ id: Int64, becoming next: ImportState) async throws -> ImportJob {
+        let deadline = ContinuousClock.now + Self.remoteStopWait
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            guard let job = try await store.importJob(id: id) else { throw ImportError.notFound("import \(ResourceKind.importJob.format(id)) does not exist") }
+            if job.state == .running { continue }
+            guard job.state == next else {
+                throw ImportError.failedPrecondition("the import became \(job.state) before it could be \(next == .paused ? "paused" : "cancelled")")
+            }
+            return job
+        }
+        throw ImportError.unavailable("the server running the import has not stopped it yet; it will at its next batch")
+    }
+
+    /// How long a pause or cancel waits for another process to stop the run.
+    static let remoteStopWait: Duration = .seconds(10)
 
     /// PAUSED goes back to the queue and continues from its checkpoint at the
     /// next tick (a dry run at once). QUEUED or RUNNING: nothing to do.

@@ -30,7 +30,7 @@ extension Importer {
         let query = "rows:\(job.id):\(outcome?.rawValue ?? 0)"
         let page = try Paging.request(pageSize: pageSize, pageToken: pageToken, query: query)
         let records = try await store.rows(importID: job.id, outcome: outcome, afterRow: page.after ?? 0, limit: page.size)
-        let spool = SpoolRows(path: configuration.spoolDirectory + "/" + job.spoolName, delimiter: job.delimiter)
+        let spool = SpoolRows(path: try await localSpool(job), delimiter: job.delimiter)
         var views = try await readValues(records, spool)
         // A page is bounded in bytes too: rows with long values make it shorter.
         var bytes = 0
@@ -64,7 +64,7 @@ extension Importer {
     /// about 64 KiB. Ready to fix and upload again.
     public func exportErrors(_ publicID: String, chunk: (_ bytes: [UInt8]) async throws -> Void) async throws {
         let job = try await existingJob(publicID)
-        let spool = SpoolRows(path: configuration.spoolDirectory + "/" + job.spoolName, delimiter: job.delimiter)
+        let spool = SpoolRows(path: try await localSpool(job), delimiter: job.delimiter)
         var buffer = Array(CSVWriter.line(job.header + ["error"]).utf8)
         var after: Int64 = 0
         while true {

@@ -1,5 +1,6 @@
 import Logging
 import Platform
+import Synchronization
 
 /// How the importer runs.
 public struct ImporterConfiguration: Sendable {
@@ -20,6 +21,11 @@ public struct ImporterConfiguration: Sendable {
     public var uploadIdleTimeout: Duration = .seconds(300)
     /// How often an import paused by a full disk looks for free space.
     public var diskFullRetry: Duration = .seconds(10)
+    /// With a store several processes share: how often this one looks for
+    /// imports whose process stopped renewing its claim, to take them over.
+    public var abandonedRunCheck: Duration = .seconds(2)
+    /// How often a run renews its claim (a shared store's lease is longer).
+    public var claimRenewal: Duration = .seconds(2)
 
     public init(spoolDirectory: String) {
         self.spoolDirectory = spoolDirectory
@@ -39,6 +45,8 @@ public final class Importer: Sendable {
     private let coordinator: RunCoordinator
     private let scheduler: ImportScheduler
     private let processor: ImportProcessor
+    /// Tasks that follow other processes sharing the store (none on SQLite).
+    private let followers = Mutex<[Task<Void, Never>]>([])
 
     public init(store: any ImportStore, clock: any WallClock, configuration: ImporterConfiguration, logger: Logger) {
         self.store = store
@@ -48,7 +56,7 @@ public final class Importer: Sendable {
         self.spool = SpoolAccount(quota: configuration.maxSpoolBytes, maxUploads: configuration.maxConcurrentUploads)
         let hub = ProgressHub(clock: clock)
         self.hub = hub
-        let coordinator = RunCoordinator(store: store, clock: clock)
+        let coordinator = RunCoordinator(store: store, clock: clock, renewEvery: configuration.claimRenewal)
         self.coordinator = coordinator
         let waiter = DiskFullWaiter()
         let processor = ImportProcessor(
@@ -92,6 +100,20 @@ public final class Importer: Sendable {
                 return
             }
         }
+    }
+
+    /// The path of the import's spooled file here; fetched from the store first
+    /// when another process took the upload (a store several processes share).
+    func localSpool(_ job: ImportJob) async throws -> String {
+        try await Self.localSpool(job, store: store, directory: configuration.spoolDirectory)
+    }
+
+    static func localSpool(_ job: ImportJob, store: any ImportStore, directory: String) async throws -> String {
+        let path = directory + "/" + job.spoolName
+        if !FileSystem.exists(path) {
+            _ = try await store.fetchSpool(name: job.spoolName, into: directory)
+        }
+        return path
     }
 
     /// Free bytes an import paused by a full disk waits for.
@@ -146,11 +168,50 @@ public final class Importer: Sendable {
         for id in try await store.importIDs(in: .queued) {
             if let job = try await store.importJob(id: id) { startDryRun(job) }
         }
+        startFollowingOtherProcesses()
+    }
+
+    /// With a store other processes share: their changes reach this process's
+    /// watchers, and imports whose process died are taken over.
+    private func startFollowingOtherProcesses() {
+        guard let changes = store.changes() else { return }
+        let store = self.store
+        let hub = self.hub
+        let logger = self.logger
+        followers.withLock { tasks in
+            tasks.append(Task {
+                // The state each live import was last seen in: a change of it is
+                // a state change for watchers, anything else progress.
+                var seen: [Int64: ImportState] = [:]
+                for await id in changes {
+                    guard let job = try? await store.importJob(id: id) else { continue }
+                    let changed = seen[id] != job.state
+                    if job.state.isTerminal { seen[id] = nil } else { seen[id] = job.state }
+                    hub.publish(job, stateChanged: changed)
+                }
+            })
+            let interval = configuration.abandonedRunCheck
+            let coordinator = self.coordinator
+            let processor = self.processor
+            tasks.append(Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    guard let ids = try? await store.abandonedRuns() else { continue }
+                    for id in ids where !Task.isCancelled {
+                        logger.info("import \(ResourceKind.importJob.format(id)): its server stopped renewing its claim; taking it over from its checkpoint")
+                        await coordinator.run(id, processor: processor) { job in
+                            Importer.announce(job, stateChanged: true, hub: hub, logger: logger)
+                        }
+                    }
+                }
+            })
+        }
     }
 
     /// Stops: the running import stops at its next batch boundary (it stays
     /// RUNNING in storage and resumes on the next start); the scheduler stops.
     public func shutdown() async {
+        for task in followers.withLock({ tasks in defer { tasks = [] }; return tasks }) { task.cancel() }
         await coordinator.shutdown()
         await scheduler.stop()
     }
@@ -236,9 +297,12 @@ actor RunCoordinator {
         }
     }
 
-    init(store: any ImportStore, clock: any WallClock) {
+    private let renewEvery: Duration
+
+    init(store: any ImportStore, clock: any WallClock, renewEvery: Duration) {
         self.store = store
         self.clock = clock
+        self.renewEvery = renewEvery
     }
 
     /// Runs one import if it is still QUEUED (or RUNNING, when resuming).
@@ -250,24 +314,28 @@ actor RunCoordinator {
         guard !stopping, !active.contains(id) else { return }
         active.insert(id)
         defer { active.remove(id) }
-        guard let job = try? await claim(id) else { return }
+        // Only this actor claims here, and `active` keeps one claim per import;
+        // the store decides between processes.
+        guard let job = try? await store.claim(id: id, at: clock.now()) else { return }
         if job.state == .running && job.startedAt != nil && job.version > 0 { announce(job) }
         let control = RunControl()
         running[id] = control
+        let renewal = Task { [store, renewEvery] in
+            // The claim outlives slow batches; a lost claim stops the run (its
+            // writes are refused by the store anyway).
+            while !Task.isCancelled {
+                try? await Task.sleep(for: renewEvery)
+                if Task.isCancelled { return }
+                if (try? await store.renewClaim(id: id)) == false {
+                    _ = await control.stop(.shutdown)
+                    return
+                }
+            }
+        }
         let final = await processor.run(job, control: control)
+        renewal.cancel()
         running[id] = nil
         control.finish(final)
-    }
-
-    /// The import, RUNNING, for this run; nil when it is not to run (paused or
-    /// cancelled since it was queued). Only this actor claims, and `active`
-    /// keeps one claim per import, so an import RUNNING in storage here was
-    /// interrupted by a stop or crash: it resumes.
-    private func claim(_ id: Int64) async throws -> ImportJob? {
-        guard let job = try await store.importJob(id: id) else { return nil }
-        if job.state == .running { return job }
-        guard let started = try? await store.transition(id: id, event: .start, error: nil, at: clock.now()), started.changed else { return nil }
-        return started.job
     }
 
     /// Asks a running import to stop; nil when none with this id is running

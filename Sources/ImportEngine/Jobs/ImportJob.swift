@@ -26,6 +26,9 @@ public struct ImportJob: Sendable, Hashable {
     /// Where processing goes on, and the rows done before it.
     public var checkpointOffset: Int64
     public var checkpointRow: Int64
+    /// A pause or cancel asked of the process running it, through a store
+    /// several processes share; the run honours it at its next batch.
+    public var stopRequested: ImportEvent?
 
     public var publicID: String { ResourceKind.importJob.format(id) }
 
@@ -43,5 +46,21 @@ public struct ImportJob: Sendable, Hashable {
         updatedAt = upload.createdAt
         checkpointOffset = upload.dataOffset
         checkpointRow = 0
+    }
+}
+
+extension ImportJob {
+    /// Rows by outcome, from the counters (committed with the rows they count):
+    /// SummarizeImport's grouping by outcome, without reading a row.
+    public var outcomeCounts: [(key: String, count: Int64)] {
+        [("CREATED", created), ("UPDATED", updated), ("SKIPPED", skipped), ("FAILED", failed)]
+            .filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
+    }
+
+    /// What a finished revert says it left in place, if anything.
+    public var revertNote: String? {
+        revertKeptRows > 0
+            ? "reverted; \(revertKeptRows) row\(revertKeptRows == 1 ? " was" : "s were") left in place because a later import changed the contact"
+            : nil
     }
 }

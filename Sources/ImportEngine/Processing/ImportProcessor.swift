@@ -37,6 +37,11 @@ struct ImportProcessor: Sendable {
         do {
             try await store.beginRun(importID: job.id)
             return try await process(job, control: control)
+        } catch StoreError.claimLost {
+            // Another process runs it now (this one stopped renewing in time):
+            // nothing of this run's last batch was kept, and nothing is changed.
+            logger.warning("import \(job.publicID): another server took it over; this one stops running it")
+            return (try? await store.importJob(id: job.id)) ?? job
         } catch where Self.isDiskFull(error) {
             logger.warning("import \(job.publicID) paused: the disk is full")
             try? await store.endRun(importID: job.id)
@@ -65,7 +70,7 @@ struct ImportProcessor: Sendable {
     }
 
     private func process(_ job: ImportJob, control: RunControl) async throws -> ImportJob {
-        let path = spoolDirectory + "/" + job.spoolName
+        let path = try await Importer.localSpool(job, store: store, directory: spoolDirectory)
         let mapping = try HeaderMapping.resolve(header: job.header, columnMap: job.columnMap, ignoreUnknownColumns: job.ignoreUnknownColumns)
         let preparer = RowPreparer(mapping: mapping)
         var duplicates = InFileDuplicates(spool: SpoolRows(path: path, delimiter: job.delimiter), preparer: preparer)
@@ -112,6 +117,10 @@ struct ImportProcessor: Sendable {
                 current = try await previous.value
                 applying = nil
                 publish(current, false)
+                if let asked = current.stopRequested {
+                    // Asked through the store by another process.
+                    _ = control.request(asked == .cancel ? .cancel : .pause)
+                }
                 if let request = control.request {
                     return try await stop(current, request)
                 }
@@ -133,7 +142,9 @@ struct ImportProcessor: Sendable {
         try await store.endRun(importID: job.id)
         switch request {
         case .shutdown:
-            // Stays RUNNING in storage; the next start resumes it from here.
+            // Stays RUNNING in storage; the next start (or another process
+            // sharing the store) resumes it from here.
+            try? await store.releaseClaim(id: job.id)
             return job
         case .pause, .cancel:
             let stopped = try await store.transition(id: job.id, event: request == .pause ? .pause : .cancel, error: nil, at: clock.now())

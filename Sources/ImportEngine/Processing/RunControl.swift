@@ -24,6 +24,16 @@ final class RunControl: Sendable {
 
     var request: StopRequest? { state.withLock { $0.request } }
 
+    /// Asks the run to stop without waiting for it to end.
+    @discardableResult
+    func request(_ request: StopRequest) -> Bool {
+        state.withLock { state in
+            guard state.finished == nil else { return false }
+            state.request = max(state.request ?? request, request)
+            return true
+        }
+    }
+
     /// Asks the run to stop; returns the import once the run has ended.
     func stop(_ request: StopRequest) async -> ImportJob {
         await withCheckedContinuation { continuation in

@@ -47,6 +47,39 @@ public protocol ImportStore: Sendable {
     /// Spool files that belong to an import.
     func spoolNames() async throws -> Set<String>
 
+    /// Creates the import as `createImport(_:)` does, its spooled file at
+    /// `spoolPath`: a store several processes share keeps the file's bytes too,
+    /// in the same transaction, so any of them can run the import.
+    func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob
+
+    // MARK: Runs, when several processes share the store
+    //
+    // SQLite has one process: a claim always holds, nothing is abandoned, and no
+    // other process changes anything. PostgreSQL replicas claim imports with a
+    // lease, ask each other to stop through the store, and hear each other's
+    // changes.
+
+    /// Claims `id` for a run here: QUEUED becomes RUNNING; a RUNNING import is
+    /// taken over when no live process holds it (a stop or a crash cut its run
+    /// short). nil when it is not to run (paused, cancelled, or run elsewhere).
+    func claim(id: Int64, at: WallTime) async throws -> ImportJob?
+    /// Keeps this process's claim on a running import; false when it was lost.
+    func renewClaim(id: Int64) async throws -> Bool
+    /// A run here stopped for a shutdown: let another process take it at once.
+    func releaseClaim(id: Int64) async throws
+    /// RUNNING imports whose process stopped renewing its claim: to take over.
+    func abandonedRuns() async throws -> [Int64]
+    /// Asks another live process that runs `id` to pause or cancel it at its
+    /// next batch; false when no other process runs it.
+    func requestStop(id: Int64, event: ImportEvent) async throws -> Bool
+    /// Ids of imports other processes change, as they change; nil when no other
+    /// process shares the store.
+    func changes() -> AsyncStream<Int64>?
+    /// Writes the spooled file `name` (kept by `createImport(_:spoolPath:)`)
+    /// into `directory` under that name, whole or not at all; false when the
+    /// store keeps no spooled files.
+    func fetchSpool(name: String, into directory: String) async throws -> Bool
+
     // MARK: Rows and contacts
 
     /// Row results after `afterRow`, in row order; `outcome` nil means all.
@@ -62,6 +95,33 @@ public protocol ImportStore: Sendable {
     func revokeToken(id: Int64, at: WallTime) async throws -> Bool
     /// The live (not revoked) token with this hash.
     func token(hash: String) async throws -> APIToken?
+
+    // MARK: Metrics
+
+    /// Counts by state and outcome (the admin endpoint's metrics and readiness).
+    func statistics() async throws -> StoreStatistics
+}
+
+
+extension ImportStore {
+    public func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob {
+        try await createImport(new)
+    }
+
+    /// The only process: a RUNNING import here was interrupted, and resumes.
+    public func claim(id: Int64, at: WallTime) async throws -> ImportJob? {
+        guard let job = try await importJob(id: id) else { return nil }
+        if job.state == .running { return job }
+        guard let started = try? await transition(id: id, event: .start, error: nil, at: at), started.changed else { return nil }
+        return started.job
+    }
+
+    public func renewClaim(id: Int64) async throws -> Bool { true }
+    public func releaseClaim(id: Int64) async throws {}
+    public func abandonedRuns() async throws -> [Int64] { [] }
+    public func requestStop(id: Int64, event: ImportEvent) async throws -> Bool { false }
+    public func changes() -> AsyncStream<Int64>? { nil }
+    public func fetchSpool(name: String, into directory: String) async throws -> Bool { false }
 }
 
 /// What a transition did.
@@ -86,4 +146,24 @@ public enum StoreError: Error, Sendable, Hashable {
     case notFound(Int64)
     /// The disk holding the database is full; nothing of the write was kept.
     case diskFull
+    /// This process no longer holds the import's run: another took it over
+    /// after this one stopped renewing its claim. Nothing of the write was kept.
+    case claimLost(Int64)
 }
+
+/// What the imports add up to, for metrics.
+public struct StoreStatistics: Sendable {
+    /// Imports by state.
+    public var importsByState: [ImportState: Int64]
+    /// Rows processed over every import, by outcome ("created", "updated", "skipped", "failed").
+    public var rowsByOutcome: [String: Int64]
+    /// The running import's id and rows done, if one runs.
+    public var running: (id: Int64, processedRows: Int64)?
+
+    public init(importsByState: [ImportState: Int64], rowsByOutcome: [String: Int64], running: (id: Int64, processedRows: Int64)?) {
+        self.importsByState = importsByState
+        self.rowsByOutcome = rowsByOutcome
+        self.running = running
+    }
+}
+

@@ -1,8 +1,30 @@
 import Foundation
 import ImportEngine
+import ImportStorePostgres
 import ImportStoreSQLite
 import Logging
 import Platform
+import PostgresTestSupport
+import Testing
+
+/// The stores the contract tests run against: every test that takes a
+/// `Backend` runs once on each.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    var testDescription: String { rawValue }
+}
+
+/// A fresh PostgreSQL database in the tests' cluster.
+func postgresStore(configure: (inout PostgresStoreConfiguration) -> Void = { _ in }) throws -> PostgresImportStore {
+    let cluster = try PostgresCluster.shared.get()
+    let name = "importer_\(UInt64.random(in: 0...UInt64.max))"
+    try cluster.createDatabase(name)
+    var configuration = PostgresStoreConfiguration(conninfo: cluster.conninfo(database: name))
+    configuration.connections = 4
+    configure(&configuration)
+    return try PostgresImportStore(configuration)
+}
 
 /// An importer on real SQLite in a temporary directory, on a manual clock that
 /// starts at 2026-01-05 10:07:00 UTC (the 15-minute ticks are :00 :15 :30 :45).
@@ -12,18 +34,33 @@ final class ImporterHarness: @unchecked Sendable {
     let directory: String
     let clock: ManualClock
     let store: any ImportStore
-    let sqlite: SQLiteImportStore
+    let backend: Backend
+    /// The SQLite store (nil on PostgreSQL), for tests of SQLite itself.
+    let sqlite: SQLiteImportStore?
+    let postgres: PostgresImportStore?
     private(set) var importer: Importer
     let interval: Duration
     let batchRows: Int
 
-    init(batchRows: Int = 10_000, interval: Duration = .seconds(900), store wrap: ((SQLiteImportStore) -> any ImportStore)? = nil,
+    init(_ backend: Backend = .sqlite, batchRows: Int = 10_000, interval: Duration = .seconds(900),
+         store wrap: ((any ImportStore) -> any ImportStore)? = nil, postgres shared: PostgresImportStore? = nil,
          directory: String? = nil, clock: ManualClock? = nil, configure: (inout ImporterConfiguration) -> Void = { _ in }) async throws {
         self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("importer-\(UUID().uuidString)").path
         try FileSystem.createDirectory(self.directory)
         self.clock = clock ?? ManualClock(now: Self.start)
-        self.sqlite = try SQLiteImportStore(path: self.directory + "/importd.sqlite")
-        self.store = wrap?(sqlite) ?? sqlite
+        self.backend = backend
+        let base: any ImportStore
+        switch backend {
+        case .sqlite:
+            sqlite = try SQLiteImportStore(path: self.directory + "/importd.sqlite")
+            postgres = nil
+            base = sqlite!
+        case .postgres:
+            sqlite = nil
+            postgres = try shared ?? postgresStore()
+            base = postgres!
+        }
+        self.store = wrap?(base) ?? base
         self.interval = interval
         self.batchRows = batchRows
         var configuration = ImporterConfiguration(spoolDirectory: self.directory + "/spool")
@@ -39,6 +76,7 @@ final class ImporterHarness: @unchecked Sendable {
 
     func close() async {
         await importer.shutdown()
+        postgres?.close()
     }
 
     func remove() {
@@ -92,13 +130,19 @@ final class ImporterHarness: @unchecked Sendable {
     }
 
     func contact(email: String) async throws -> ContactRecord? {
-        let ids = try await sqlite.contactIDs(emailKey: email.lowercased())
+        let key = email.lowercased()
+        let ids = if let sqlite { try await sqlite.contactIDs(emailKey: key) } else { try await postgres!.contactIDs(emailKey: key) }
         guard let id = ids.first else { return nil }
         return try await store.contact(id: id)
     }
 
     func contactCount() async throws -> Int64 {
-        try await sqlite.count("contacts")
+        try await count("contacts")
+    }
+
+    func count(_ table: String) async throws -> Int64 {
+        if let sqlite { return try await sqlite.count(table) }
+        return try await postgres!.count(table)
     }
 
     /// Restarts the importer on the same data (as after a crash or stop).
@@ -156,6 +200,15 @@ final class SlowStore: ImportStore, @unchecked Sendable {
     func tokens() async throws -> [APIToken] { try await base.tokens() }
     func revokeToken(id: Int64, at: WallTime) async throws -> Bool { try await base.revokeToken(id: id, at: at) }
     func token(hash: String) async throws -> APIToken? { try await base.token(hash: hash) }
+    func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob { try await base.createImport(new, spoolPath: spoolPath) }
+    func claim(id: Int64, at: WallTime) async throws -> ImportJob? { try await base.claim(id: id, at: at) }
+    func renewClaim(id: Int64) async throws -> Bool { try await base.renewClaim(id: id) }
+    func releaseClaim(id: Int64) async throws { try await base.releaseClaim(id: id) }
+    func abandonedRuns() async throws -> [Int64] { try await base.abandonedRuns() }
+    func requestStop(id: Int64, event: ImportEvent) async throws -> Bool { try await base.requestStop(id: id, event: event) }
+    func changes() -> AsyncStream<Int64>? { base.changes() }
+    func fetchSpool(name: String, into directory: String) async throws -> Bool { try await base.fetchSpool(name: name, into: directory) }
+    func statistics() async throws -> StoreStatistics { try await base.statistics() }
 }
 
 /// A CSV of `count` valid contacts: first,last,email.

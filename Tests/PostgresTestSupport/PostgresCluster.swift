@@ -4,11 +4,11 @@ import Foundation
 /// server on a Unix socket in that directory (no TCP port at all), stopped when
 /// the test process exits. PostgreSQL refuses to run as root, so as root it runs
 /// as the `postgres` user Debian's package creates (`runuser -u postgres`).
-final class PostgresCluster: @unchecked Sendable {
+public final class PostgresCluster: @unchecked Sendable {
     // @unchecked: every stored property is set in `init` and never changes.
 
     /// One cluster for the whole test process.
-    static let shared: Result<PostgresCluster, ClusterError> = {
+    public static let shared: Result<PostgresCluster, ClusterError> = {
         do {
             let cluster = try PostgresCluster()
             current = cluster
@@ -22,19 +22,19 @@ final class PostgresCluster: @unchecked Sendable {
     }()
     nonisolated(unsafe) private static var current: PostgresCluster?
 
-    struct ClusterError: Error, CustomStringConvertible {
+    public struct ClusterError: Error, CustomStringConvertible {
         let message: String
-        var description: String { message }
+        public var description: String { message }
     }
 
-    let directory: String
-    let socketDirectory: String
-    let port = 5432
+    public let directory: String
+    public let socketDirectory: String
+    public let port = 5432
     private let binaries: String
     private let asUser: String?
 
     /// A libpq connection string for database `name`.
-    func conninfo(database name: String = "postgres") -> String {
+    public func conninfo(database name: String = "postgres") -> String {
         "host=\(socketDirectory) port=\(port) user=postgres dbname=\(name) connect_timeout=10"
     }
 
@@ -56,17 +56,17 @@ final class PostgresCluster: @unchecked Sendable {
         }
         try run(binaries + "/initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
         let options = "-c listen_addresses='' -k \(socketDirectory) -p \(port) -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            + " -c max_connections=50 -c shared_buffers=32MB"
+            + " -c max_connections=300 -c shared_buffers=32MB"
         try run(binaries + "/pg_ctl", ["-D", directory + "/data", "-l", directory + "/server.log", "-o", options, "-w", "-t", "60", "start"])
     }
 
-    func stop() {
+    public func stop() {
         _ = try? run(binaries + "/pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A new empty database (each test its own).
-    func createDatabase(_ name: String) throws {
+    public func createDatabase(_ name: String) throws {
         try run(binaries + "/createdb", ["-h", socketDirectory, "-p", String(port), "-U", "postgres", name])
     }
 

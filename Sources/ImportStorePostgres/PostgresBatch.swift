@@ -1,0 +1,395 @@
+import ImportEngine
+import PostgresDB
+
+/// Applying a batch on PostgreSQL: a few round trips per batch, not per row.
+///
+/// 1. Lock the import's row and check this replica still holds the run.
+/// 2. Look up every key of the batch at once; lock the contacts they name.
+/// 3. Decide every row in memory, in row order, exactly as the SQLite store
+///    does row by row (match by external_id then email, merge, conflicts).
+/// 4. Write: ids for new contacts, the keys (unique in the database: a key
+///    another replica took meanwhile makes the insert come up short, and the
+///    batch is rolled back and decided again), the contacts (COPY), merged
+///    contacts (COPY to a staging table, one UPDATE), subscriptions, row
+///    results and errors (COPY), and the counters with the checkpoint.
+extension PostgresImportStore {
+    /// Rolls the batch back and decides it again: another replica took a key
+    /// (or a contact) this batch counted on.
+    struct Contended: Error {}
+
+    public func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob {
+        var attempt = 0
+        while true {
+            do {
+                return try await run { db in
+                    try db.transaction { try self.apply(db, batch, job: job, at: at) }
+                }
+            } catch let error where Self.isContention(error) && attempt < 20 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int64(5 * attempt)))
+            }
+        }
+    }
+
+    static func isContention(_ error: any Error) -> Bool {
+        if error is Contended { return true }
+        guard let error = error as? PGError else { return false }
+        return error.isUniqueViolation || error.isSerializationFailure
+    }
+
+    private func apply(_ db: PGConnection, _ batch: RowBatch, job: ImportJob, at: WallTime) throws -> ImportJob {
+        let fence = try db.execute("SELECT state, lease_owner FROM imports WHERE id = $1 FOR UPDATE", [.int(job.id)])
+        guard fence.count == 1, fence.int(0, 0) == Int64(ImportState.running.rawValue) else {
+            throw ImportError.failedPrecondition("import \(job.publicID) is no longer RUNNING")
+        }
+        guard fence.text(0, 1) == replica else { throw StoreError.claimLost(job.id) }
+
+        var plan = BatchPlan(job: job, at: at)
+        plan.owners = try lookUpKeys(db, batch)
+        let matched = Set(plan.owners.values).sorted()
+        if !matched.isEmpty && job.onDuplicate != .skip {
+            plan.contacts = try loadContacts(db, matched, lock: !job.validateOnly)
+        }
+        for row in 0..<batch.count {
+            try plan.decide(batch, row)
+        }
+        let newIDs = job.validateOnly ? [] : try write(db, plan, batch)
+        try copyRowResults(db, plan, batch, newIDs: newIDs)
+        let counts = plan.counts
+        let r = try db.execute("""
+            UPDATE imports SET processed_rows = processed_rows + $1, created = created + $2, updated = updated + $3,
+                skipped = skipped + $4, failed = failed + $5, checkpoint_offset = $6, checkpoint_row = $7,
+                updated_at = $8, version = version + 1, lease_until = now() + interval '\(leaseInterval)'
+            WHERE id = $9 RETURNING \(Self.importColumns)
+            """, [
+                .int(Int64(batch.count)), .int(counts.created), .int(counts.updated), .int(counts.skipped), .int(counts.failed),
+                .int(batch.nextOffset), .int(Int64(batch.rowNumbers.last ?? Int(job.checkpointRow))), .int(at.microseconds), .int(job.id),
+            ])
+        try notify(db, job.id)
+        return Self.readJob(r, 0)
+    }
+
+    /// The owners of every external_id and email key in the batch.
+    private func lookUpKeys(_ db: PGConnection, _ batch: RowBatch) throws -> [ContactKey: Int64] {
+        var externalIDs: [String] = []
+        var emails: [String] = []
+        for row in 0..<batch.count where batch.failures[row] == nil {
+            let external = batch.range(row, .externalID)
+            if !external.isEmpty { externalIDs.append(String(decoding: batch.bytes[external], as: UTF8.self)) }
+            let email = batch.range(row, RowBatch.emailKeySlot)
+            if !email.isEmpty { emails.append(String(decoding: batch.bytes[email], as: UTF8.self)) }
+        }
+        guard !externalIDs.isEmpty || !emails.isEmpty else { return [:] }
+        let r = try db.execute("""
+            SELECT kind, key, contact_id FROM contact_keys WHERE kind = 2 AND key = ANY($1::text[])
+            UNION ALL SELECT kind, key, contact_id FROM contact_keys WHERE kind = 1 AND key = ANY($2::text[])
+            """, [.textArray(externalIDs), .textArray(emails)])
+        var owners: [ContactKey: Int64] = [:]
+        for i in 0..<r.count {
+            owners[ContactKey(kind: r.int(i, 0) ?? 0, key: r.text(i, 1) ?? "")] = r.int(i, 2)
+        }
+        return owners
+    }
+
+    /// The contacts rows matched, locked (in id order: replicas never wait on
+    /// each other in a circle) unless this is a dry run.
+    private func loadContacts(_ db: PGConnection, _ ids: [Int64], lock: Bool) throws -> [Int64: ContactState] {
+        let columns = ContactField.allCases.map(\.name).joined(separator: ", ")
+        let r = try db.execute("""
+            SELECT id, kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ANY($1::bigint[]) ORDER BY id
+            \(lock ? "FOR UPDATE" : "")
+            """, [.intArray(ids)])
+        var contacts: [Int64: ContactState] = [:]
+        let fieldCount = ContactField.allCases.count
+        for i in 0..<r.count {
+            contacts[r.int(i, 0) ?? 0] = ContactState(
+                kind: r.int(i, 1) ?? 0, fields: (0..<fieldCount).map { r.text(i, 2 + $0) },
+                updatedBy: r.int(i, 2 + fieldCount), updatedAt: r.int(i, 3 + fieldCount) ?? 0)
+        }
+        return contacts
+    }
+
+    /// Writes what the plan decided; the new contacts' ids, in row order.
+    private func write(_ db: PGConnection, _ plan: BatchPlan, _ batch: RowBatch) throws -> [Int64] {
+        let job = plan.job
+        let at = plan.at.microseconds
+        // Real ids for the new contacts, in row order.
+        var newIDs: [Int64] = []
+        if !plan.newRows.isEmpty {
+            let r = try db.execute("SELECT nextval('contacts_id_seq') FROM generate_series(1, $1)", [.int(Int64(plan.newRows.count))])
+            newIDs = (0..<r.count).compactMap { r.int($0, 0) }
+        }
+        let resolve = { (id: Int64) -> Int64 in id < 0 ? newIDs[Int(-id) - 1] : id }
+
+        if !plan.keyDeletes.isEmpty {
+            try db.execute("""
+                DELETE FROM contact_keys WHERE (kind, key, contact_id) IN
+                    (SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[]))
+                """, [.intArray(plan.keyDeletes.map { $0.key.kind }), .textArray(plan.keyDeletes.map { $0.key.key }),
+                      .intArray(plan.keyDeletes.map { $0.contactID })])
+        }
+        if !plan.keyInserts.isEmpty {
+            // In key order: two replicas inserting overlapping keys wait on each other one way only.
+            let inserts = plan.keyInserts.sorted { $0.key < $1.key }
+            let added = try db.execute("""
+                INSERT INTO contact_keys (kind, key, contact_id)
+                SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING
+                """, [.intArray(inserts.map { $0.key.kind }), .textArray(inserts.map { $0.key.key }),
+                      .intArray(inserts.map { resolve($0.contactID) })])
+            // A key another replica committed since the look-up: decide again.
+            guard added.affectedRows == inserts.count else { throw Contended() }
+        }
+        if !plan.newRows.isEmpty {
+            let columns = ContactField.allCases.map(\.name).joined(separator: ", ")
+            try db.copyIn("""
+                COPY contacts (id, kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at) FROM STDIN
+                """) { copy in
+                for (index, row) in plan.newRows.enumerated() {
+                    copy.append(newIDs[index])
+                    copy.append(Int64(job.kind.rawValue))
+                    for field in ContactField.allCases { copy.appendText(batch.bytes, batch.range(row, field)) }
+                    copy.append(job.originCampaignID)
+                    copy.append(job.id)
+                    copy.append(at)
+                    copy.append(at)
+                    try copy.endRow()
+                }
+            }
+        }
+        if !plan.merged.isEmpty {
+            let columns = ContactField.allCases.map(\.name)
+            try db.copyIn("COPY merge_stage (id, kind, \(columns.joined(separator: ", ")), updated_by_import, updated_at, created_at) FROM STDIN") { copy in
+                for id in plan.merged.sorted() {
+                    let contact = plan.contacts[id]!
+                    copy.append(id)
+                    copy.append(contact.kind)
+                    for value in contact.fields { copy.appendText(value) }
+                    copy.append(contact.updatedBy)
+                    copy.append(contact.updatedAt)
+                    copy.append(Int64(0))
+                    try copy.endRow()
+                }
+            }
+            let sets = (["kind"] + columns + ["updated_by_import", "updated_at"]).map { "\($0) = s.\($0)" }.joined(separator: ", ")
+            try db.execute("UPDATE contacts c SET \(sets) FROM merge_stage s WHERE c.id = s.id")
+        }
+        if !job.subscriptionIDs.isEmpty && !plan.subscribed.isEmpty {
+            try db.execute("""
+                INSERT INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at)
+                SELECT c, s, $3, $4 FROM unnest($1::bigint[]) c CROSS JOIN unnest($2::bigint[]) s ON CONFLICT DO NOTHING
+                """, [.intArray(plan.subscribed.map(resolve)), .intArray(job.subscriptionIDs), .int(job.id), .int(at)])
+        }
+        return newIDs
+    }
+
+    private func copyRowResults(_ db: PGConnection, _ plan: BatchPlan, _ batch: RowBatch, newIDs: [Int64]) throws {
+        try db.copyIn("COPY import_rows (import_id, row_number, outcome, contact_id, byte_offset, previous) FROM STDIN") { copy in
+            for record in plan.records {
+                copy.append(plan.job.id)
+                copy.append(Int64(batch.rowNumbers[record.row]))
+                copy.append(Int64(record.outcome.rawValue))
+                copy.append(record.contactID.map { $0 < 0 ? newIDs[Int(-$0) - 1] : $0 })
+                copy.append(batch.offsets[record.row])
+                if let previous = record.previous { copy.append(.bytes(previous)) } else { copy.appendNull() }
+                try copy.endRow()
+            }
+        }
+        guard !plan.errors.isEmpty else { return }
+        try db.copyIn("COPY import_row_errors (import_id, row_number, seq, code, column_name, message) FROM STDIN") { copy in
+            for (row, errors) in plan.errors {
+                for (seq, error) in errors.enumerated() {
+                    copy.append(plan.job.id)
+                    copy.append(Int64(batch.rowNumbers[row]))
+                    copy.append(Int64(seq))
+                    copy.appendText(error.code.rawValue)
+                    copy.appendText(error.column)
+                    copy.appendText(error.message)
+                    try copy.endRow()
+                }
+            }
+        }
+    }
+}
+
+/// A dedup key: kind 1 email (case-folded), 2 external_id.
+struct ContactKey: Hashable, Comparable {
+    var kind: Int64
+    var key: String
+
+    static let email: Int64 = 1
+    static let externalID: Int64 = 2
+
+    /// (kind, key) in byte order, the `C` collation of the key column.
+    static func < (a: ContactKey, b: ContactKey) -> Bool {
+        a.kind != b.kind ? a.kind < b.kind : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
+    }
+
+    static func emailKey(_ email: String) -> String {
+        var key: [UInt8] = []
+        FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
+        return String(decoding: key, as: UTF8.self)
+    }
+}
+
+/// A contact as a batch sees and changes it.
+struct ContactState {
+    var kind: Int64
+    var fields: [String?]
+    var updatedBy: Int64?
+    var updatedAt: Int64
+}
+
+/// A batch decided in memory: what each row comes to, and what to write. New
+/// contacts have placeholder ids -1, -2, ... until the sequence gives real ones.
+struct BatchPlan {
+    struct Record {
+        var row: Int
+        var outcome: RowOutcome
+        var contactID: Int64?
+        var previous: [UInt8]?
+    }
+
+    let job: ImportJob
+    let at: WallTime
+    var owners: [ContactKey: Int64] = [:]
+    var contacts: [Int64: ContactState] = [:]
+    var records: [Record] = []
+    var errors: [(Int, [RowError])] = []
+    var newRows: [Int] = []
+    var merged = Set<Int64>()
+    var subscribed: [Int64] = []
+    var keyDeletes: [(key: ContactKey, contactID: Int64)] = []
+    var keyInserts: [(key: ContactKey, contactID: Int64)] = []
+    var counts = (created: Int64(0), updated: Int64(0), skipped: Int64(0), failed: Int64(0))
+
+    init(job: ImportJob, at: WallTime) {
+        self.job = job
+        self.at = at
+    }
+
+    private func text(_ batch: RowBatch, _ range: Range<Int>) -> String? {
+        range.isEmpty ? nil : String(decoding: batch.bytes[range], as: UTF8.self)
+    }
+
+    mutating func decide(_ batch: RowBatch, _ row: Int) throws {
+        if batch.hasFailures, let errors = batch.failures[row] {
+            fail(row, errors)
+            return
+        }
+        let external = text(batch, batch.range(row, .externalID))
+        let emailKey = text(batch, batch.range(row, RowBatch.emailKeySlot))
+        var match: (id: Int64, byEmail: Bool)?
+        if let external, let id = owners[ContactKey(kind: ContactKey.externalID, key: external)] {
+            match = (id, false)
+        } else if let emailKey, let id = owners[ContactKey(kind: ContactKey.email, key: emailKey)] {
+            match = (id, true)
+        }
+        guard let match else {
+            create(batch, row, external: external, emailKey: emailKey)
+            return
+        }
+        if job.onDuplicate == .skip {
+            record(row, .skipped, contactID: match.id)
+            return
+        }
+        try merge(batch, row, into: match.id, matchedByEmail: match.byEmail, external: external, emailKey: emailKey)
+    }
+
+    private mutating func create(_ batch: RowBatch, _ row: Int, external: String?, emailKey: String?) {
+        guard !job.validateOnly else {
+            record(row, .created, contactID: nil)
+            return
+        }
+        newRows.append(row)
+        let id = -Int64(newRows.count)
+        if let external { claim(ContactKey(kind: ContactKey.externalID, key: external), for: id) }
+        if let emailKey { claim(ContactKey(kind: ContactKey.email, key: emailKey), for: id) }
+        if !job.subscriptionIDs.isEmpty { subscribed.append(id) }
+        record(row, .created, contactID: id)
+    }
+
+    private mutating func claim(_ key: ContactKey, for id: Int64) {
+        owners[key] = id
+        keyInserts.append((key, id))
+    }
+
+    private mutating func merge(_ batch: RowBatch, _ row: Int, into id: Int64, matchedByEmail: Bool, external: String?, emailKey: String?) throws {
+        guard id > 0 else {
+            // Only a row the in-file check would have caught matches a contact of this batch.
+            fail(row, [RowError(code: .conflictingContact, column: external == nil ? "email" : "external_id",
+                                message: "the row matches a contact an earlier row of this file creates")])
+            return
+        }
+        // Gone since the look-up (a revert on another replica): decide the batch again.
+        guard var contact = contacts[id] else { throw PostgresImportStore.Contended() }
+        let oldExternal = contact.fields[ContactField.externalID.rawValue]
+        if matchedByEmail, let external, let oldExternal, external != oldExternal {
+            conflict(row, external: external, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(oldExternal)")
+            return
+        }
+        let oldEmailKey = contact.fields[ContactField.email.rawValue].map(ContactKey.emailKey)
+        let emailKeyChanges = emailKey != nil && emailKey != oldEmailKey
+        if emailKeyChanges, let emailKey, let other = owners[ContactKey(kind: ContactKey.email, key: emailKey)], other != id {
+            conflict(row, external: external,
+                     "the row matches contact \(ResourceKind.contact.format(id)), but its email belongs to contact \(ResourceKind.contact.format(other))")
+            return
+        }
+        if job.validateOnly {
+            record(row, .updated, contactID: id)
+            return
+        }
+        var previous = PreviousValues(kind: contact.kind, updatedBy: contact.updatedBy, updatedAt: contact.updatedAt)
+        for field in ContactField.allCases {
+            let range = batch.range(row, field)
+            guard !range.isEmpty, field != .email || emailKeyChanges else { continue }
+            let value = String(decoding: batch.bytes[range], as: UTF8.self)
+            let old = contact.fields[field.rawValue]
+            guard value != old else { continue }
+            previous.fields.append((field.rawValue, old))
+            contact.fields[field.rawValue] = value
+        }
+        // A lead becomes a contact when the upload says contact; a contact never
+        // becomes a lead; an upload that did not say keeps the kind.
+        if job.kindExplicit && job.kind == .contact { contact.kind = Int64(ContactKind.contact.rawValue) }
+        contact.updatedBy = job.id
+        contact.updatedAt = at.microseconds
+        contacts[id] = contact
+        merged.insert(id)
+        if emailKeyChanges, let emailKey {
+            if let oldEmailKey {
+                let old = ContactKey(kind: ContactKey.email, key: oldEmailKey)
+                owners[old] = nil
+                if let pending = keyInserts.firstIndex(where: { $0.key == old && $0.contactID == id }) {
+                    keyInserts.remove(at: pending)
+                } else {
+                    keyDeletes.append((old, id))
+                }
+            }
+            claim(ContactKey(kind: ContactKey.email, key: emailKey), for: id)
+        }
+        if let external, oldExternal == nil {
+            claim(ContactKey(kind: ContactKey.externalID, key: external), for: id)
+        }
+        if !job.subscriptionIDs.isEmpty { subscribed.append(id) }
+        record(row, .updated, contactID: id, previous: previous.encoded())
+    }
+
+    private mutating func conflict(_ row: Int, external: String?, _ message: String) {
+        fail(row, [RowError(code: .conflictingContact, column: external == nil ? "email" : "external_id", message: message)])
+    }
+
+    private mutating func fail(_ row: Int, _ errors: [RowError]) {
+        record(row, .failed, contactID: nil)
+        if !errors.isEmpty { self.errors.append((row, errors)) }
+    }
+
+    private mutating func record(_ row: Int, _ outcome: RowOutcome, contactID: Int64?, previous: [UInt8]? = nil) {
+        switch outcome {
+        case .created: counts.created += 1
+        case .updated: counts.updated += 1
+        case .skipped: counts.skipped += 1
+        case .failed: counts.failed += 1
+        }
+        records.append(Record(row: row, outcome: outcome, contactID: contactID, previous: previous))
+    }
+}

@@ -1,0 +1,174 @@
+import ImportEngine
+import PostgresDB
+
+/// Row results, summaries, and revert.
+extension PostgresImportStore {
+    public func rows(importID: Int64, outcome: RowOutcome?, afterRow: Int64, limit: Int) async throws -> [ImportRowRecord] {
+        try await run { db in
+            let filter = outcome.map { $0 == .created ? "AND outcome = 1" : "AND outcome = \($0.rawValue) AND outcome <> 1" } ?? ""
+            let r = try db.execute("""
+                SELECT row_number, outcome, contact_id, byte_offset, revert_state FROM import_rows
+                WHERE import_id = $1 AND row_number > $2 \(filter) ORDER BY row_number LIMIT $3
+                """, [.int(importID), .int(afterRow), .int(Int64(limit))])
+            var records = (0..<r.count).map { i in
+                ImportRowRecord(
+                    rowNumber: r.int(i, 0) ?? 0, outcome: RowOutcome(rawValue: Int(r.int(i, 1) ?? 0)) ?? .failed, contactID: r.int(i, 2),
+                    errors: [], offset: r.int(i, 3) ?? 0, revertKept: r.int(i, 4) == 2)
+            }
+            guard let first = records.first?.rowNumber, let last = records.last?.rowNumber, outcome != .created else { return records }
+            let e = try db.execute("""
+                SELECT row_number, code, column_name, message FROM import_row_errors
+                WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 ORDER BY row_number, seq
+                """, [.int(importID), .int(first), .int(last)])
+            var errors: [Int64: [RowError]] = [:]
+            for i in 0..<e.count {
+                errors[e.int(i, 0) ?? 0, default: []].append(RowError(
+                    code: RowErrorCode(rawValue: e.text(i, 1) ?? "") ?? .malformedRow, column: e.text(i, 2) ?? "", message: e.text(i, 3) ?? ""))
+            }
+            for i in records.indices {
+                records[i].errors = errors[records[i].rowNumber] ?? []
+            }
+            return records
+        }
+    }
+
+    public func summary(importID: Int64, by grouping: RowGrouping) async throws -> [(key: String, count: Int64)] {
+        try await run { db in
+            switch grouping {
+            case .outcome:
+                // The counters are committed with the rows they count.
+                guard let job = try Self.job(db, importID) else { return [] }
+                return job.outcomeCounts
+            case .errorCode, .column:
+                let key = grouping == .errorCode ? "code" : "CASE column_name WHEN '' THEN '(row)' ELSE column_name END"
+                let r = try db.execute("""
+                    SELECT \(key) AS k, count(DISTINCT row_number) AS n FROM import_row_errors WHERE import_id = $1
+                    GROUP BY 1 ORDER BY n DESC, (\(key)) COLLATE "C"
+                    """, [.int(importID)])
+                return (0..<r.count).map { (key: r.text($0, 0) ?? "", count: r.int($0, 1) ?? 0) }
+            }
+        }
+    }
+
+    /// Reverts in chunks of rows, each chunk one transaction; every row is
+    /// marked as it is done, so a revert broken off goes on where it stopped.
+    public func revert(job: ImportJob, at: WallTime) async throws -> ImportJob {
+        var after: Int64 = 0
+        while true {
+            let start = after
+            let last = try await run { db -> Int64? in
+                try db.transaction { try Self.revertChunk(db, job: job, after: start) }
+            }
+            guard let last else { break }
+            after = last
+        }
+        return try await run { db in
+            try db.transaction {
+                guard let current = try Self.job(db, job.id) else { throw StoreError.notFound(job.id) }
+                return try self.transition(db, id: job.id, event: .revert, error: current.revertNote, at: at).job
+            }
+        }
+    }
+
+    /// One chunk of a revert; the last row number done, or nil when none was left.
+    private static func revertChunk(_ db: PGConnection, job: ImportJob, after: Int64) throws -> Int64? {
+        let rows = try db.execute("""
+            SELECT r.row_number, r.outcome, r.contact_id, r.previous, c.updated_by_import, c.email, c.external_id, c.id IS NOT NULL
+            FROM import_rows r LEFT JOIN contacts c ON c.id = r.contact_id
+            WHERE r.import_id = $1 AND r.row_number > $2 AND r.outcome IN (1, 2) AND r.revert_state IS NULL AND r.contact_id IS NOT NULL
+            ORDER BY r.row_number LIMIT 2000
+            """, [.int(job.id), .int(after)])
+        guard rows.count > 0, let lastRow = rows.int(rows.count - 1, 0) else { return nil }
+        // Lock the contacts in id order first: replicas never wait in a circle.
+        let ids = (0..<rows.count).compactMap { rows.int($0, 2) }
+        try db.execute("SELECT id FROM contacts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", [.intArray(ids)])
+        var done: [Int64] = []
+        var kept: [Int64] = []
+        var deleted: [Int64] = []
+        for i in 0..<rows.count {
+            let rowNumber = rows.int(i, 0) ?? 0
+            let outcome = rows.int(i, 1) ?? 0
+            let contactID = rows.int(i, 2) ?? 0
+            guard rows.bool(i, 7) == true else {
+                done.append(rowNumber)  // the contact is gone already
+                continue
+            }
+            var lastUpdater = rows.int(i, 4)
+            var email = rows.text(i, 5)
+            var externalID = rows.text(i, 6)
+            if outcome == Int64(RowOutcome.updated.rawValue) {
+                // An earlier row of this chunk may have restored it already: read it as it is now.
+                let now = try db.execute("SELECT updated_by_import, email, external_id FROM contacts WHERE id = $1", [.int(contactID)])
+                guard now.count == 1 else {
+                    done.append(rowNumber)
+                    continue
+                }
+                (lastUpdater, email, externalID) = (now.int(0, 0), now.text(0, 1), now.text(0, 2))
+            }
+            if outcome == Int64(RowOutcome.created.rawValue) && (lastUpdater == nil || lastUpdater == job.id) {
+                deleted.append(contactID)
+                done.append(rowNumber)
+                continue
+            }
+            try db.execute("DELETE FROM contact_subscriptions WHERE contact_id = $1 AND added_by_import = $2", [.int(contactID), .int(job.id)])
+            guard outcome == Int64(RowOutcome.updated.rawValue), lastUpdater == job.id, let blob = rows.bytes(i, 3),
+                  let previous = PreviousValues.decode(blob)
+            else {
+                kept.append(rowNumber)  // a later import changed the contact: it stays as it is
+                continue
+            }
+            var restored: [Int: String?] = [:]
+            for (slot, value) in previous.fields { restored[slot] = value }
+            // The address it had may belong to someone else by now.
+            let emailKey = email.map(ContactKey.emailKey)
+            let keyBack = restored[ContactField.email.rawValue].map { $0.map(ContactKey.emailKey) } ?? emailKey
+            if keyBack != emailKey, let keyBack {
+                let owner = try db.execute("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = $1", [.text(keyBack)])
+                if owner.count == 1, owner.int(0, 0) != contactID {
+                    kept.append(rowNumber)
+                    continue
+                }
+            }
+            var sets: [String] = []
+            var values: [PGValue] = []
+            for field in ContactField.allCases {
+                guard let value = restored[field.rawValue] else { continue }
+                values.append(value.map { .text($0) } ?? .null)
+                sets.append("\(field.name) = $\(values.count)")
+            }
+            values += [.int(previous.kind), previous.updatedBy.map { .int($0) } ?? .null, .int(previous.updatedAt), .int(contactID)]
+            let n = values.count
+            sets += ["kind = $\(n - 3)", "updated_by_import = $\(n - 2)", "updated_at = $\(n - 1)"]
+            try db.execute("UPDATE contacts SET \(sets.joined(separator: ", ")) WHERE id = $\(n)", values)
+            if keyBack != emailKey {
+                try replaceKey(db, contactID, kind: ContactKey.email, old: emailKey, new: keyBack)
+            }
+            if let externalBack = restored[ContactField.externalID.rawValue], externalBack != externalID {
+                try replaceKey(db, contactID, kind: ContactKey.externalID, old: externalID, new: externalBack)
+            }
+            done.append(rowNumber)
+        }
+        if !deleted.isEmpty {
+            try db.execute("DELETE FROM contact_keys WHERE contact_id = ANY($1::bigint[])", [.intArray(deleted)])
+            try db.execute("DELETE FROM contact_subscriptions WHERE contact_id = ANY($1::bigint[])", [.intArray(deleted)])
+            try db.execute("DELETE FROM contacts WHERE id = ANY($1::bigint[])", [.intArray(deleted)])
+        }
+        for (state, rowNumbers) in [(1, done), (2, kept)] where !rowNumbers.isEmpty {
+            try db.execute("UPDATE import_rows SET revert_state = $1 WHERE import_id = $2 AND row_number = ANY($3::bigint[])",
+                           [.int(Int64(state)), .int(job.id), .intArray(rowNumbers)])
+        }
+        try db.execute("UPDATE imports SET reverted_rows = reverted_rows + $1, revert_kept_rows = revert_kept_rows + $2, version = version + 1 WHERE id = $3",
+                       [.int(Int64(done.count)), .int(Int64(kept.count)), .int(job.id)])
+        return lastRow
+    }
+
+    /// Moves a contact's key of `kind` from `old` to `new` (either may be nil).
+    private static func replaceKey(_ db: PGConnection, _ contact: Int64, kind: Int64, old: String?, new: String?) throws {
+        if let old {
+            try db.execute("DELETE FROM contact_keys WHERE kind = $1 AND key = $2 AND contact_id = $3", [.int(kind), .text(old), .int(contact)])
+        }
+        if let new {
+            try db.execute("INSERT INTO contact_keys (kind, key, contact_id) VALUES ($1, $2, $3)", [.int(kind), .text(new), .int(contact)])
+        }
+    }
+}

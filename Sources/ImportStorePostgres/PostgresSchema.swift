@@ -1,0 +1,147 @@
+import PostgresDB
+
+/// The PostgreSQL schema, as numbered migrations applied at start under an
+/// advisory lock (replicas starting together migrate once).
+///
+/// It mirrors the SQLite store's, with what several replicas need on top:
+/// - the dedup keys (`contact_keys`, unique per kind) are written with the rows
+///   that create or change them, in the same transaction, so two imports on two
+///   replicas can never give one email to two contacts: the second insert of a
+///   key waits for the first transaction and then finds it taken;
+/// - an import's run is claimed with a lease (`lease_owner`, `lease_until`, the
+///   database's clock), renewed while it runs; a pause or cancel asked through
+///   another replica is `requested_state`;
+/// - spooled files live in `spool_pages` (1 MiB each), written with the import.
+/// Times are microseconds since the epoch, as on SQLite, except the lease,
+/// which only the database's own clock judges.
+enum PostgresSchema {
+    static let migrations: [PGMigration] = [
+        PGMigration(1, """
+            CREATE TABLE campaigns (
+                id bigserial PRIMARY KEY,
+                name text NOT NULL,
+                code text UNIQUE,
+                created_at bigint NOT NULL
+            );
+            CREATE TABLE subscriptions (
+                id bigserial PRIMARY KEY,
+                name text NOT NULL,
+                code text UNIQUE,
+                created_at bigint NOT NULL
+            );
+            CREATE TABLE imports (
+                id bigserial PRIMARY KEY,
+                state integer NOT NULL,
+                version bigint NOT NULL DEFAULT 1,
+                file_name text NOT NULL,
+                kind integer NOT NULL,
+                origin_campaign_id bigint,
+                subscription_ids text NOT NULL,
+                on_duplicate integer NOT NULL,
+                column_map text NOT NULL,
+                ignore_unknown_columns boolean NOT NULL,
+                validate_only boolean NOT NULL,
+                encoding text NOT NULL,
+                sha256 text NOT NULL,
+                bytes bigint NOT NULL,
+                total_rows bigint NOT NULL,
+                processed_rows bigint NOT NULL DEFAULT 0,
+                created bigint NOT NULL DEFAULT 0,
+                updated bigint NOT NULL DEFAULT 0,
+                skipped bigint NOT NULL DEFAULT 0,
+                failed bigint NOT NULL DEFAULT 0,
+                error text,
+                created_at bigint NOT NULL,
+                started_at bigint,
+                finished_at bigint,
+                updated_at bigint NOT NULL,
+                reverted_rows bigint NOT NULL DEFAULT 0,
+                revert_kept_rows bigint NOT NULL DEFAULT 0,
+                spool_name text NOT NULL,
+                header text NOT NULL,
+                delimiter integer NOT NULL,
+                data_offset bigint NOT NULL,
+                checkpoint_offset bigint NOT NULL,
+                checkpoint_row bigint NOT NULL DEFAULT 0,
+                same_file_as bigint,
+                kind_explicit boolean NOT NULL,
+                lease_owner text,
+                lease_until timestamptz,
+                requested_state integer
+            );
+            CREATE INDEX imports_by_state ON imports (state, id);
+            CREATE INDEX imports_by_sha256 ON imports (sha256, id);
+
+            CREATE TABLE contacts (
+                id bigserial PRIMARY KEY,
+                kind integer NOT NULL,
+                external_id text, title text, first_name text, last_name text, email text, phone text,
+                mobile text, address1 text, address2 text, city text, state text, postal_code text,
+                country text, birth_date text, gender text, company text, notes text,
+                origin_campaign_id bigint,
+                created_by_import bigint,
+                updated_by_import bigint,
+                created_at bigint NOT NULL,
+                updated_at bigint NOT NULL
+            );
+            -- kind 1: email (case-folded), 2: external_id. Unique per kind; byte order.
+            CREATE TABLE contact_keys (
+                kind smallint NOT NULL,
+                key text COLLATE "C" NOT NULL,
+                contact_id bigint NOT NULL,
+                PRIMARY KEY (kind, key)
+            );
+            CREATE INDEX contact_keys_by_contact ON contact_keys (contact_id);
+
+            CREATE TABLE contact_subscriptions (
+                contact_id bigint NOT NULL,
+                subscription_id bigint NOT NULL,
+                added_by_import bigint,
+                added_at bigint NOT NULL,
+                PRIMARY KEY (contact_id, subscription_id)
+            );
+
+            CREATE TABLE import_rows (
+                import_id bigint NOT NULL,
+                row_number bigint NOT NULL,
+                outcome smallint NOT NULL,
+                contact_id bigint,
+                byte_offset bigint NOT NULL,
+                previous bytea,
+                revert_state smallint,
+                PRIMARY KEY (import_id, row_number)
+            );
+            CREATE INDEX import_rows_not_created ON import_rows (import_id, outcome, row_number) WHERE outcome <> 1;
+
+            CREATE TABLE import_row_errors (
+                import_id bigint NOT NULL,
+                row_number bigint NOT NULL,
+                seq integer NOT NULL,
+                code text NOT NULL,
+                column_name text NOT NULL,
+                message text NOT NULL,
+                PRIMARY KEY (import_id, row_number, seq)
+            );
+
+            CREATE TABLE api_tokens (
+                id bigserial PRIMARY KEY,
+                name text NOT NULL,
+                scope integer NOT NULL,
+                token_hash text NOT NULL UNIQUE,
+                created_at bigint NOT NULL,
+                revoked_at bigint
+            );
+
+            -- Spooled uploads, in pages of 1 MiB: any replica can run any import.
+            CREATE TABLE spool_pages (
+                spool_name text NOT NULL,
+                page integer NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (spool_name, page)
+            );
+            """),
+    ]
+
+    /// Bytes in one spool page.
+    static let spoolPageBytes = 1 << 20
+}
