@@ -120,7 +120,7 @@ let package = Package(
         // The bundled command-line client, built on ImportClient: no SQLite, no engine.
         .executableTarget(name: "importctl", dependencies: ["ImportClient", "H2Transport", "RPCCore", "ProtoMessages", "Platform", argumentParser], path: "clients/importctl"),
         // Benchmarks of the engine alone (make bench), and the crash and parser tests' driver.
-        .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "Platform", logging], path: "bench/importbench"),
+        .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "Platform", logging], path: "bench/importbench"),
         // Live status at scale against a running importd: first snapshots, memory per watcher, fan-out latency (make bench).
         .executableTarget(name: "watchbench", dependencies: ["H2Transport", "RPCCore", "ProtoMessages"], path: "bench/watchbench"),
     ] + fuzzTargets

@@ -104,10 +104,36 @@ def client(data):
     ])
 
 
+def postgres(data):
+    copy, engine_s = data["copy"]["seconds"], data["engine"]["seconds"]
+    three, one = data["three_replicas"]["seconds"], data["one_replica"]["seconds"]
+    return "\n".join([
+        "Run: %s; PostgreSQL 15 in a throwaway cluster on the same machine (Unix socket, fsync off for both sides)." % machine(),
+        "",
+        "| what | seconds | rows/s | vs psql \\copy |",
+        "|---|---:|---:|---:|",
+        "| `psql \\copy` of the %d-row file (in-file duplicate emails left out) into 15 text columns with a unique lower(email) index | %.2f | %.0f | 1.00x |" % (
+            data["rows"], copy, data["rows"] / copy),
+        "| importd engine on PostgreSQL: parse, validate, dedup, contacts, keys, per-row results | %.2f | %.0f | %.2fx |" % (
+            engine_s, data["rows"] / engine_s, copy / engine_s),
+        "",
+        "Engine peak RSS %.0f MB. Target: no slower than the `\\copy` floor (1.00x or more)%s." % (
+            data["peak_rss_mb"], "" if engine_s <= copy else ": **missed**; see the notes below"),
+        "",
+        "| three files of %d rows | seconds (last upload answered to last import ended) |" % data["replica_rows"],
+        "|---|---:|",
+        "| three replicas, one upload each | %.2f (%d replicas ran imports) |" % (three, data["three_replicas"]["replicas_that_imported"]),
+        "| one replica | %.2f |" % one,
+        "",
+        "Runs (s): copy %s; engine %s; three replicas %s; one replica %s" % tuple(
+            ", ".join("%.2f" % r for r in data[k]["runs"]) for k in ("copy", "engine", "three_replicas", "one_replica")),
+    ])
+
+
 def main():
     out, target = sys.argv[1], sys.argv[2]
     text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
-    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression), ("client", client)]:
+    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression), ("client", client), ("postgres", postgres)]:
         path = os.path.join(out, name + ".json")
         if not os.path.exists(path):
             continue

@@ -7,11 +7,11 @@ import PostgresDB
 /// 2. Look up every key of the batch at once; lock the contacts they name.
 /// 3. Decide every row in memory, in row order, exactly as the SQLite store
 ///    does row by row (match by external_id then email, merge, conflicts).
-/// 4. Write: ids for new contacts, the keys (unique in the database: a key
-///    another replica took meanwhile makes the insert come up short, and the
-///    batch is rolled back and decided again), the contacts (COPY), merged
+/// 4. Write: ids for new contacts, the contacts with their keys (COPY), merged
 ///    contacts (COPY to a staging table, one UPDATE), subscriptions, row
-///    results and errors (COPY), and the counters with the checkpoint.
+///    results and errors (COPY), and the counters with the checkpoint. The keys
+///    are unique in the database: a key another replica took since the look-up
+///    fails the batch, which is rolled back and decided again.
 extension PostgresImportStore {
     /// Rolls the batch back and decides it again: another replica took a key
     /// (or a contact) this batch counted on.
@@ -43,6 +43,9 @@ extension PostgresImportStore {
             throw ImportError.failedPrecondition("import \(job.publicID) is no longer RUNNING")
         }
         guard fence.text(0, 1) == replica else { throw StoreError.claimLost(job.id) }
+        // Key look-ups go through the indexes, always: a table that grew faster
+        // than autovacuum's statistics would otherwise be scanned whole, once a batch.
+        try db.execute("SET LOCAL enable_seqscan = off")
 
         var plan = BatchPlan(job: job, at: at)
         plan.owners = try lookUpKeys(db, batch)
@@ -81,8 +84,8 @@ extension PostgresImportStore {
         }
         guard !externalIDs.isEmpty || !emails.isEmpty else { return [:] }
         let r = try db.execute("""
-            SELECT kind, key, contact_id FROM contact_keys WHERE kind = 2 AND key = ANY($1::text[])
-            UNION ALL SELECT kind, key, contact_id FROM contact_keys WHERE kind = 1 AND key = ANY($2::text[])
+            SELECT 2, external_id, id FROM contacts WHERE external_id = ANY($1::text[])
+            UNION ALL SELECT 1, email_key, id FROM contacts WHERE email_key = ANY($2::text[])
             """, [.textArray(externalIDs), .textArray(emails)])
         var owners: [ContactKey: Int64] = [:]
         for i in 0..<r.count {
@@ -121,28 +124,10 @@ extension PostgresImportStore {
         }
         let resolve = { (id: Int64) -> Int64 in id < 0 ? newIDs[Int(-id) - 1] : id }
 
-        if !plan.keyDeletes.isEmpty {
-            try db.execute("""
-                DELETE FROM contact_keys WHERE (kind, key, contact_id) IN
-                    (SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[]))
-                """, [.intArray(plan.keyDeletes.map { $0.key.kind }), .textArray(plan.keyDeletes.map { $0.key.key }),
-                      .intArray(plan.keyDeletes.map { $0.contactID })])
-        }
-        if !plan.keyInserts.isEmpty {
-            // In key order: two replicas inserting overlapping keys wait on each other one way only.
-            let inserts = plan.keyInserts.sorted { $0.key < $1.key }
-            let added = try db.execute("""
-                INSERT INTO contact_keys (kind, key, contact_id)
-                SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING
-                """, [.intArray(inserts.map { $0.key.kind }), .textArray(inserts.map { $0.key.key }),
-                      .intArray(inserts.map { resolve($0.contactID) })])
-            // A key another replica committed since the look-up: decide again.
-            guard added.affectedRows == inserts.count else { throw Contended() }
-        }
         if !plan.newRows.isEmpty {
             let columns = ContactField.allCases.map(\.name).joined(separator: ", ")
             try db.copyIn("""
-                COPY contacts (id, kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at) FROM STDIN
+                COPY contacts (id, kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at, email_key) FROM STDIN
                 """) { copy in
                 for (index, row) in plan.newRows.enumerated() {
                     copy.append(newIDs[index])
@@ -152,13 +137,14 @@ extension PostgresImportStore {
                     copy.append(job.id)
                     copy.append(at)
                     copy.append(at)
+                    copy.appendText(batch.bytes, batch.range(row, RowBatch.emailKeySlot))
                     try copy.endRow()
                 }
             }
         }
         if !plan.merged.isEmpty {
             let columns = ContactField.allCases.map(\.name)
-            try db.copyIn("COPY merge_stage (id, kind, \(columns.joined(separator: ", ")), updated_by_import, updated_at, created_at) FROM STDIN") { copy in
+            try db.copyIn("COPY merge_stage (id, kind, \(columns.joined(separator: ", ")), updated_by_import, updated_at, created_at, email_key) FROM STDIN") { copy in
                 for id in plan.merged.sorted() {
                     let contact = plan.contacts[id]!
                     copy.append(id)
@@ -167,13 +153,15 @@ extension PostgresImportStore {
                     copy.append(contact.updatedBy)
                     copy.append(contact.updatedAt)
                     copy.append(Int64(0))
+                    copy.appendText(contact.fields[ContactField.email.rawValue].map(ContactKey.emailKey))
                     try copy.endRow()
                 }
             }
-            let sets = (["kind"] + columns + ["updated_by_import", "updated_at"]).map { "\($0) = s.\($0)" }.joined(separator: ", ")
+            let sets = (["kind"] + columns + ["updated_by_import", "updated_at", "email_key"]).map { "\($0) = s.\($0)" }.joined(separator: ", ")
             try db.execute("UPDATE contacts c SET \(sets) FROM merge_stage s WHERE c.id = s.id")
         }
         if !job.subscriptionIDs.isEmpty && !plan.subscribed.isEmpty {
+            // ON CONFLICT: a contact already on a list stays as it was added.
             try db.execute("""
                 INSERT INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at)
                 SELECT c, s, $3, $4 FROM unnest($1::bigint[]) c CROSS JOIN unnest($2::bigint[]) s ON CONFLICT DO NOTHING
@@ -212,17 +200,12 @@ extension PostgresImportStore {
 }
 
 /// A dedup key: kind 1 email (case-folded), 2 external_id.
-struct ContactKey: Hashable, Comparable {
+struct ContactKey: Hashable {
     var kind: Int64
     var key: String
 
     static let email: Int64 = 1
     static let externalID: Int64 = 2
-
-    /// (kind, key) in byte order, the `C` collation of the key column.
-    static func < (a: ContactKey, b: ContactKey) -> Bool {
-        a.kind != b.kind ? a.kind < b.kind : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
-    }
 
     static func emailKey(_ email: String) -> String {
         var key: [UInt8] = []
@@ -258,8 +241,6 @@ struct BatchPlan {
     var newRows: [Int] = []
     var merged = Set<Int64>()
     var subscribed: [Int64] = []
-    var keyDeletes: [(key: ContactKey, contactID: Int64)] = []
-    var keyInserts: [(key: ContactKey, contactID: Int64)] = []
     var counts = (created: Int64(0), updated: Int64(0), skipped: Int64(0), failed: Int64(0))
 
     init(job: ImportJob, at: WallTime) {
@@ -302,15 +283,10 @@ struct BatchPlan {
         }
         newRows.append(row)
         let id = -Int64(newRows.count)
-        if let external { claim(ContactKey(kind: ContactKey.externalID, key: external), for: id) }
-        if let emailKey { claim(ContactKey(kind: ContactKey.email, key: emailKey), for: id) }
+        if let external { owners[ContactKey(kind: ContactKey.externalID, key: external)] = id }
+        if let emailKey { owners[ContactKey(kind: ContactKey.email, key: emailKey)] = id }
         if !job.subscriptionIDs.isEmpty { subscribed.append(id) }
         record(row, .created, contactID: id)
-    }
-
-    private mutating func claim(_ key: ContactKey, for id: Int64) {
-        owners[key] = id
-        keyInserts.append((key, id))
     }
 
     private mutating func merge(_ batch: RowBatch, _ row: Int, into id: Int64, matchedByEmail: Bool, external: String?, emailKey: String?) throws {
@@ -355,20 +331,13 @@ struct BatchPlan {
         contact.updatedAt = at.microseconds
         contacts[id] = contact
         merged.insert(id)
+        // The keys move with the contact's columns (written with it).
         if emailKeyChanges, let emailKey {
-            if let oldEmailKey {
-                let old = ContactKey(kind: ContactKey.email, key: oldEmailKey)
-                owners[old] = nil
-                if let pending = keyInserts.firstIndex(where: { $0.key == old && $0.contactID == id }) {
-                    keyInserts.remove(at: pending)
-                } else {
-                    keyDeletes.append((old, id))
-                }
-            }
-            claim(ContactKey(kind: ContactKey.email, key: emailKey), for: id)
+            if let oldEmailKey { owners[ContactKey(kind: ContactKey.email, key: oldEmailKey)] = nil }
+            owners[ContactKey(kind: ContactKey.email, key: emailKey)] = id
         }
         if let external, oldExternal == nil {
-            claim(ContactKey(kind: ContactKey.externalID, key: external), for: id)
+            owners[ContactKey(kind: ContactKey.externalID, key: external)] = id
         }
         if !job.subscriptionIDs.isEmpty { subscribed.append(id) }
         record(row, .updated, contactID: id, previous: previous.encoded())

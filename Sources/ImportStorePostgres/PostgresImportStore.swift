@@ -41,6 +41,9 @@ public final class PostgresImportStore: ImportStore {
 
     static let channel = "importd_imports"
 
+    /// The connection string this store uses.
+    public var conninfo: String { pool.conninfo }
+
     /// Connects, and migrates the schema (once, under an advisory lock, however
     /// many replicas start together).
     public init(_ configuration: PostgresStoreConfiguration) throws {
@@ -463,7 +466,7 @@ public final class PostgresImportStore: ImportStore {
     /// Ids of contacts with this email key (tests).
     public func contactIDs(emailKey: String) async throws -> [Int64] {
         try await run { db in
-            let r = try db.execute("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = $1", [.text(emailKey)])
+            let r = try db.execute("SELECT id FROM contacts WHERE email_key = $1", [.text(emailKey)])
             return (0..<r.count).compactMap { r.int($0, 0) }
         }
     }

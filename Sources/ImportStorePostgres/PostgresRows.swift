@@ -73,7 +73,7 @@ extension PostgresImportStore {
     /// One chunk of a revert; the last row number done, or nil when none was left.
     private static func revertChunk(_ db: PGConnection, job: ImportJob, after: Int64) throws -> Int64? {
         let rows = try db.execute("""
-            SELECT r.row_number, r.outcome, r.contact_id, r.previous, c.updated_by_import, c.email, c.external_id, c.id IS NOT NULL
+            SELECT r.row_number, r.outcome, r.contact_id, r.previous, c.updated_by_import, c.email, NULL, c.id IS NOT NULL
             FROM import_rows r LEFT JOIN contacts c ON c.id = r.contact_id
             WHERE r.import_id = $1 AND r.row_number > $2 AND r.outcome IN (1, 2) AND r.revert_state IS NULL AND r.contact_id IS NOT NULL
             ORDER BY r.row_number LIMIT 2000
@@ -95,15 +95,14 @@ extension PostgresImportStore {
             }
             var lastUpdater = rows.int(i, 4)
             var email = rows.text(i, 5)
-            var externalID = rows.text(i, 6)
             if outcome == Int64(RowOutcome.updated.rawValue) {
                 // An earlier row of this chunk may have restored it already: read it as it is now.
-                let now = try db.execute("SELECT updated_by_import, email, external_id FROM contacts WHERE id = $1", [.int(contactID)])
+                let now = try db.execute("SELECT updated_by_import, email FROM contacts WHERE id = $1", [.int(contactID)])
                 guard now.count == 1 else {
                     done.append(rowNumber)
                     continue
                 }
-                (lastUpdater, email, externalID) = (now.int(0, 0), now.text(0, 1), now.text(0, 2))
+                (lastUpdater, email) = (now.int(0, 0), now.text(0, 1))
             }
             if outcome == Int64(RowOutcome.created.rawValue) && (lastUpdater == nil || lastUpdater == job.id) {
                 deleted.append(contactID)
@@ -123,7 +122,7 @@ extension PostgresImportStore {
             let emailKey = email.map(ContactKey.emailKey)
             let keyBack = restored[ContactField.email.rawValue].map { $0.map(ContactKey.emailKey) } ?? emailKey
             if keyBack != emailKey, let keyBack {
-                let owner = try db.execute("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = $1", [.text(keyBack)])
+                let owner = try db.execute("SELECT id FROM contacts WHERE email_key = $1", [.text(keyBack)])
                 if owner.count == 1, owner.int(0, 0) != contactID {
                     kept.append(rowNumber)
                     continue
@@ -136,20 +135,18 @@ extension PostgresImportStore {
                 values.append(value.map { .text($0) } ?? .null)
                 sets.append("\(field.name) = $\(values.count)")
             }
+            if keyBack != emailKey {
+                // The key goes back with the address (`keyBack` is free, checked above).
+                values.append(keyBack.map { .text($0) } ?? .null)
+                sets.append("email_key = $\(values.count)")
+            }
             values += [.int(previous.kind), previous.updatedBy.map { .int($0) } ?? .null, .int(previous.updatedAt), .int(contactID)]
             let n = values.count
             sets += ["kind = $\(n - 3)", "updated_by_import = $\(n - 2)", "updated_at = $\(n - 1)"]
             try db.execute("UPDATE contacts SET \(sets.joined(separator: ", ")) WHERE id = $\(n)", values)
-            if keyBack != emailKey {
-                try replaceKey(db, contactID, kind: ContactKey.email, old: emailKey, new: keyBack)
-            }
-            if let externalBack = restored[ContactField.externalID.rawValue], externalBack != externalID {
-                try replaceKey(db, contactID, kind: ContactKey.externalID, old: externalID, new: externalBack)
-            }
             done.append(rowNumber)
         }
         if !deleted.isEmpty {
-            try db.execute("DELETE FROM contact_keys WHERE contact_id = ANY($1::bigint[])", [.intArray(deleted)])
             try db.execute("DELETE FROM contact_subscriptions WHERE contact_id = ANY($1::bigint[])", [.intArray(deleted)])
             try db.execute("DELETE FROM contacts WHERE id = ANY($1::bigint[])", [.intArray(deleted)])
         }
@@ -160,15 +157,5 @@ extension PostgresImportStore {
         try db.execute("UPDATE imports SET reverted_rows = reverted_rows + $1, revert_kept_rows = revert_kept_rows + $2, version = version + 1 WHERE id = $3",
                        [.int(Int64(done.count)), .int(Int64(kept.count)), .int(job.id)])
         return lastRow
-    }
-
-    /// Moves a contact's key of `kind` from `old` to `new` (either may be nil).
-    private static func replaceKey(_ db: PGConnection, _ contact: Int64, kind: Int64, old: String?, new: String?) throws {
-        if let old {
-            try db.execute("DELETE FROM contact_keys WHERE kind = $1 AND key = $2 AND contact_id = $3", [.int(kind), .text(old), .int(contact)])
-        }
-        if let new {
-            try db.execute("INSERT INTO contact_keys (kind, key, contact_id) VALUES ($1, $2, $3)", [.int(kind), .text(new), .int(contact)])
-        }
     }
 }

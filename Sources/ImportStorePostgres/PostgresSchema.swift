@@ -4,10 +4,12 @@ import PostgresDB
 /// advisory lock (replicas starting together migrate once).
 ///
 /// It mirrors the SQLite store's, with what several replicas need on top:
-/// - the dedup keys (`contact_keys`, unique per kind) are written with the rows
-///   that create or change them, in the same transaction, so two imports on two
-///   replicas can never give one email to two contacts: the second insert of a
-///   key waits for the first transaction and then finds it taken;
+/// - the dedup keys are unique columns of `contacts` itself (`email_key`, the
+///   case-folded email, and `external_id`), written with the row that creates or
+///   changes the contact, so two imports on two replicas can never give one email
+///   to two contacts: the second insert of a key waits for the first transaction
+///   and then fails, and its batch is decided again. One table and its indexes,
+///   not a second table of keys: a batch writes half as much;
 /// - an import's run is claimed with a lease (`lease_owner`, `lease_until`, the
 ///   database's clock), renewed while it runs; a pause or cancel asked through
 ///   another replica is `requested_state`;
@@ -82,16 +84,14 @@ enum PostgresSchema {
                 created_by_import bigint,
                 updated_by_import bigint,
                 created_at bigint NOT NULL,
-                updated_at bigint NOT NULL
+                updated_at bigint NOT NULL,
+                -- The email as dedup compares it (case-folded); NULL without an email.
+                email_key text COLLATE "C",
+                -- Checked at the end of each statement, not row by row: a batch that
+                -- moves an address from one contact to another is not refused half way.
+                CONSTRAINT contacts_email_key UNIQUE (email_key) DEFERRABLE INITIALLY IMMEDIATE,
+                CONSTRAINT contacts_external_id UNIQUE (external_id) DEFERRABLE INITIALLY IMMEDIATE
             );
-            -- kind 1: email (case-folded), 2: external_id. Unique per kind; byte order.
-            CREATE TABLE contact_keys (
-                kind smallint NOT NULL,
-                key text COLLATE "C" NOT NULL,
-                contact_id bigint NOT NULL,
-                PRIMARY KEY (kind, key)
-            );
-            CREATE INDEX contact_keys_by_contact ON contact_keys (contact_id);
 
             CREATE TABLE contact_subscriptions (
                 contact_id bigint NOT NULL,
@@ -139,6 +139,9 @@ enum PostgresSchema {
                 data bytea NOT NULL,
                 PRIMARY KEY (spool_name, page)
             );
+            -- CSV pages are stored as they are: pglz would cost more CPU than the
+            -- disk it saves, on the upload's critical path.
+            ALTER TABLE spool_pages ALTER COLUMN data SET STORAGE EXTERNAL;
             """),
     ]
 

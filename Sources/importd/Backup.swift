@@ -19,6 +19,9 @@ struct Backup: ParsableCommand {
     var to: String
 
     func run() throws {
+        guard data.databaseURL == nil else {
+            throw ValidationError("with --database, everything is in PostgreSQL: back it up with PostgreSQL's own tools (pg_dump, or base backups with WAL archiving)")
+        }
         guard FileSystem.exists(data.databasePath) else {
             throw ValidationError("no database in \(data.dataDir) (expected \(data.databasePath))")
         }

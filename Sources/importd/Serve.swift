@@ -111,6 +111,7 @@ struct Serve: AsyncParsableCommand {
         guard keepaliveTime == "off" || DurationArgument(argument: keepaliveTime) != nil else {
             throw ValidationError("--keepalive-time takes a duration (2h, 30m) or off")
         }
+        guard claimLease.duration >= .seconds(1) else { throw ValidationError("--claim-lease must be 1s or more") }
         guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentStreams > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
@@ -189,6 +190,10 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConcurrentUploads = maxConcurrentUploads
         configuration.diskFullRetry = diskFullRetry.duration
         configuration.uploadIdleTimeout = uploadIdleTimeout.duration
+        // A claim is renewed three times per lease at least, and a dead
+        // replica's import is looked for twice per lease.
+        configuration.claimRenewal = min(.seconds(2), claimLease.duration / 3)
+        configuration.abandonedRunCheck = min(.seconds(2), claimLease.duration / 2)
         let importer = Importer(store: store, clock: SystemClock(), configuration: configuration, logger: logger)
         try await ensureAdminToken(importer, logger: logger)
         try await importer.start()

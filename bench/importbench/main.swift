@@ -1,7 +1,7 @@
 // importbench: the import engine alone, in-process on real SQLite. Prints a JSON
 // line with the figures.
 //
-//   importbench FILE [--batch-rows N] [--data-dir DIR]
+//   importbench FILE [--batch-rows N] [--data-dir DIR] [--database URL]
 //       upload FILE (hash, spool, count rows), then import it; the clock is a
 //       manual one, moved to the next tick, so no real tick is waited for
 //   importbench --parse FILE
@@ -13,6 +13,7 @@
 // The crash test kills the first form at random points and finishes with the second.
 import Foundation
 import ImportEngine
+import ImportStorePostgres
 import ImportStoreSQLite
 import Logging
 import Platform
@@ -27,6 +28,8 @@ struct Options {
     var resume = false
     var parse = false
     var file: String?
+    /// PostgreSQL instead of SQLite in the data directory.
+    var database: String?
 
     static func parse() -> Options {
         var options = Options()
@@ -37,6 +40,7 @@ struct Options {
             case "--batch-rows": options.batchRows = Int(arguments.removeFirst()) ?? 10_000
             case "--data-dir": options.keep = arguments.removeFirst()
             case "--resume": options.resume = true
+            case "--database": options.database = arguments.removeFirst()
             case "--parse": options.parse = true
             default: options.file = argument
             }
@@ -67,7 +71,7 @@ let batchRows = options.batchRows
 let keep = options.keep
 let resume = options.resume
 guard resume || options.file != nil else {
-    FileHandle.standardError.write(Data("usage: importbench FILE [--batch-rows N] [--data-dir DIR] | --resume --data-dir DIR\n".utf8))
+    FileHandle.standardError.write(Data("usage: importbench FILE [--batch-rows N] [--data-dir DIR] [--database URL] | --resume --data-dir DIR\n".utf8))
     exit(2)
 }
 
@@ -76,7 +80,12 @@ try FileSystem.createDirectory(directory)
 defer { if keep == nil { try? FileManager.default.removeItem(atPath: directory) } }
 
 let clock = ManualClock(now: WallTime(seconds: 1_767_607_620))
-let store = try SQLiteImportStore(path: directory + "/importd.sqlite")
+let store: any ImportStore
+if let database = options.database {
+    store = try PostgresImportStore(PostgresStoreConfiguration(conninfo: database))
+} else {
+    store = try SQLiteImportStore(path: directory + "/importd.sqlite")
+}
 var configuration = ImporterConfiguration(spoolDirectory: directory + "/spool")
 configuration.batchRows = batchRows
 var logger = Logger(label: "importbench")
