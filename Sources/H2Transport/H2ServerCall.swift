@@ -20,7 +20,15 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     /// Trailers waiting for the data before them; empty means `grpc-status: 0` alone.
     private var trailerFields: [(name: String, value: String)] = []
     var handlerTask: Task<Void, Never>?
+    /// Set while the call waits for the rest of its one request message before
+    /// its handler starts (its deadline, if any); loop only.
+    var pendingStart: ContinuousClock.Instant??
+    /// The handler's task ran to its end; loop only.
+    private(set) var handlerHasReturned = false
     var deadlineTimer: (any TransportTimer)?
+    /// What runs when the call ends from this side (a parked call's end); loop only.
+    private var terminationHandler: (@Sendable () -> Void)?
+    private var terminatedHere = false
 
     // MARK: - ServerCallIO
 
@@ -85,7 +93,41 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     }
 
     func cancelHandler() {
-        loop.execute { self.handlerTask?.cancel() }
+        loop.execute {
+            self.handlerTask?.cancel()
+            self.fireTerminated()
+        }
+    }
+
+    /// The handler's task ended: its handle goes, and with it the task's
+    /// memory (a parked call outlives its task).
+    func handlerReturned() {
+        guard loop.inEventLoop else {
+            loop.execute { self.handlerReturned() }
+            return
+        }
+        handlerHasReturned = true
+        handlerTask = nil
+    }
+
+    var supportsParking: Bool { true }
+
+    func onTerminated(_ body: @escaping @Sendable () -> Void) {
+        loop.execute {
+            if self.terminatedHere {
+                body()
+            } else {
+                self.terminationHandler = body
+            }
+        }
+    }
+
+    /// The call ended from the transport's side: a parked call hears of it.
+    private func fireTerminated() {
+        terminatedHere = true
+        let handler = terminationHandler
+        terminationHandler = nil
+        handler?()
     }
 
     func finish(status: Status, trailers: Metadata) async {
@@ -217,6 +259,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         finishOnLoop(status: Status(code: .deadlineExceeded, message: "the deadline was exceeded"), trailers: [:])
         failReceiving(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
         handlerTask?.cancel()
+        fireTerminated()
     }
 
     override func receiveFailed(_ error: RPCError) {
@@ -224,6 +267,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         if !finished && error.code != .deadlineExceeded && error.code != .cancelled {
             finishOnLoop(status: error.status, trailers: [:])
             handlerTask?.cancel()
+            fireTerminated()
         }
     }
 
@@ -236,5 +280,6 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
             // The client reset the stream or went away: stop the handler.
             handlerTask?.cancel()
         }
+        fireTerminated()
     }
 }

@@ -175,10 +175,12 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             }
             if frame.endStream {
                 call.receivedEndOfStream()
+                startIfPending(call)
             }
         case .data:
-            if frame.endStream {
-                streams[frame.streamID]?.receivedEndOfStream()
+            if frame.endStream, let stream = streams[frame.streamID] {
+                stream.receivedEndOfStream()
+                if let call = stream as? H2ServerCall { startIfPending(call) }
             }
         default:
             break
@@ -259,6 +261,21 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
             }
             call.deadlineTimer = timer
         }
+        // A call with one request message starts once the request is whole:
+        // its handler then runs to its first real wait in one go, and holds
+        // no task while the client is still sending (10,000 watches opened
+        // together would otherwise hold 10,000 waiting tasks).
+        if let kind = server.router.handler(forPath: call.path)?.method.kind, !kind.clientStreams, !call.state.inbound.ended {
+            call.pendingStart = deadline
+            return
+        }
+        ready.append((call, deadline))
+    }
+
+    /// A call waiting for its whole request got it (END_STREAM): it starts.
+    private func startIfPending(_ call: H2ServerCall) {
+        guard let deadline = call.pendingStart else { return }
+        call.pendingStart = nil
         ready.append((call, deadline))
     }
 
@@ -276,15 +293,21 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         for (call, deadline) in calls where !call.closed && !call.finished {
             let path = call.path
             let metadata = call.metadata
+            let task: Task<Void, Never>
             if onLoop {
-                call.handlerTask = Task.immediate(executorPreference: loop) {
+                task = Task.immediate(executorPreference: loop) {
                     await router.handle(path: path, call: call, metadata: metadata, deadline: deadline, peer: peer)
+                    call.handlerReturned()
                 }
             } else {
-                call.handlerTask = Task {
+                task = Task {
                     await router.handle(path: path, call: call, metadata: metadata, deadline: deadline, peer: peer)
+                    call.handlerReturned()
                 }
             }
+            // A handler that returned (often before Task.immediate does) needs no
+            // handle: holding one would keep its task's memory (a parked watch).
+            if !call.handlerHasReturned { call.handlerTask = task }
         }
     }
 

@@ -120,13 +120,26 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     public func watchImport(request: ImportsV1.WatchImportRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
         context.logFields.set("import", request.importID)
         let (snapshot, updates) = try await importer.watch(request.importID)
-        defer { updates.cancel() }
+        var parked = false
+        defer { if !parked { updates.cancel() } }
         try await response.write(wireNow(snapshot))
         if snapshot.state.isTerminal { return }
         let delivered = DeliveredVersions(snapshot.id, snapshot.version)
-        // Updates go straight into the stream where they are published; this
-        // task wakes only for what cannot: a stream that is behind, and the end.
-        updates.deliverDirectly { [updateFrames, importer] snapshot in
+        // What cannot go straight into the stream (it is behind; the last
+        // snapshot; the end) is written here, by a task that waits.
+        let drain: @Sendable () async throws -> Void = { [updateFrames, wireNow] in
+            while let snapshot = await updates.nextSnapshot() {
+                // A snapshot published before ours was read can arrive after it.
+                guard delivered.isNew(snapshot.job) else { continue }
+                delivered.record(snapshot.job)
+                try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
+                if snapshot.job.state.isTerminal { return }
+            }
+            try Task.checkCancellation()
+            throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+        }
+        // Updates go straight into the stream where they are published.
+        let direct: @Sendable (ImportSnapshot) -> Bool = { [updateFrames, importer] snapshot in
             let job = snapshot.job
             guard delivered.isNew(job) else { return true }
             let frame = { updateFrames.frameNow(snapshot) { Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) } }
@@ -134,15 +147,30 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             delivered.record(job)
             return true
         }
-        while let snapshot = await updates.nextSnapshot() {
-            // A snapshot published before ours was read can arrive after it.
-            guard delivered.isNew(snapshot.job) else { continue }
-            delivered.record(snapshot.job)
-            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
-            if snapshot.job.state.isTerminal { return }
+        // An idle watch holds no task: the call is parked, and a task starts
+        // only for what `direct` cannot do, writes what is queued, and parks
+        // the call again.
+        if let call = response.park() {
+            parked = true
+            let catchUp: @Sendable () async throws -> Bool = { [updateFrames, wireNow] in
+                while let snapshot = updates.takeQueued() {
+                    guard delivered.isNew(snapshot.job) else { continue }
+                    delivered.record(snapshot.job)
+                    try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
+                    if snapshot.job.state.isTerminal { return true }
+                }
+                try Task.checkCancellation()
+                if updates.isClosed {
+                    throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+                }
+                return false
+            }
+            call.onEnd { updates.cancel() }
+            updates.deliverDirectly(wake: { call.resume(catchUp) }, direct)
+            return
         }
-        try Task.checkCancellation()
-        throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+        updates.deliverDirectly(direct)
+        try await drain()
     }
 
     public func watchImports(request: ImportsV1.WatchImportsRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {

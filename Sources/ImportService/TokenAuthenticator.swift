@@ -25,6 +25,10 @@ public final class TokenAuthenticator: ServerInterceptor {
         var known: [String: (token: APIToken, expires: ContinuousClock.Instant)] = [:]
         var unknown: [String: ContinuousClock.Instant] = [:]
         var stamp: UInt64 = 0
+        /// Look-ups on their way, by key: calls that come meanwhile with the
+        /// same token wait for that one instead of reading the store again
+        /// (10,000 watches opened at once: one read).
+        var inFlight: [String: Task<APIToken?, any Error>] = [:]
     }
 
     /// A call that lasts (a stream) and the token it came with.
@@ -128,7 +132,8 @@ public final class TokenAuthenticator: ServerInterceptor {
         let key = Importer.tokenHash(secret)
         let now = ContinuousClock.now
         let stamp = tokensChanged?() ?? 0
-        enum Cached { case known(APIToken), unknown, miss }
+        enum Cached { case known(APIToken), unknown, pending(Task<APIToken?, any Error>) }
+        let importer = self.importer
         let cached = cache.withLock { cache -> Cached in
             if cache.stamp != stamp {
                 cache = Cache()
@@ -136,15 +141,28 @@ public final class TokenAuthenticator: ServerInterceptor {
             }
             if let entry = cache.known[key], entry.expires > now { return .known(entry.token) }
             if let expires = cache.unknown[key], expires > now { return .unknown }
-            return .miss
+            if let pending = cache.inFlight[key] { return .pending(pending) }
+            let lookup = Task { try await importer.authenticate(secret: secret) }
+            cache.inFlight[key] = lookup
+            return .pending(lookup)
         }
+        let lookup: Task<APIToken?, any Error>
         switch cached {
         case .known(let token): return token
         case .unknown: return nil
-        case .miss: break
+        case .pending(let task): lookup = task
         }
-        let token = try await importer.authenticate(secret: secret)
+        let token: APIToken?
+        do {
+            token = try await lookup.value
+        } catch {
+            cache.withLock { cache in
+                if cache.inFlight[key] == lookup { cache.inFlight[key] = nil }
+            }
+            throw error
+        }
         cache.withLock { cache in
+            if cache.inFlight[key] == lookup { cache.inFlight[key] = nil }
             guard cache.stamp == stamp else { return }
             if let token {
                 if cache.known.count >= Self.cacheLimit { cache.known.removeAll() }

@@ -43,21 +43,35 @@ public struct RPCWriter<Element: Sendable>: Sendable {
     let offerFramedFunction: (@Sendable ([UInt8]) -> Bool)?
     /// Sends the response headers now, if no message did yet.
     let sendHeadersFunction: (@Sendable () async throws -> Void)?
+    /// Keeps the call open after the handler returns (`park`).
+    let parkFunction: (@Sendable () -> ParkedCall?)?
 
     public init(write: @escaping @Sendable (Element) async throws -> Void) {
         self.writeFunction = write
         self.writeFramedFunction = nil
         self.offerFramedFunction = nil
         self.sendHeadersFunction = nil
+        self.parkFunction = nil
     }
 
     /// A writer that can also take messages serialized once for many calls.
     public init(write: @escaping @Sendable (Element) async throws -> Void, writeFramed: @escaping @Sendable ([UInt8]) async throws -> Void,
-                offerFramed: (@Sendable ([UInt8]) -> Bool)? = nil, sendHeaders: (@Sendable () async throws -> Void)? = nil) {
+                offerFramed: (@Sendable ([UInt8]) -> Bool)? = nil, sendHeaders: (@Sendable () async throws -> Void)? = nil,
+                park: (@Sendable () -> ParkedCall?)? = nil) {
         self.writeFunction = write
         self.writeFramedFunction = writeFramed
         self.offerFramedFunction = offerFramed
         self.sendHeadersFunction = sendHeaders
+        self.parkFunction = park
+    }
+
+    /// Keeps the call open after the handler returns, with no task while it is
+    /// idle; nil when the transport cannot (then the handler goes on as usual).
+    /// After parking, the handler returns at once; messages go in with `offer`,
+    /// and `ParkedCall.resume` starts a task when they cannot. Server streaming
+    /// only, after the response headers were sent.
+    public func park() -> ParkedCall? {
+        parkFunction?()
     }
 
     /// Sends the response headers (initial metadata) now, before any message:

@@ -104,16 +104,32 @@ public struct RPCRouter: Sendable {
         let context = ServerContext(method: handler.method, metadata: metadata, deadline: deadline, peer: peer)
         context.addTrailingMetadata(["x-request-id": .string(context.requestID)])
         context.termination.onTerminate { [call] in call.cancelHandler() }
-        var code = Status.Code.ok
+        let end: @Sendable ((any Error)?) async -> Void = { [self] error in
+            await finish(call, context, path: path, start: start, peer: peer, error: error, finishes: handler.finishes)
+        }
+        context.parking.setCompletion(end)
         do {
             for interceptor in interceptors {
                 try await interceptor.intercept(context: context)
             }
             try await handler.run(call, context)
-            if !handler.finishes {
-                await call.finish(status: .ok, trailers: context.response.trailing)
-            }
+            // A parked call ends later, from its ParkedCall.
+            if context.parking.parked != nil { return }
+            await end(nil)
         } catch {
+            if let parked = context.parking.parked {
+                await parked.end(error)
+            } else {
+                await end(error)
+            }
+        }
+    }
+
+    /// Sends the call's status (OK, or what `error` maps to) and logs it.
+    private func finish(_ call: any ServerCallIO, _ context: ServerContext, path: String, start: ContinuousClock.Instant, peer: String,
+                        error: (any Error)?, finishes: Bool) async {
+        var code = Status.Code.ok
+        if let error {
             var rpcError = context.termination.error ?? RPCError(from: error)
             if !(error is RPCError || error is RPCErrorConvertible || error is CancellationError) {
                 onUnexpectedError?(error, context)
@@ -124,6 +140,8 @@ public struct RPCRouter: Sendable {
             var trailers = context.response.trailing
             trailers.merge(rpcError.metadata)
             await call.finish(status: rpcError.status, trailers: trailers)
+        } else if !finishes {
+            await call.finish(status: .ok, trailers: context.response.trailing)
         }
         onCallFinished?(FinishedCall(path: path, code: code, duration: .now - start, peer: peer, requestID: context.requestID,
             traceID: context.traceID, fields: context.logFields.all,
@@ -170,12 +188,17 @@ public struct RPCRouter: Sendable {
             try await call.sendHeaders(context.response.initial)
             context.logFields.sent(bytes.count - MessageFraming.headerSize)
             try await call.send(framedMessage: bytes)
-        } offerFramed: { bytes in
+        } offerFramed: { [logFields = context.logFields] bytes in
+            // Called once per stream per broadcast: it captures one reference, not the context.
             guard call.offer(framedMessage: bytes) else { return false }
-            context.logFields.sent(bytes.count - MessageFraming.headerSize)
+            logFields.sent(bytes.count - MessageFraming.headerSize)
             return true
         } sendHeaders: {
             try await call.sendHeaders(context.response.initial)
+        } park: {
+            guard call.supportsParking, let parked = context.parking.park() else { return nil }
+            call.onTerminated { parked.terminated() }
+            return parked
         }
     }
 }

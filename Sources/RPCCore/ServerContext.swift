@@ -20,6 +20,8 @@ public struct ServerContext: Sendable {
     public let traceID: String?
     /// Fields for the call's log line that interceptors and handlers add (token id, import id).
     public let logFields: CallLogFields
+    /// Set when the handler parks the call (`RPCWriter.park`).
+    let parking = ParkingSlot()
 
     public init(method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) {
         self.method = method

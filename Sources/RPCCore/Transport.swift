@@ -32,6 +32,15 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// response headers were sent. For broadcasts: one update fanned out to
     /// thousands of streams wakes no task per stream.
     func offer(framedMessage: [UInt8]) -> Bool
+
+    /// True when the call can outlive its handler's task (`RPCWriter.park`):
+    /// the transport then reports the call's end through `onTerminated`.
+    var supportsParking: Bool { get }
+    /// Registers what runs when the call ends from the transport's side: the
+    /// client reset the stream or went away, the deadline passed, its input
+    /// was refused, or `cancelHandler` was called. Runs once, from any thread;
+    /// at once if the call ended already.
+    func onTerminated(_ body: @escaping @Sendable () -> Void)
 }
 
 extension ServerCallIO {
@@ -44,6 +53,9 @@ extension ServerCallIO {
     }
 
     public func offer(framedMessage: [UInt8]) -> Bool { false }
+
+    public var supportsParking: Bool { false }
+    public func onTerminated(_ body: @escaping @Sendable () -> Void) {}
 
     /// `receiveSingle` from `receive`, for transports that have nothing faster.
     public func receiveSingleByReceiving() async throws -> [UInt8] {

@@ -148,6 +148,50 @@ import Testing
         updates.cancel()
     }
 
+    @Test func aSubscriberWithNoTaskIsWokenForWhatItRefusedAndCatchesUpWithoutWaiting() {
+        let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)), minimumInterval: .zero)
+        let updates = hub.subscribe(importID: 1)
+        let wakes = Mutex(0)
+        let refuse = Mutex<Set<Int64>>([2, 3])
+        let direct = Mutex<[Int64]>([])
+        updates.deliverDirectly(wake: { wakes.withLock { $0 += 1 } }) { snapshot in
+            guard !refuse.withLock({ $0.contains(snapshot.job.version) }) else { return false }
+            direct.withLock { $0.append(snapshot.job.version) }
+            return true
+        }
+        hub.publish(job(1, .running, processed: 1, version: 1), stateChanged: true)
+        #expect(wakes.withLock { $0 } == 0 && direct.withLock { $0 } == [1])
+        hub.publish(job(1, .running, processed: 2, version: 2), stateChanged: true)
+        #expect(wakes.withLock { $0 } == 1, "a refusal wakes the subscriber")
+        hub.publish(job(1, .paused, processed: 3, version: 3), stateChanged: true)
+        // Catching up without waiting: what was queued, in order, then nil.
+        #expect(updates.takeQueued()?.job.version == 2)
+        #expect(updates.takeQueued()?.job.version == 3)
+        #expect(updates.takeQueued() == nil)
+        // Caught up: direct again.
+        hub.publish(job(1, .queued, processed: 3, version: 4), stateChanged: true)
+        #expect(direct.withLock { $0 } == [1, 4])
+        // Closing wakes it too (a server shutting down), once.
+        let before = wakes.withLock { $0 }
+        hub.closeAll()
+        #expect(wakes.withLock { $0 } == before + 1 && updates.isClosed)
+        hub.publish(job(1, .running, processed: 4, version: 5), stateChanged: true)
+        #expect(wakes.withLock { $0 } == before + 1)
+    }
+
+    @Test func theHubKeepsTheNewestSnapshotOfWatchedImportsOnly() {
+        let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)), minimumInterval: .zero)
+        hub.publish(job(1, .running, processed: 1, version: 1), stateChanged: true)
+        #expect(hub.latest(1) == nil, "nobody watches import 1 yet")
+        let updates = hub.subscribe(importID: 1)
+        hub.remember(job(1, .running, processed: 1, version: 1))
+        hub.publish(job(1, .running, processed: 5, version: 3), stateChanged: false)
+        hub.remember(job(1, .running, processed: 2, version: 2))
+        #expect(hub.latest(1)?.version == 3, "an older read never replaces a newer snapshot")
+        updates.cancel()
+        #expect(hub.latest(1) == nil, "forgotten with its last watcher")
+    }
+
     @Test func aSlowSubscriberKeepsOnlyTheNewestProgressButEveryStateChange() async {
         let clock = ManualClock(now: WallTime(seconds: 0))
         let hub = ProgressHub(clock: clock, minimumInterval: .zero)

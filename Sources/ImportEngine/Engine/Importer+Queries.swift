@@ -132,8 +132,33 @@ extension Importer {
     /// snapshot is read, so nothing is missed; compare `version` to drop stale ones).
     public func watch(_ publicID: String) async throws -> (snapshot: ImportJob, updates: ProgressSubscription) {
         let id = try parseImportID(publicID)
+        // Subscribed first: whatever is published from here on reaches it, so a
+        // snapshot known to the hub is as good as one read from the store.
         let updates = hub.subscribe(importID: id)
-        guard let job = try await store.importJob(id: id) else {
+        if let known = hub.latest(id) { return (known, updates) }
+        // Watches of one import opened together share one read of it.
+        let store = self.store
+        let hub = self.hub
+        let read = watchReads.withLock { reads -> Task<ImportJob?, any Error> in
+            if let pending = reads[id] { return pending }
+            let task = Task {
+                let job = try await store.importJob(id: id)
+                if let job { hub.remember(job) }
+                return job
+            }
+            reads[id] = task
+            return task
+        }
+        let found: ImportJob?
+        do {
+            found = try await read.value
+            watchReads.withLock { if $0[id] == read { $0[id] = nil } }
+        } catch {
+            watchReads.withLock { if $0[id] == read { $0[id] = nil } }
+            updates.cancel()
+            throw error
+        }
+        guard let job = found else {
             updates.cancel()
             throw ImportError.notFound("import \(publicID) does not exist")
         }

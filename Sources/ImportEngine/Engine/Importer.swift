@@ -45,6 +45,8 @@ public final class Importer: Sendable {
     private let coordinator: RunCoordinator
     private let scheduler: ImportScheduler
     private let processor: ImportProcessor
+    /// Reads of an import on their way for watches (see `watch`).
+    let watchReads = Mutex<[Int64: Task<ImportJob?, any Error>]>([:])
     /// Tasks that follow other processes sharing the store (none on SQLite).
     private let followers = Mutex<[Task<Void, Never>]>([])
 

@@ -11,11 +11,15 @@ import Synchronization
 public final class ProgressHub: Sendable {
     private struct State {
         /// Subscribers of one import, by import, then by subscription id.
-        var byImport: [Int64: [Int: Mailbox]] = [:]
+        var byImport: [Int64: Subscribers] = [:]
         /// Subscribers of every import.
-        var ofAll: [Int: Mailbox] = [:]
+        var ofAll = Subscribers()
         var nextID = 0
         var lastProgress: [Int64: WallTime] = [:]
+        /// The newest snapshot of each import that has subscribers: a new
+        /// watcher of it starts from here without reading the store (10,000
+        /// watchers of one import: one read, not 10,000).
+        var latest: [Int64: ImportSnapshot] = [:]
         var closed = false
     }
 
@@ -31,28 +35,76 @@ public final class ProgressHub: Sendable {
     /// Subscribers right now (for tests and metrics).
     public var subscriberCount: Int { state.withLock { $0.ofAll.count + $0.byImport.values.reduce(0) { $0 + $1.count } } }
 
+    /// Mailboxes in an array a publisher takes whole (one reference, not one
+    /// per subscriber: 10,000 watchers of one import), with an index for
+    /// removing one in constant time.
+    struct Subscribers {
+        private(set) var list: [Mailbox] = []
+        private var ids: [Int] = []
+        private var position: [Int: Int] = [:]
+
+        var count: Int { list.count }
+        var isEmpty: Bool { list.isEmpty }
+
+        mutating func add(_ id: Int, _ mailbox: Mailbox) {
+            position[id] = list.count
+            list.append(mailbox)
+            ids.append(id)
+        }
+
+        mutating func remove(_ id: Int) {
+            guard let index = position.removeValue(forKey: id) else { return }
+            let last = list.count - 1
+            if index != last {
+                list[index] = list[last]
+                ids[index] = ids[last]
+                position[ids[index]] = index
+            }
+            list.removeLast()
+            ids.removeLast()
+        }
+    }
+
     /// Sends a snapshot to the subscribers of its import and of all imports.
     /// The snapshot is shared, not copied, however many subscribers there are.
     public func publish(_ job: ImportJob, stateChanged: Bool) {
         let snapshot = ImportSnapshot(job)
         let now = clock.now()
-        let targets = state.withLock { state -> [Mailbox] in
+        let (ofAll, ofImport) = state.withLock { state -> ([Mailbox], [Mailbox]) in
+            Self.keep(snapshot, in: &state)
             if !stateChanged {
-                if let last = state.lastProgress[job.id], now - last < minimumInterval { return [] }
+                if let last = state.lastProgress[job.id], now - last < minimumInterval { return ([], []) }
                 state.lastProgress[job.id] = now
             } else if job.state.isTerminal {
                 state.lastProgress.removeValue(forKey: job.id)
             }
-            let ofImport = state.byImport[job.id]
-            var targets: [Mailbox] = []
-            targets.reserveCapacity(state.ofAll.count + (ofImport?.count ?? 0))
-            targets.append(contentsOf: state.ofAll.values)
-            if let ofImport { targets.append(contentsOf: ofImport.values) }
-            return targets
+            return (state.ofAll.list, state.byImport[job.id]?.list ?? [])
         }
-        for mailbox in targets {
+        for mailbox in ofAll {
             mailbox.put(snapshot, stateChanged: stateChanged)
         }
+        for mailbox in ofImport {
+            mailbox.put(snapshot, stateChanged: stateChanged)
+        }
+    }
+
+    /// The newest snapshot of an import with subscribers, if one was published
+    /// or remembered since it got them.
+    public func latest(_ id: Int64) -> ImportJob? {
+        state.withLock { $0.latest[id]?.job }
+    }
+
+    /// Keeps `job` (read from the store) as the import's newest snapshot, unless
+    /// a newer one is known; only while the import has subscribers.
+    public func remember(_ job: ImportJob) {
+        state.withLock { Self.keep(ImportSnapshot(job), in: &$0) }
+    }
+
+    private static func keep(_ snapshot: ImportSnapshot, in state: inout State) {
+        let id = snapshot.job.id
+        guard state.byImport[id] != nil else { return }
+        if let known = state.latest[id], known.job.version > snapshot.job.version { return }
+        state.latest[id] = snapshot
     }
 
     /// Ends every subscription, now and later (the server is stopping).
@@ -60,10 +112,11 @@ public final class ProgressHub: Sendable {
         let mailboxes = state.withLock { state -> [Mailbox] in
             state.closed = true
             defer {
-                state.ofAll.removeAll()
+                state.ofAll = Subscribers()
                 state.byImport.removeAll()
+                state.latest.removeAll()
             }
-            return Array(state.ofAll.values) + state.byImport.values.flatMap(\.values)
+            return state.ofAll.list + state.byImport.values.flatMap(\.list)
         }
         for mailbox in mailboxes { mailbox.close() }
     }
@@ -77,20 +130,23 @@ public final class ProgressHub: Sendable {
             if state.closed {
                 mailbox.close()
             } else if let importID {
-                state.byImport[importID, default: [:]][state.nextID] = mailbox
+                state.byImport[importID, default: Subscribers()].add(state.nextID, mailbox)
             } else {
-                state.ofAll[state.nextID] = mailbox
+                state.ofAll.add(state.nextID, mailbox)
             }
             return state.nextID
         }
         return ProgressSubscription(mailbox: mailbox) { [weak self] in
             self?.state.withLock { state in
                 guard let importID else {
-                    state.ofAll.removeValue(forKey: id)
+                    state.ofAll.remove(id)
                     return
                 }
-                state.byImport[importID]?.removeValue(forKey: id)
-                if state.byImport[importID]?.isEmpty == true { state.byImport.removeValue(forKey: importID) }
+                state.byImport[importID]?.remove(id)
+                if state.byImport[importID]?.isEmpty == true {
+                    state.byImport.removeValue(forKey: importID)
+                    state.latest.removeValue(forKey: importID)
+                }
             }
         }
     }
@@ -125,14 +181,28 @@ public final class ProgressSubscription: Sendable {
         onCancel()
     }
 
+    /// The next queued snapshot without waiting; nil when none is queued (then
+    /// direct deliveries go on) or the subscription was closed.
+    public func takeQueued() -> ImportSnapshot? {
+        mailbox.takeNow()
+    }
+
+    /// True once the subscription was cancelled or the hub closed.
+    public var isClosed: Bool { mailbox.isClosed }
+
     /// Hands snapshots to `deliver` as they are published, on the publisher's
     /// thread, while the subscriber has nothing queued and is not busy with a
     /// snapshot it took: a watch then costs no task wake per update. `deliver`
     /// must not wait; it returns false to have the snapshot queued for
     /// `nextSnapshot` instead (its stream is behind, or the snapshot ends the
     /// watch). Calls to `deliver` never overlap and keep publishing order.
-    public func deliverDirectly(_ deliver: @escaping @Sendable (ImportSnapshot) -> Bool) {
-        mailbox.setDirect(deliver)
+    ///
+    /// `wake`, when given, is called (on the publisher's thread, outside any
+    /// lock) whenever a snapshot was queued with nobody waiting in
+    /// `nextSnapshot`, and when the subscription is closed: a subscriber that
+    /// holds no task while idle starts one then.
+    public func deliverDirectly(wake: (@Sendable () -> Void)? = nil, _ deliver: @escaping @Sendable (ImportSnapshot) -> Bool) {
+        mailbox.setDirect(deliver, wake: wake)
     }
 
     /// Snapshots waiting to be taken (tests).
@@ -162,15 +232,25 @@ final class Mailbox: Sendable {
         /// The subscriber took a snapshot and has not asked for the next one:
         /// it may still be writing it, so a direct delivery could overtake it.
         var draining = false
+        /// Told when a snapshot is queued with no waiter, and on close.
+        var wake: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
 
-    func setDirect(_ deliver: @escaping @Sendable (ImportSnapshot) -> Bool) {
-        state.withLock { $0.direct = deliver }
+    func setDirect(_ deliver: @escaping @Sendable (ImportSnapshot) -> Bool, wake: (@Sendable () -> Void)?) {
+        // Queued before this (or closed already): wake at once.
+        let pending = state.withLock { state -> Bool in
+            guard !state.closed else { return true }
+            state.direct = deliver
+            state.wake = wake
+            return !state.queue.isEmpty && state.waiter == nil
+        }
+        if pending { wake?() }
     }
 
     func put(_ job: ImportSnapshot, stateChanged: Bool) {
+        var wake: (@Sendable () -> Void)?
         let waiter = state.withLock { state -> CheckedContinuation<ImportSnapshot?, Never>? in
             if state.closed { return nil }
             // Under the lock: direct deliveries to one subscriber never overlap.
@@ -180,6 +260,7 @@ final class Mailbox: Sendable {
                 state.draining = true
                 return waiter
             }
+            wake = state.wake
             // The newest undelivered snapshot of the same import, if it is progress only, is outdated.
             if !stateChanged, let last = state.queue.lastIndex(where: { $0.job.job.id == job.job.id }), !state.queue[last].stateChanged {
                 state.queue[last] = (job, false)
@@ -190,6 +271,7 @@ final class Mailbox: Sendable {
             return nil
         }
         waiter?.resume(returning: job)
+        wake?()
     }
 
     var queuedCount: Int { state.withLock { $0.queue.count } }
@@ -210,6 +292,19 @@ final class Mailbox: Sendable {
         }
         queue = Deque(kept.reversed())
     }
+
+    func takeNow() -> ImportSnapshot? {
+        state.withLock { state in
+            if let first = state.queue.popFirst() {
+                state.draining = true
+                return first.job
+            }
+            state.draining = false
+            return nil
+        }
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     func take() async -> ImportSnapshot? {
         await withTaskCancellationHandler {
@@ -232,12 +327,16 @@ final class Mailbox: Sendable {
     }
 
     func close() {
-        let waiter = state.withLock { state -> CheckedContinuation<ImportSnapshot?, Never>? in
+        let (waiter, wake) = state.withLock { state -> (CheckedContinuation<ImportSnapshot?, Never>?, (@Sendable () -> Void)?) in
+            let wake = state.closed ? nil : state.wake
             state.closed = true
             state.queue.removeAll()
+            state.direct = nil
+            state.wake = nil
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, wake)
         }
         waiter?.resume(returning: nil)
+        wake?()
     }
 }
