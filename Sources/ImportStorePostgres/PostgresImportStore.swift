@@ -1,6 +1,7 @@
 import ImportEngine
 import Platform
 import PostgresDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,8 @@ public final class PostgresImportStore: ImportStore {
     /// The lease as an SQL interval literal (`15 seconds`).
     let leaseInterval: String
     private let listener: ChangeListener
+    /// Uploads whose pages were all written as they arrived, with their count.
+    let completedSpools = Mutex<[String: Int64]>([:])
 
     static let channel = "importd_imports"
 
@@ -206,7 +209,13 @@ public final class PostgresImportStore: ImportStore {
                         .int(Int64(new.delimiter)), .int(new.dataOffset), .bool(new.kindExplicit),
                     ])
                 let job = Self.readJob(r, 0)
-                if let spoolPath {
+                if let pages = self.completedSpools.withLock({ $0.removeValue(forKey: new.spoolName) }) {
+                    // Written as the upload arrived: all of them must be there.
+                    let stored = try db.execute("SELECT count(*) FROM spool_pages WHERE spool_name = $1", [.text(new.spoolName)])
+                    guard stored.int(0, 0) == pages else {
+                        throw PGError(sqlState: nil, message: "the upload's pages are incomplete (\(stored.int(0, 0) ?? 0) of \(pages))")
+                    }
+                } else if let spoolPath {
                     try Self.storeSpool(db, name: new.spoolName, path: spoolPath)
                 }
                 try self.notify(db, job.id)
@@ -228,6 +237,40 @@ public final class PostgresImportStore: ImportStore {
             if bytes.isEmpty { break }
             try db.execute("INSERT INTO spool_pages (spool_name, page, data) VALUES ($1, $2, $3)", [.text(name), .int(page), .bytes(bytes)])
             page += 1
+        }
+    }
+
+    public func spoolPages(name: String) -> (any SpoolPageSink)? {
+        SpoolPages(store: self, name: name)
+    }
+
+    /// Pages of an upload, written as it arrives (one statement a page, each
+    /// its own transaction: an upload holds no transaction open).
+    struct SpoolPages: SpoolPageSink {
+        let store: PostgresImportStore
+        let name: String
+
+        var pageBytes: Int { PostgresSchema.spoolPageBytes }
+
+        func write(page: Int64, bytes: [UInt8]) async throws {
+            let name = self.name
+            _ = try await store.run { db in
+                try db.execute("INSERT INTO spool_pages (spool_name, page, data) VALUES ($1, $2, $3)", [.text(name), .int(page), .bytes(bytes)])
+                    .affectedRows
+            }
+        }
+
+        func complete(pages: Int64) {
+            store.completedSpools.withLock { $0[name] = pages }
+        }
+
+        func discard() async {
+            let name = self.name
+            store.completedSpools.withLock { _ = $0.removeValue(forKey: name) }
+            _ = try? await store.run { db in
+                try db.execute("DELETE FROM spool_pages WHERE spool_name = $1 AND NOT EXISTS (SELECT 1 FROM imports WHERE spool_name = $1)",
+                               [.text(name)]).affectedRows
+            }
         }
     }
 
@@ -397,7 +440,17 @@ public final class PostgresImportStore: ImportStore {
     /// The keys are written with the rows: nothing to prepare or finish.
     public func beginRun(importID: Int64) async throws {}
     public func endRun(importID: Int64) async throws {}
-    public func recover() async throws {}
+
+    /// Pages of uploads that never finished (their replica died, or the
+    /// client went away unheard) go once they are a day old.
+    public func recover() async throws {
+        _ = try await run { db in
+            try db.execute("""
+                DELETE FROM spool_pages p WHERE written_at < now() - interval '1 day'
+                    AND NOT EXISTS (SELECT 1 FROM imports i WHERE i.spool_name = p.spool_name)
+                """).affectedRows
+        }
+    }
 
     // MARK: - Contacts
 

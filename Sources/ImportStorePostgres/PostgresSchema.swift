@@ -13,7 +13,8 @@ import PostgresDB
 /// - an import's run is claimed with a lease (`lease_owner`, `lease_until`, the
 ///   database's clock), renewed while it runs; a pause or cancel asked through
 ///   another replica is `requested_state`;
-/// - spooled files live in `spool_pages` (1 MiB each), written with the import.
+/// - spooled files live in `spool_pages` (1 MiB each), written as the upload
+///   arrives; the import that names them is created once all are there.
 /// Times are microseconds since the epoch, as on SQLite, except the lease,
 /// which only the database's own clock judges.
 enum PostgresSchema {
@@ -137,6 +138,9 @@ enum PostgresSchema {
                 spool_name text NOT NULL,
                 page integer NOT NULL,
                 data bytea NOT NULL,
+                -- Pages of an upload still arriving belong to no import yet; those of
+                -- an upload that never finished are removed after a day.
+                written_at timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (spool_name, page)
             );
             -- CSV pages are stored as they are: pglz would cost more CPU than the

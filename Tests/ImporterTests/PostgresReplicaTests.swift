@@ -114,3 +114,59 @@ import Testing
         #expect(heard == id)
     }
 }
+
+/// Uploads on PostgreSQL: pages stored as the bytes arrive, readable by any
+/// replica, and gone with an upload that ends without an import.
+@Suite struct PostgresSpoolTests {
+    /// Rows enough for `bytes` of CSV.
+    private func csv(bytes: Int) -> [UInt8] {
+        var text = "first_name,last_name,email\n"
+        var i = 0
+        while text.utf8.count < bytes {
+            text += "First\(i),Last\(i),spool\(i)@example.org\n"
+            i += 1
+        }
+        return Array(text.utf8)
+    }
+
+    @Test func pagesAreStoredAsTheUploadArrivesAndAnotherReplicaReadsTheFile() async throws {
+        let a = try await ImporterHarness(.postgres)
+        defer { a.remove() }
+        let bytes = csv(bytes: 2_600_000)
+        var request = UploadRequest()
+        request.fileName = "big.csv"
+        let session = try await a.importer.beginUpload(request)
+        for start in stride(from: 0, to: 2_200_000, by: 100_000) {
+            try await session.append(Array(bytes[start..<min(start + 100_000, bytes.count)]))
+        }
+        #expect(try await a.count("spool_pages") == 2, "two whole pages before the upload ends")
+        try await session.append(Array(bytes[2_200_000...]))
+        let job = try await session.finish()
+        #expect(try await a.count("spool_pages") == 3)
+        // A second replica, with an empty spool directory, reads rows back.
+        var configuration = PostgresStoreConfiguration(conninfo: a.postgres!.conninfo)
+        configuration.replica = "replica-b"
+        configuration.connections = 2
+        let b = try await ImporterHarness(.postgres, postgres: try PostgresImportStore(configuration))
+        defer { b.remove() }
+        try await b.tick()
+        let done = try await b.job(job.id)
+        #expect(done.state == .completed && done.created == done.totalRows)
+        let rows = try await b.importer.rows(job.publicID, outcome: nil, pageSize: 2, pageToken: "").rows
+        #expect(rows.first?.values == ["First0", "Last0", "spool0@example.org"])
+        await b.close()
+        await a.close()
+    }
+
+    @Test func anUploadRefusedAtItsEndLeavesNoPages() async throws {
+        let h = try await ImporterHarness(.postgres)
+        defer { h.remove() }
+        let bytes = csv(bytes: 1_500_000)
+        await #expect(throws: ImportError.self) {
+            _ = try await h.upload(bytes: bytes, chunkSize: 200_000) { $0.sha256 = String(repeating: "0", count: 64) }
+        }
+        #expect(try await h.count("spool_pages") == 0)
+        #expect(try await h.count("imports") == 0)
+        await h.close()
+    }
+}

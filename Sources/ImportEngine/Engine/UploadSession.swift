@@ -40,6 +40,11 @@ public final class UploadSession: @unchecked Sendable {
     private var scratch: [UInt8] = []
     private var transcoder: UploadTranscoder
     private var done = false
+    /// Where the converted bytes also go, page by page, when the store keeps
+    /// spooled files itself; the bytes of the page being filled; pages cut.
+    private let pageSink: (any SpoolPageSink)?
+    private var pageBuffer: [UInt8] = []
+    private var pagesCut: Int64 = 0
 
     struct ValidatedUpload: Sendable {
         var request: UploadRequest
@@ -55,6 +60,7 @@ public final class UploadSession: @unchecked Sendable {
         self.transcoder = UploadTranscoder(declared: options.encoding)
         self.spoolName = "upload-\(Hex.encode(SecureRandom.bytes(12))).csv"
         self.writer = try DurableFileWriter(directory: engine.configuration.spoolDirectory, name: spoolName)
+        self.pageSink = engine.store.spoolPages(name: spoolName)
     }
 
     deinit {
@@ -76,7 +82,46 @@ public final class UploadSession: @unchecked Sendable {
 
     /// Takes the next chunk of the file.
     public func append(_ chunk: [UInt8]) async throws {
-        try await onQueue { try self.appendOnQueue(chunk) }
+        let pages: [(Int64, [UInt8])]
+        do {
+            pages = try await onQueue { () throws -> [(Int64, [UInt8])] in
+                try self.appendOnQueue(chunk)
+                return self.cutPages(final: false)
+            }
+        } catch {
+            await pageSink?.discard()
+            throw error
+        }
+        try await store(pages)
+    }
+
+    /// Whole pages of what was converted so far (and the rest, at the end).
+    private func cutPages(final: Bool) -> [(Int64, [UInt8])] {
+        guard let pageSink else { return [] }
+        var pages: [(Int64, [UInt8])] = []
+        var start = 0
+        while pageBuffer.count - start >= pageSink.pageBytes || (final && start < pageBuffer.count) {
+            let end = min(start + pageSink.pageBytes, pageBuffer.count)
+            pages.append((pagesCut, Array(pageBuffer[start..<end])))
+            pagesCut += 1
+            start = end
+        }
+        pageBuffer.removeSubrange(0..<start)
+        return pages
+    }
+
+    /// Hands pages to the store; a failure ends the upload (nothing is kept).
+    private func store(_ pages: [(Int64, [UInt8])]) async throws {
+        guard let pageSink, !pages.isEmpty else { return }
+        do {
+            for (number, bytes) in pages {
+                try await pageSink.write(page: number, bytes: bytes)
+            }
+        } catch {
+            try? await onQueue { self.abortOnQueue() }
+            await pageSink.discard()
+            throw error
+        }
     }
 
     private func appendOnQueue(_ chunk: [UInt8]) throws {
@@ -112,6 +157,7 @@ public final class UploadSession: @unchecked Sendable {
         } catch let error as FileError where error.isDiskFull {
             throw ImportError.diskFull
         }
+        if pageSink != nil { pageBuffer.append(contentsOf: scratch) }
         if header == nil {
             prefix.append(contentsOf: scratch)
             try findHeader(final: final)
@@ -193,39 +239,56 @@ public final class UploadSession: @unchecked Sendable {
     /// Ends the upload: checks the digest, stores the file durably, counts its
     /// rows and creates the QUEUED import.
     public func finish() async throws -> ImportJob {
-        let spooled = try await onQueue { () throws -> (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64, encoding: TextEncoding, bytesStored: Int64) in
-            guard !self.done else { throw ImportError.failedPrecondition("the upload has ended") }
-            do {
-                try self.write(converting: [], final: true)
-                guard let header = self.header else {
-                    throw ImportError.invalidArgument("the file is empty: it has no header row",
-                        violations: [FieldViolation(field: "chunk", description: "no data was sent")])
-                }
-                let digest = Hex.encode(self.hasher.finalize())
-                let expected = self.options.request.sha256.lowercased()
-                if !expected.isEmpty && expected != digest {
-                    throw ImportError.invalidArgument("sha256 mismatch: the file received has digest \(digest), options.sha256 says \(expected)",
-                        violations: [FieldViolation(field: "sha256", description: "does not match the file")])
-                }
+        typealias Spooled = (fields: [String], delimiter: UInt8, dataOffset: Int64, digest: String, bytes: Int64, rows: Int64, encoding: TextEncoding, bytesStored: Int64)
+        let spooled: Spooled
+        do {
+            spooled = try await onQueue { () throws -> Spooled in
+                guard !self.done else { throw ImportError.failedPrecondition("the upload has ended") }
                 do {
-                    try self.writer.commit(as: self.spoolName)
-                } catch let error as FileError where error.isDiskFull {
-                    throw ImportError.diskFull
+                    try self.write(converting: [], final: true)
+                    guard let header = self.header else {
+                        throw ImportError.invalidArgument("the file is empty: it has no header row",
+                            violations: [FieldViolation(field: "chunk", description: "no data was sent")])
+                    }
+                    let digest = Hex.encode(self.hasher.finalize())
+                    let expected = self.options.request.sha256.lowercased()
+                    if !expected.isEmpty && expected != digest {
+                        throw ImportError.invalidArgument("sha256 mismatch: the file received has digest \(digest), options.sha256 says \(expected)",
+                            violations: [FieldViolation(field: "sha256", description: "does not match the file")])
+                    }
+                    do {
+                        try self.writer.commit(as: self.spoolName)
+                    } catch let error as FileError where error.isDiskFull {
+                        throw ImportError.diskFull
+                    }
+                    self.done = true
+                    let rows = try self.countRows(delimiter: header.delimiter, from: header.dataOffset)
+                    if rows == 0 {
+                        FileSystem.remove(self.engine.configuration.spoolDirectory + "/" + self.spoolName)
+                        self.engine.spool.remove(self.writer.bytesWritten)
+                        throw ImportError.invalidArgument("the file has a header row but no data rows",
+                            violations: [FieldViolation(field: "chunk", description: "no data rows after the header")])
+                    }
+                    return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows, self.transcoder.used,
+                            self.writer.bytesWritten)
+                } catch {
+                    self.abortOnQueue()
+                    throw error
                 }
-                self.done = true
-                let rows = try self.countRows(delimiter: header.delimiter, from: header.dataOffset)
-                if rows == 0 {
-                    FileSystem.remove(self.engine.configuration.spoolDirectory + "/" + self.spoolName)
-                    self.engine.spool.remove(self.writer.bytesWritten)
-                    throw ImportError.invalidArgument("the file has a header row but no data rows",
-                        violations: [FieldViolation(field: "chunk", description: "no data rows after the header")])
-                }
-                return (header.fields, header.delimiter, header.dataOffset, digest, self.received, rows, self.transcoder.used,
-                        self.writer.bytesWritten)
-            } catch {
-                self.abortOnQueue()
-                throw error
             }
+        } catch {
+            // Refused at the end (digest, no rows): the pages sent so far go too.
+            await pageSink?.discard()
+            throw error
+        }
+        do {
+            let (pages, count) = try await onQueue { (self.cutPages(final: true), self.pagesCut) }
+            try await store(pages)
+            pageSink?.complete(pages: count)
+        } catch {
+            FileSystem.remove(engine.configuration.spoolDirectory + "/" + spoolName)
+            engine.spool.remove(spooled.bytesStored)
+            throw error
         }
         let request = options.request
         let new = NewImport(
@@ -239,6 +302,7 @@ public final class UploadSession: @unchecked Sendable {
         } catch {
             FileSystem.remove(engine.configuration.spoolDirectory + "/" + spoolName)
             engine.spool.remove(spooled.bytesStored)
+            await pageSink?.discard()
             throw error
         }
     }
@@ -253,9 +317,11 @@ public final class UploadSession: @unchecked Sendable {
         return rows
     }
 
-    /// Drops the upload: nothing is created and the partial file is removed.
+    /// Drops the upload: nothing is created and the partial file is removed
+    /// (and its pages, in a store that keeps them).
     public func abort() {
         queue.async { self.abortOnQueue() }
+        if let pageSink { Task { await pageSink.discard() } }
     }
 
     private func abortOnQueue() {

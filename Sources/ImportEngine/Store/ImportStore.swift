@@ -75,6 +75,10 @@ public protocol ImportStore: Sendable {
     /// Ids of imports other processes change, as they change; nil when no other
     /// process shares the store.
     func changes() -> AsyncStream<Int64>?
+    /// Where an upload's bytes go as they arrive, in a store that keeps
+    /// spooled files itself (several processes share it); nil: it keeps none.
+    /// `createImport(_:spoolPath:)` then finds the file's pages written.
+    func spoolPages(name: String) -> (any SpoolPageSink)?
     /// Writes the spooled file `name` (kept by `createImport(_:spoolPath:)`)
     /// into `directory` under that name, whole or not at all; false when the
     /// store keeps no spooled files.
@@ -122,6 +126,19 @@ extension ImportStore {
     public func requestStop(id: Int64, event: ImportEvent) async throws -> Bool { false }
     public func changes() -> AsyncStream<Int64>? { nil }
     public func fetchSpool(name: String, into directory: String) async throws -> Bool { false }
+    public func spoolPages(name: String) -> (any SpoolPageSink)? { nil }
+}
+
+/// An upload's spooled bytes, stored page by page as they arrive (see
+/// `ImportStore.spoolPages`). Pages are numbered from 0, in file order.
+public protocol SpoolPageSink: Sendable {
+    /// The size pages are cut to (the last page may be shorter).
+    var pageBytes: Int { get }
+    func write(page: Int64, bytes: [UInt8]) async throws
+    /// Every page is written: the import may be created.
+    func complete(pages: Int64)
+    /// The upload ended without an import: its pages go.
+    func discard() async
 }
 
 /// What a transition did.
