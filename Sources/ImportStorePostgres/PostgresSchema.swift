@@ -90,9 +90,11 @@ enum PostgresSchema {
                 email_key text COLLATE "C",
                 -- Checked at the end of each statement, not row by row: a batch that
                 -- moves an address from one contact to another is not refused half way.
-                CONSTRAINT contacts_email_key UNIQUE (email_key) DEFERRABLE INITIALLY IMMEDIATE,
-                CONSTRAINT contacts_external_id UNIQUE (external_id) DEFERRABLE INITIALLY IMMEDIATE
+                CONSTRAINT contacts_email_key UNIQUE (email_key) DEFERRABLE INITIALLY IMMEDIATE
             );
+            -- An external_id is only ever set where there was none, never moved: no
+            -- need to defer; and contacts without one (most) cost this index nothing.
+            CREATE UNIQUE INDEX contacts_external_id ON contacts (external_id) WHERE external_id IS NOT NULL;
 
             CREATE TABLE contact_subscriptions (
                 contact_id bigint NOT NULL,
