@@ -224,19 +224,34 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
         flush()
     }
 
-    /// Bytes waiting in the socket's output buffer.
+    /// Bytes waiting in the socket's output buffer (and staged for it).
     var outputBuffered: Int {
         guard let bev, let output = bufferevent_get_output(bev) else { return 0 }
-        return evbuffer_get_length(output)
+        return evbuffer_get_length(output) + staged.count
+    }
+
+    /// What nghttp2 wrote during one `flush`, handed to libevent in one call:
+    /// a broadcast to thousands of streams writes two pieces per DATA frame,
+    /// and one `bufferevent_write` each would cost more than the frames.
+    private var staged: [UInt8] = []
+    private static let stageLimit = 64 << 10
+
+    private func commitStaged() {
+        guard !staged.isEmpty else { return }
+        if let bev {
+            staged.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
+            stats.bytesOut.wrappingAdd(staged.count, ordering: .relaxed)
+        }
+        staged.removeAll(keepingCapacity: staged.capacity <= 4 * Self.stageLimit)
     }
 
     /// nghttp2 should stop producing frames; writers should wait.
     var outputCongested: Bool { outputBuffered >= limits.outputHighWater }
 
     func write(_ bytes: UnsafeRawBufferPointer) {
-        guard let bev, bytes.count > 0 else { return }
-        bufferevent_write(bev, bytes.baseAddress, bytes.count)
-        stats.bytesOut.wrappingAdd(bytes.count, ordering: .relaxed)
+        guard bev != nil, bytes.count > 0 else { return }
+        staged.append(contentsOf: bytes)
+        if staged.count >= Self.stageLimit { commitStaged() }
     }
 
     /// Lets nghttp2 write what it has queued; closes the connection when both
@@ -245,7 +260,9 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
         guard let session, !isClosed, !lingering else { return }
         do {
             try session.send()
+            commitStaged()
         } catch {
+            commitStaged()
             close(error: RPCError(code: .unavailable, message: "the HTTP/2 session failed: \(error)"))
             return
         }

@@ -46,7 +46,9 @@ public final class TokenAuthenticator: ServerInterceptor {
     private let importer: Importer
     private let logger: Logger?
     private let cache = Mutex(Cache())
-    private let openCalls = Mutex<(calls: [ObjectIdentifier: OpenCall], watcher: Task<Void, Never>?)>(([:], nil))
+    /// Open streams by their termination, and how many were added since the
+    /// last sweep of ended ones.
+    private let openCalls = Mutex<(calls: [ObjectIdentifier: OpenCall], watcher: Task<Void, Never>?, added: Int)>(([:], nil, 0))
     private let refusals = Mutex(Refusals())
     private let ttl: Duration
     private let tokensChanged: (@Sendable () -> UInt64)?
@@ -199,6 +201,13 @@ public final class TokenAuthenticator: ServerInterceptor {
         guard tokensChanged != nil else { return }
         let start = openCalls.withLock { state -> Bool in
             state.calls[ObjectIdentifier(termination)] = OpenCall(tokenID: token, termination: termination)
+            // Ended calls are swept as calls are added, in proportion (amortized
+            // constant per call): 10,000 idle watches cost no periodic sweep.
+            state.added += 1
+            if state.added >= max(1024, state.calls.count) {
+                state.added = 0
+                for (key, call) in state.calls where call.termination == nil { state.calls[key] = nil }
+            }
             return state.watcher == nil
         }
         guard start else { return }
@@ -208,21 +217,12 @@ public final class TokenAuthenticator: ServerInterceptor {
                 try? await Task.sleep(for: .seconds(1))
                 guard let self else { return }
                 let stamp = self.tokensChanged?() ?? 0
-                guard stamp != seen else {
-                    self.pruneEnded()
-                    continue
-                }
+                guard stamp != seen else { continue }
                 seen = stamp
                 await self.endCallsOfRevokedTokens()
             }
         }
         openCalls.withLock { $0.watcher = task }
-    }
-
-    private func pruneEnded() {
-        openCalls.withLock { state in
-            state.calls = state.calls.filter { $0.value.termination != nil }
-        }
     }
 
     private func endCallsOfRevokedTokens() async {
