@@ -13,7 +13,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/importd.sh
 
 run() {  # run WATCHERS CONNECTIONS CLIENT: a fresh importd each time, so memory is measured from the same start
-    start_importd "$work" "$1-$3" --import-interval 1h
+    start_importd "$work" "$1-$3" --import-interval 8760h
     printf 'email,first_name,last_name\nana@example.com,Ana,Silva\n' > "$work/one.csv"
     local id
     id=$(.build/release/importctl upload "$work/one.csv" 2>/dev/null | head -1)

@@ -27,7 +27,8 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     private(set) var handlerHasReturned = false
     var deadlineTimer: (any TransportTimer)?
     /// What runs when the call ends from this side (a parked call's end); loop only.
-    private var terminationHandler: (@Sendable () -> Void)?
+    private var terminationHandler: (@Sendable (RPCError?) -> Void)?
+    private var terminationReason: RPCError?
     private var terminatedHere = false
 
     // MARK: - ServerCallIO
@@ -112,22 +113,24 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
 
     var supportsParking: Bool { true }
 
-    func onTerminated(_ body: @escaping @Sendable () -> Void) {
+    func onTerminated(_ body: @escaping @Sendable (RPCError?) -> Void) {
         loop.execute {
             if self.terminatedHere {
-                body()
+                body(self.terminationReason)
             } else {
                 self.terminationHandler = body
             }
         }
     }
 
-    /// The call ended from the transport's side: a parked call hears of it.
-    private func fireTerminated() {
+    /// The call ended from the transport's side (`reason`: the status it
+    /// ended with, when the transport chose one): a parked call hears of it.
+    private func fireTerminated(_ reason: RPCError? = nil) {
+        if !terminatedHere { terminationReason = reason }
         terminatedHere = true
         let handler = terminationHandler
         terminationHandler = nil
-        handler?()
+        handler?(terminationReason)
     }
 
     func finish(status: Status, trailers: Metadata) async {
@@ -259,7 +262,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         finishOnLoop(status: Status(code: .deadlineExceeded, message: "the deadline was exceeded"), trailers: [:])
         failReceiving(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
         handlerTask?.cancel()
-        fireTerminated()
+        fireTerminated(RPCError(code: .deadlineExceeded, message: "the deadline was exceeded"))
     }
 
     override func receiveFailed(_ error: RPCError) {
@@ -267,7 +270,7 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         if !finished && error.code != .deadlineExceeded && error.code != .cancelled {
             finishOnLoop(status: error.status, trailers: [:])
             handlerTask?.cancel()
-            fireTerminated()
+            fireTerminated(error)
         }
     }
 

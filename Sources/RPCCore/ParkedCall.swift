@@ -90,9 +90,10 @@ public final class ParkedCall: Sendable {
         if now { body() }
     }
 
-    /// The transport ended the call: the task, if one runs, is cancelled and
-    /// ends it; else it ends now, as a cancelled handler would.
-    func terminated() {
+    /// The transport ended the call (with `reason`, when it chose a status):
+    /// the task, if one runs, is cancelled and ends it; else it ends now, as a
+    /// cancelled handler would.
+    func terminated(_ reason: RPCError? = nil) {
         let task = state.withLock { state -> Task<Void, Never>?? in
             guard !state.ended else { return .some(nil) }
             state.terminated = true
@@ -100,7 +101,7 @@ public final class ParkedCall: Sendable {
         }
         switch task {
         case .some(let running): running?.cancel()
-        case .none: Task { await self.end(CancellationError()) }
+        case .none: Task { await self.end(reason ?? CancellationError()) }
         }
     }
 

@@ -197,7 +197,7 @@ public struct RPCRouter: Sendable {
             try await call.sendHeaders(context.response.initial)
         } park: {
             guard call.supportsParking, let parked = context.parking.park() else { return nil }
-            call.onTerminated { parked.terminated() }
+            call.onTerminated { reason in parked.terminated(reason) }
             return parked
         }
     }

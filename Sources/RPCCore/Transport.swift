@@ -39,8 +39,9 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// Registers what runs when the call ends from the transport's side: the
     /// client reset the stream or went away, the deadline passed, its input
     /// was refused, or `cancelHandler` was called. Runs once, from any thread;
-    /// at once if the call ended already.
-    func onTerminated(_ body: @escaping @Sendable () -> Void)
+    /// at once if the call ended already. `body` gets the status the transport
+    /// ended the call with, when it chose one (the deadline, bad input).
+    func onTerminated(_ body: @escaping @Sendable (RPCError?) -> Void)
 }
 
 extension ServerCallIO {
@@ -55,7 +56,7 @@ extension ServerCallIO {
     public func offer(framedMessage: [UInt8]) -> Bool { false }
 
     public var supportsParking: Bool { false }
-    public func onTerminated(_ body: @escaping @Sendable () -> Void) {}
+    public func onTerminated(_ body: @escaping @Sendable (RPCError?) -> Void) {}
 
     /// `receiveSingle` from `receive`, for transports that have nothing faster.
     public func receiveSingleByReceiving() async throws -> [UInt8] {

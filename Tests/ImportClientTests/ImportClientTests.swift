@@ -24,7 +24,7 @@ import Testing
             let process = Process()
             process.executableURL = build.appendingPathComponent("importd")
             process.arguments = ["--listen", "127.0.0.1:0", "--data-dir", directory.appendingPathComponent("data").path,
-                                 "--import-interval", "1h", "--log-level", "warning"]
+                                 "--import-interval", "8760h", "--log-level", "warning"]
             let stdin = Pipe()
             let stdout = Pipe()
             process.standardInput = stdin

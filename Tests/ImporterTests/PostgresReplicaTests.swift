@@ -14,13 +14,13 @@ import Testing
     private func twoReplicas(leaseA: Duration = .seconds(60), leaseB: Duration = .seconds(60)) async throws
         -> (a: PostgresImportStore, b: PostgresImportStore, id: Int64)
     {
-        let a = try postgresStore { $0.lease = leaseA; $0.replica = "replica-a" }
+        let a = try await postgresStore { $0.lease = leaseA; $0.replica = "replica-a" }
         let conninfo = a.conninfo
         var configuration = PostgresStoreConfiguration(conninfo: conninfo)
         configuration.lease = leaseB
         configuration.replica = "replica-b"
         configuration.connections = 2
-        let b = try PostgresImportStore(configuration)
+        let b = try await openStore(configuration)
         let job = try await a.createImport(NewImport(
             fileName: "f.csv", kind: .contact, subscriptionIDs: [], onDuplicate: .update, columnMap: [:], ignoreUnknownColumns: false,
             validateOnly: false, encoding: .utf8, sha256: "00", bytes: 10, totalRows: 1, spoolName: "s.csv", header: ["email"],
@@ -147,7 +147,7 @@ import Testing
         var configuration = PostgresStoreConfiguration(conninfo: a.postgres!.conninfo)
         configuration.replica = "replica-b"
         configuration.connections = 2
-        let b = try await ImporterHarness(.postgres, postgres: try PostgresImportStore(configuration))
+        let b = try await ImporterHarness(.postgres, postgres: try await openStore(configuration))
         defer { b.remove() }
         try await b.tick()
         let done = try await b.job(job.id)

@@ -26,7 +26,9 @@ def fresh_rpctest_server(request):
 
 class Importd:
     """A real importd on 127.0.0.1 (port picked by the system) with its own data
-    directory, importing every second."""
+    directory, importing every second. Tests that need an import to stay QUEUED
+    pass `--import-interval 8760h`: ticks fall on multiples of the interval, so
+    `1h` would run it at the next full hour, whenever the test happens to run."""
 
     def __init__(self, data_dir, *extra):
         self.data_dir = str(data_dir)

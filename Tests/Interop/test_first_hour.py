@@ -55,7 +55,7 @@ def test_a_second_server_on_the_same_data_directory_refuses_to_start(fresh_impor
 
 
 def test_ctrl_c_stops_watching_an_upload_at_once(fresh_importd, tmp_path):
-    server = fresh_importd("--import-interval", "1h")
+    server = fresh_importd("--import-interval", "8760h")
     people = tmp_path / "queued.csv"
     people.write_text("first_name,last_name,email\nAna,Lopez,ana.ctrlc@example.org\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTCTL_")}
@@ -76,7 +76,7 @@ def test_ctrl_c_stops_watching_an_upload_at_once(fresh_importd, tmp_path):
 
 
 def test_a_dry_run_starts_at_once(fresh_importd, tmp_path):
-    server = fresh_importd("--import-interval", "1h")
+    server = fresh_importd("--import-interval", "8760h")
     people = tmp_path / "dry.csv"
     people.write_text("first_name,last_name,email\nAna,Lopez,ana.dry@example.org\nBob,,bob.dry@example.org\n")
     started = time.time()

@@ -62,7 +62,7 @@ async def watch_many(address, token, import_id, channels, per_channel, on_all_re
 
 @pytest.mark.parametrize("channels,per_channel", [(1, 1000), (10, 1000)], ids=["1000-on-one-channel", "10000-on-ten"])
 def test_thousands_of_watchers_all_get_snapshots_and_unary_calls_stay_fast(fresh_importd, channels, per_channel):
-    server = fresh_importd("--import-interval", "1h")
+    server = fresh_importd("--import-interval", "8760h")
     import_id = queued_import(server)
 
     async def cancel(stubs, metadata):
@@ -87,7 +87,7 @@ def test_thousands_of_watchers_all_get_snapshots_and_unary_calls_stay_fast(fresh
 
 def test_importctl_watch_reconnects_across_a_restart_and_says_so_once(fresh_importd, tmp_path):
     data = tmp_path / "data"
-    server = fresh_importd("--import-interval", "1h", data_dir=data)
+    server = fresh_importd("--import-interval", "8760h", data_dir=data)
     import_id = queued_import(server)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTCTL_")}
     env.update(IMPORTCTL_SERVER=server.address, IMPORTCTL_TOKEN=server.token)
@@ -96,7 +96,7 @@ def test_importctl_watch_reconnects_across_a_restart_and_says_so_once(fresh_impo
     time.sleep(1)
     assert server.stop() == 0  # the watch gets UNAVAILABLE (the server is shutting down)
     time.sleep(1.5)
-    again = fresh_importd("--import-interval", "1h", "--listen", server.address, data_dir=data)
+    again = fresh_importd("--import-interval", "8760h", "--listen", server.address, data_dir=data)
     cancelled = importctl("cancel", import_id, server=again)
     assert cancelled.returncode == 0, cancelled.stderr
     out, err = watch.communicate(timeout=30)
@@ -107,7 +107,7 @@ def test_importctl_watch_reconnects_across_a_restart_and_says_so_once(fresh_impo
 
 
 def test_importctl_watch_all_follows_every_import(fresh_importd):
-    server = fresh_importd("--import-interval", "1h")
+    server = fresh_importd("--import-interval", "8760h")
     first = queued_import(server)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTCTL_")}
     env.update(IMPORTCTL_SERVER=server.address, IMPORTCTL_TOKEN=server.token)

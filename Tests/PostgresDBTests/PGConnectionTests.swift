@@ -7,15 +7,15 @@ import Testing
 /// The libpq wrapper against a real PostgreSQL 15 (`PostgresCluster`).
 @Suite struct PGConnectionTests {
     /// A connection to a database of its own.
-    func connect(_ test: String = #function) throws -> (PostgresCluster, PGConnection) {
-        let cluster = try PostgresCluster.shared.get()
+    func connect(_ test: String = #function) async throws -> (PostgresCluster, PGConnection) {
+        let cluster = try await PostgresCluster.start()
         let name = "t_" + test.prefix(while: { $0 != "(" }).lowercased() + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        try cluster.createDatabase(name)
+        try await cluster.makeDatabase(name)
         return (cluster, try PGConnection(cluster.conninfo(database: name)))
     }
 
-    @Test func parametersAndTypesRoundTrip() throws {
-        let (_, db) = try connect()
+    @Test func parametersAndTypesRoundTrip() async throws {
+        let (_, db) = try await connect()
         #expect(db.serverVersion >= 150000)
         try db.execute("CREATE TABLE t (s text, i bigint, b boolean, d double precision, x bytea, n text)")
         let bytes: [UInt8] = [0, 1, 0x5C, 0xFF, 0x0A, 0x09]
@@ -32,8 +32,8 @@ import Testing
         #expect(rows.isNull(0, 5) && rows.text(0, 5) == nil)
     }
 
-    @Test func errorsCarryTheirSQLState() throws {
-        let (_, db) = try connect()
+    @Test func errorsCarryTheirSQLState() async throws {
+        let (_, db) = try await connect()
         try db.execute("CREATE TABLE u (email text PRIMARY KEY)")
         try db.execute("INSERT INTO u VALUES ($1)", [.text("a@example.com")])
         let duplicate = #expect(throws: PGError.self) { try db.execute("INSERT INTO u VALUES ($1)", [.text("a@example.com")]) }
@@ -45,8 +45,8 @@ import Testing
         #expect(try db.execute("SELECT 1").int(0, 0) == 1)
     }
 
-    @Test func transactionsRollBackWhenTheBodyThrows() throws {
-        let (_, db) = try connect()
+    @Test func transactionsRollBackWhenTheBodyThrows() async throws {
+        let (_, db) = try await connect()
         try db.execute("CREATE TABLE v (n int)")
         struct Stop: Error {}
         #expect(throws: Stop.self) {
@@ -59,16 +59,16 @@ import Testing
         #expect(try db.execute("SELECT array_agg(n) FROM v").text(0, 0) == "{2}")
     }
 
-    @Test func preparedStatements() throws {
-        let (_, db) = try connect()
+    @Test func preparedStatements() async throws {
+        let (_, db) = try await connect()
         try db.execute("CREATE TABLE p (k int, v text)")
         try db.prepare("put", "INSERT INTO p VALUES ($1, $2)")
         for k in 1...100 { try db.executePrepared("put", [.int(Int64(k)), .text("v\(k)")]) }
         #expect(try db.execute("SELECT count(*), sum(k) FROM p").int(0, 1) == 5050)
     }
 
-    @Test func copyFromStdinEscapesEverything() throws {
-        let (_, db) = try connect()
+    @Test func copyFromStdinEscapesEverything() async throws {
+        let (_, db) = try await connect()
         try db.execute("CREATE TABLE c (i bigint, s text, x bytea)")
         let awkward = ["tab\there", "line\nbreak", "back\\slash", "\\N", "", "crlf\r\n", "ünïcødé"]
         let rows: [[PGValue]] = (0..<20_000).map { i in
@@ -86,8 +86,8 @@ import Testing
         #expect(try db.execute("SELECT count(*) FROM c").int(0, 0) == 20_000)
     }
 
-    @Test func listenAndNotifyAcrossConnections() throws {
-        let (cluster, listener) = try connect()
+    @Test func listenAndNotifyAcrossConnections() async throws {
+        let (cluster, listener) = try await connect()
         let database = try listener.execute("SELECT current_database()").text(0, 0)!
         let sender = try PGConnection(cluster.conninfo(database: database))
         try listener.listen("import_changed")
@@ -98,8 +98,8 @@ import Testing
         #expect(got.first?.channel == "import_changed" && got.first?.senderPID == sender.backendPID)
     }
 
-    @Test func migrationsApplyOnceWhenReplicasStartTogether() throws {
-        let (cluster, first) = try connect()
+    @Test func migrationsApplyOnceWhenReplicasStartTogether() async throws {
+        let (cluster, first) = try await connect()
         let database = try first.execute("SELECT current_database()").text(0, 0)!
         let migrations = [
             PGMigration(1, "CREATE TABLE m (id bigserial PRIMARY KEY, note text)"),
@@ -130,7 +130,7 @@ import Testing
         #expect(throws: PGError.self) { try PGMigrator.migrate(first, Array(migrations.prefix(2))) }
     }
 
-    @Test func aServerThatIsNotThereIsAClearError() throws {
+    @Test func aServerThatIsNotThereIsAClearError() async throws {
         let error = #expect(throws: PGError.self) { try PGConnection("host=/nonexistent port=1 user=postgres connect_timeout=2") }
         #expect(error?.message.hasPrefix("cannot connect to PostgreSQL") == true)
     }

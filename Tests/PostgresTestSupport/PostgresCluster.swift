@@ -22,6 +22,29 @@ public final class PostgresCluster: @unchecked Sendable {
     }()
     nonisolated(unsafe) private static var current: PostgresCluster?
 
+    /// Where blocking set-up work runs (initdb, createdb, connecting and
+    /// migrating): never on Swift's cooperative threads, which every other
+    /// test shares. Two of them (on two cores) blocked for the seconds initdb
+    /// takes would stall the whole test run.
+    private static let setupQueue = DispatchQueue(label: "postgres-test-setup")
+
+    /// Runs blocking set-up work off the cooperative pool and waits for it.
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            setupQueue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// The shared cluster, started (once) off the cooperative pool.
+    public static func start() async throws -> PostgresCluster {
+        try await offPool { try shared.get() }
+    }
+
+    /// A new empty database, made off the cooperative pool.
+    public func makeDatabase(_ name: String) async throws {
+        try await Self.offPool { try self.createDatabase(name) }
+    }
+
     public struct ClusterError: Error, CustomStringConvertible {
         let message: String
         public var description: String { message }

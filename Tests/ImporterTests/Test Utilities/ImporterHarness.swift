@@ -16,14 +16,20 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 /// A fresh PostgreSQL database in the tests' cluster.
-func postgresStore(configure: (inout PostgresStoreConfiguration) -> Void = { _ in }) throws -> PostgresImportStore {
-    let cluster = try PostgresCluster.shared.get()
+/// (Connecting and migrating block: off the cooperative pool, as the cluster's set-up.)
+func postgresStore(configure: (inout PostgresStoreConfiguration) -> Void = { _ in }) async throws -> PostgresImportStore {
+    let cluster = try await PostgresCluster.start()
     let name = "importer_\(UInt64.random(in: 0...UInt64.max))"
-    try cluster.createDatabase(name)
+    try await cluster.makeDatabase(name)
     var configuration = PostgresStoreConfiguration(conninfo: cluster.conninfo(database: name))
     configuration.connections = 4
     configure(&configuration)
-    return try PostgresImportStore(configuration)
+    return try await openStore(configuration)
+}
+
+/// A store on an existing database (a second replica), opened off the cooperative pool.
+func openStore(_ configuration: PostgresStoreConfiguration) async throws -> PostgresImportStore {
+    try await PostgresCluster.offPool { try PostgresImportStore(configuration) }
 }
 
 /// An importer on real SQLite in a temporary directory, on a manual clock that
@@ -57,7 +63,11 @@ final class ImporterHarness: @unchecked Sendable {
             base = sqlite!
         case .postgres:
             sqlite = nil
-            postgres = try shared ?? postgresStore()
+            if let shared {
+                postgres = shared
+            } else {
+                postgres = try await postgresStore()
+            }
             base = postgres!
         }
         self.store = wrap?(base) ?? base
