@@ -125,19 +125,15 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         try await response.write(wireNow(snapshot))
         if snapshot.state.isTerminal { return }
         let delivered = DeliveredVersions(snapshot.id, snapshot.version)
-        // What cannot go straight into the stream (it is behind; the last
-        // snapshot; the end) is written here, by a task that waits.
-        let drain: @Sendable () async throws -> Void = { [updateFrames, wireNow] in
-            while let snapshot = await updates.nextSnapshot() {
-                // A snapshot published before ours was read can arrive after it.
-                guard delivered.isNew(snapshot.job) else { continue }
-                delivered.record(snapshot.job)
-                try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
-                if snapshot.job.state.isTerminal { return }
-            }
-            try Task.checkCancellation()
-            throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
+        // Writes one update, waiting for room; true when it ends the watch.
+        let write: @Sendable (ImportSnapshot) async throws -> Bool = { [updateFrames, wireNow] snapshot in
+            // A snapshot published before ours was read can arrive after it.
+            guard delivered.isNew(snapshot.job) else { return false }
+            delivered.record(snapshot.job)
+            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
+            return snapshot.job.state.isTerminal
         }
+        let shuttingDown = RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
         // Updates go straight into the stream where they are published.
         let direct: @Sendable (ImportSnapshot) -> Bool = { [updateFrames, importer] snapshot in
             let job = snapshot.job
@@ -148,29 +144,29 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             return true
         }
         // An idle watch holds no task: the call is parked, and a task starts
-        // only for what `direct` cannot do, writes what is queued, and parks
-        // the call again.
+        // only for what `direct` cannot do (a stream that is behind, the last
+        // snapshot, the end), writes what is queued, and parks the call again.
         if let call = response.park() {
             parked = true
-            let catchUp: @Sendable () async throws -> Bool = { [updateFrames, wireNow] in
+            let catchUp: @Sendable () async throws -> Bool = {
                 while let snapshot = updates.takeQueued() {
-                    guard delivered.isNew(snapshot.job) else { continue }
-                    delivered.record(snapshot.job)
-                    try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
-                    if snapshot.job.state.isTerminal { return true }
+                    if try await write(snapshot) { return true }
                 }
                 try Task.checkCancellation()
-                if updates.isClosed {
-                    throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
-                }
+                if updates.isClosed { throw shuttingDown }
                 return false
             }
             call.onEnd { updates.cancel() }
             updates.deliverDirectly(wake: { call.resume(catchUp) }, direct)
             return
         }
+        // A transport that cannot park: this task waits for what `direct` leaves.
         updates.deliverDirectly(direct)
-        try await drain()
+        while let snapshot = await updates.nextSnapshot() {
+            if try await write(snapshot) { return }
+        }
+        try Task.checkCancellation()
+        throw shuttingDown
     }
 
     public func watchImports(request: ImportsV1.WatchImportsRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
