@@ -153,7 +153,7 @@ extension PostgresImportStore {
                     copy.append(contact.updatedBy)
                     copy.append(contact.updatedAt)
                     copy.append(Int64(0))
-                    copy.appendText(contact.fields[ContactField.email.rawValue].map(ContactKey.emailKey))
+                    copy.appendText(contact.fields[ContactField.email.rawValue].map(FieldRules.emailKey))
                     try copy.endRow()
                 }
             }
@@ -206,12 +206,6 @@ struct ContactKey: Hashable {
 
     static let email: Int64 = 1
     static let externalID: Int64 = 2
-
-    static func emailKey(_ email: String) -> String {
-        var key: [UInt8] = []
-        FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
-        return String(decoding: key, as: UTF8.self)
-    }
 }
 
 /// A contact as a batch sees and changes it.
@@ -303,7 +297,7 @@ struct BatchPlan {
             conflict(row, external: external, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(oldExternal)")
             return
         }
-        let oldEmailKey = contact.fields[ContactField.email.rawValue].map(ContactKey.emailKey)
+        let oldEmailKey = contact.fields[ContactField.email.rawValue].map(FieldRules.emailKey)
         let emailKeyChanges = emailKey != nil && emailKey != oldEmailKey
         if emailKeyChanges, let emailKey, let other = owners[ContactKey(kind: ContactKey.email, key: emailKey)], other != id {
             conflict(row, external: external,

@@ -180,17 +180,10 @@ public final class PostgresImportStore: ImportStore {
         return r.count == 0 ? nil : readJob(r, 0)
     }
 
+    /// The import, once every page of its upload is stored (`spoolPages`,
+    /// checked in the same transaction): a replica that sees the import can
+    /// read the whole file.
     public func createImport(_ new: NewImport) async throws -> ImportJob {
-        try await createImport(new, spoolPath: nil)
-    }
-
-    public func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob {
-        try await createImport(new, spoolPath: Optional(spoolPath))
-    }
-
-    /// The import and its spooled file's pages, in one transaction: a replica
-    /// that sees the import can read the whole file.
-    private func createImport(_ new: NewImport, spoolPath: String?) async throws -> ImportJob {
         try await run { db in
             try db.transaction {
                 let r = try db.execute("""
@@ -215,28 +208,10 @@ public final class PostgresImportStore: ImportStore {
                     guard stored.int(0, 0) == pages else {
                         throw PGError(sqlState: nil, message: "the upload's pages are incomplete (\(stored.int(0, 0) ?? 0) of \(pages))")
                     }
-                } else if let spoolPath {
-                    try Self.storeSpool(db, name: new.spoolName, path: spoolPath)
                 }
                 try self.notify(db, job.id)
                 return job
             }
-        }
-    }
-
-    /// Copies a spooled file into `spool_pages`, a page per statement.
-    private static func storeSpool(_ db: PGConnection, name: String, path: String) throws {
-        let reader = try FileReader(path: path)
-        var page: Int64 = 0
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(PostgresSchema.spoolPageBytes)
-        while true {
-            bytes.removeAll(keepingCapacity: true)
-            while bytes.count < PostgresSchema.spoolPageBytes,
-                  try reader.read(into: &bytes, maxCount: PostgresSchema.spoolPageBytes - bytes.count) > 0 {}
-            if bytes.isEmpty { break }
-            try db.execute("INSERT INTO spool_pages (spool_name, page, data) VALUES ($1, $2, $3)", [.text(name), .int(page), .bytes(bytes)])
-            page += 1
         }
     }
 

@@ -119,8 +119,8 @@ extension PostgresImportStore {
             var restored: [Int: String?] = [:]
             for (slot, value) in previous.fields { restored[slot] = value }
             // The address it had may belong to someone else by now.
-            let emailKey = email.map(ContactKey.emailKey)
-            let keyBack = restored[ContactField.email.rawValue].map { $0.map(ContactKey.emailKey) } ?? emailKey
+            let emailKey = email.map(FieldRules.emailKey)
+            let keyBack = restored[ContactField.email.rawValue].map { $0.map(FieldRules.emailKey) } ?? emailKey
             if keyBack != emailKey, let keyBack {
                 let owner = try db.execute("SELECT id FROM contacts WHERE email_key = $1", [.text(keyBack)])
                 if owner.count == 1, owner.int(0, 0) != contactID {

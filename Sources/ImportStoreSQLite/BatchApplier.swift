@@ -153,7 +153,7 @@ struct BatchApplier {
         }
         let keyRange = batch.range(row, RowBatch.emailKeySlot)
         let rowEmailKey = keyRange.isEmpty ? nil : String(decoding: batch.bytes[keyRange], as: UTF8.self)
-        let oldEmailKey = old[ContactField.email.rawValue].map(ContactKeys.emailKey)
+        let oldEmailKey = old[ContactField.email.rawValue].map(FieldRules.emailKey)
         let emailKeyChanges = rowEmailKey != nil && rowEmailKey != oldEmailKey
         if emailKeyChanges, let other = try owner(ContactKeys.email, batch, keyRange), other != id {
             try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(id)), but its email belongs to contact \(ResourceKind.contact.format(other))")

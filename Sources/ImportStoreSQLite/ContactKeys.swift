@@ -6,12 +6,6 @@ enum ContactKeys {
     static let email: Int64 = 1
     static let externalID: Int64 = 2
 
-    static func emailKey(_ email: String) -> String {
-        var key: [UInt8] = []
-        FieldRules.appendEmailKey(ArraySlice(email.utf8), to: &key)
-        return String(decoding: key, as: UTF8.self)
-    }
-
     /// The contact a key belongs to.
     static func owner(_ db: Connection, kind: Int64, key: String) throws -> Int64? {
         try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?").queryOne([.integer(kind), .text(key)]) { $0.int64(0) }

@@ -82,7 +82,7 @@ extension SQLiteImportStore {
             try select.forEachRow([.integer(importID), .integer(after)]) { r in
                 last = r.int64(0)
                 let id = r.int64(1)
-                if let email = r.text(2) { keys.add(kind: ContactKeys.email, key: ContactKeys.emailKey(email), contactID: id) }
+                if let email = r.text(2) { keys.add(kind: ContactKeys.email, key: FieldRules.emailKey(email), contactID: id) }
                 if let externalID = r.text(3) { keys.add(kind: ContactKeys.externalID, key: externalID, contactID: id) }
             }
             guard let last else { break }

@@ -99,7 +99,7 @@ extension SQLiteImportStore {
                 reverted += 1
                 continue
             }
-            let emailKey = email.map(ContactKeys.emailKey)
+            let emailKey = email.map(FieldRules.emailKey)
             if outcome == RowOutcome.created.rawValue && (lastUpdater == nil || lastUpdater == job.id) {
                 try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: nil)
                 try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: nil)
@@ -122,7 +122,7 @@ extension SQLiteImportStore {
             for (slot, value) in previous.fields { restored[slot] = value }
             // The address it had may belong to someone else by now.
             let emailBack = restored[ContactField.email.rawValue]
-            let keyBack = emailBack.map { $0.map(ContactKeys.emailKey) } ?? emailKey
+            let keyBack = emailBack.map { $0.map(FieldRules.emailKey) } ?? emailKey
             if keyBack != emailKey, let keyBack, let owner = try ContactKeys.owner(db, kind: ContactKeys.email, key: keyBack), owner != contactID {
                 try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
                 kept += 1

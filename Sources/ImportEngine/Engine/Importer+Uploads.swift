@@ -59,7 +59,7 @@ extension Importer {
 
     /// Called by a finished upload: the import exists from here on.
     func created(_ new: NewImport) async throws -> ImportJob {
-        let job = try await store.createImport(new, spoolPath: configuration.spoolDirectory + "/" + new.spoolName)
+        let job = try await store.createImport(new)
         announce(job)
         startDryRun(job)
         return job

@@ -121,6 +121,13 @@ public enum FieldRules {
         }
     }
 
+    /// The dedup key of a stored email (what `appendEmailKey` makes of it).
+    public static func emailKey(_ email: String) -> String {
+        var key: [UInt8] = []
+        appendEmailKey(ArraySlice(email.utf8), to: &key)
+        return String(decoding: key, as: UTF8.self)
+    }
+
     /// The key emails are matched by: lower-cased (ASCII fast path).
     public static func appendEmailKey(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
         if bytes.allSatisfy({ $0 < 0x80 }) {

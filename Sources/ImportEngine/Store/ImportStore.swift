@@ -47,11 +47,6 @@ public protocol ImportStore: Sendable {
     /// Spool files that belong to an import.
     func spoolNames() async throws -> Set<String>
 
-    /// Creates the import as `createImport(_:)` does, its spooled file at
-    /// `spoolPath`: a store several processes share keeps the file's bytes too,
-    /// in the same transaction, so any of them can run the import.
-    func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob
-
     // MARK: Runs, when several processes share the store
     //
     // SQLite has one process: a claim always holds, nothing is abandoned, and no
@@ -77,9 +72,9 @@ public protocol ImportStore: Sendable {
     func changes() -> AsyncStream<Int64>?
     /// Where an upload's bytes go as they arrive, in a store that keeps
     /// spooled files itself (several processes share it); nil: it keeps none.
-    /// `createImport(_:spoolPath:)` then finds the file's pages written.
+    /// `createImport` then finds the file's pages written.
     func spoolPages(name: String) -> (any SpoolPageSink)?
-    /// Writes the spooled file `name` (kept by `createImport(_:spoolPath:)`)
+    /// Writes the spooled file `name` (kept through `spoolPages`)
     /// into `directory` under that name, whole or not at all; false when the
     /// store keeps no spooled files.
     func fetchSpool(name: String, into directory: String) async throws -> Bool
@@ -108,10 +103,6 @@ public protocol ImportStore: Sendable {
 
 
 extension ImportStore {
-    public func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob {
-        try await createImport(new)
-    }
-
     /// The only process: a RUNNING import here was interrupted, and resumes.
     public func claim(id: Int64, at: WallTime) async throws -> ImportJob? {
         guard let job = try await importJob(id: id) else { return nil }

@@ -210,7 +210,7 @@ final class SlowStore: ImportStore, @unchecked Sendable {
     func tokens() async throws -> [APIToken] { try await base.tokens() }
     func revokeToken(id: Int64, at: WallTime) async throws -> Bool { try await base.revokeToken(id: id, at: at) }
     func token(hash: String) async throws -> APIToken? { try await base.token(hash: hash) }
-    func createImport(_ new: NewImport, spoolPath: String) async throws -> ImportJob { try await base.createImport(new, spoolPath: spoolPath) }
+    func spoolPages(name: String) -> (any SpoolPageSink)? { base.spoolPages(name: name) }
     func claim(id: Int64, at: WallTime) async throws -> ImportJob? { try await base.claim(id: id, at: at) }
     func renewClaim(id: Int64) async throws -> Bool { try await base.renewClaim(id: id) }
     func releaseClaim(id: Int64) async throws { try await base.releaseClaim(id: id) }
