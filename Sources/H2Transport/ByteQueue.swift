@@ -1,36 +1,44 @@
-/// A FIFO of bytes: appended at the back, consumed from the front, storage reused.
-struct ByteQueue {
-    private var storage: [UInt8] = []
-    private var head = 0
+import DequeModule
 
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { head == storage.count }
+/// A FIFO of bytes, appended as whole arrays and consumed from the front in
+/// any sizes. An array is kept, not copied: one update fanned out to
+/// thousands of streams is one array they all share until it is written.
+struct ByteQueue {
+    private var chunks = Deque<[UInt8]>()
+    /// Bytes of the first chunk already consumed.
+    private var offset = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
 
     mutating func append(_ bytes: [UInt8]) {
-        if head > 0 && head == storage.count {
-            storage.removeAll(keepingCapacity: true)
-            head = 0
-        }
-        storage.append(contentsOf: bytes)
+        guard !bytes.isEmpty else { return }
+        chunks.append(bytes)
+        count += bytes.count
     }
 
-    /// Gives the first `count` bytes to `body`, then drops them.
-    mutating func consume<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    /// Gives the first `count` bytes to `body`, in one piece per chunk they
+    /// span, then drops them.
+    mutating func consume(_ count: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
         precondition(count <= self.count)
-        let result = storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[head..<(head + count)])) }
-        head += count
-        if head == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= 1 << 20)
-            head = 0
-        } else if head >= 1 << 16 && head * 2 >= storage.count {
-            storage.removeFirst(head)
-            head = 0
+        var left = count
+        while left > 0 {
+            let first = chunks[chunks.startIndex]
+            let take = min(left, first.count - offset)
+            first.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + take)])) }
+            left -= take
+            offset += take
+            if offset == first.count {
+                chunks.removeFirst()
+                offset = 0
+            }
         }
-        return result
+        self.count -= count
     }
 
     mutating func removeAll() {
-        storage = []
-        head = 0
+        chunks = []
+        offset = 0
+        count = 0
     }
 }

@@ -97,9 +97,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         push(.closure(body))
     }
 
-    /// Queues `framed` on `stream`, on the loop thread.
+    /// Queues `framed` on `stream`, on the loop thread: at once when called
+    /// there (a broadcast run on the loop that owns the stream), else after
+    /// what is queued already.
     func offer(_ framed: [UInt8], to stream: H2Stream) {
-        push(.offer(stream, framed))
+        if inEventLoop {
+            stream.takeOffered(framed)
+        } else {
+            push(.offer(stream, framed))
+        }
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {

@@ -260,6 +260,15 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
         guard let session, !isClosed, !lingering else { return }
         do {
             try session.send()
+            // Streams that queued bytes while their data source was ending get
+            // a new one now that nghttp2 is done sending (rare: only after the
+            // socket buffer was full).
+            while !awaitingDataSource.isEmpty {
+                let streams = awaitingDataSource
+                awaitingDataSource.removeAll()
+                for stream in streams { stream.submitData() }
+                try session.send()
+            }
             commitStaged()
         } catch {
             commitStaged()
@@ -287,6 +296,15 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
 
     func markDirty() {
         if !isClosed { loop.markDirty(self) }
+    }
+
+    /// Streams to give a new data source after this send (`H2Stream.sendData`).
+    private var awaitingDataSource: [H2Stream] = []
+
+    /// Called inside nghttp2's send: `stream` needs a new data source once it returns.
+    func needsDataSource(_ stream: H2Stream) {
+        awaitingDataSource.append(stream)
+        markDirty()
     }
 
     /// Returns `count` bytes of stream credit.

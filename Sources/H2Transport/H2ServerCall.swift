@@ -57,6 +57,10 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
         return offerMessage(framedMessage)
     }
 
+    var offerExecutor: (any TaskExecutor)? { loop }
+
+    var offeredBytes: Int { offeredPayload.load(ordering: .relaxed) }
+
     func receiveSingle() async throws -> [UInt8] {
         // The fast path: on the loop, with the whole request here (usually the
         // request and END_STREAM came together), no suspension at all.

@@ -183,6 +183,11 @@ enum HTTP2CallbackResult {
 enum HTTP2DataRead {
     /// This many bytes (at most the length asked for), copied in `sendData`.
     case bytes(Int)
+    /// The last bytes queued: nghttp2 drops the stream's data source once
+    /// they are sent (no END_STREAM), and `submitData` gives it a new one
+    /// when more comes. Cheaper than `.bytes` then `.deferred`: one read and
+    /// one scheduling of the stream per message instead of two.
+    case lastBytes(Int)
     /// Nothing more: END_STREAM, unless trailers were submitted (`endStream: false`).
     case end(endStream: Bool)
     /// Nothing now; `resumeData` when there is.
@@ -356,6 +361,14 @@ final class NGHTTP2Session {
         try Self.check(nghttp2_session_resume_data(raw, streamID))
     }
 
+    /// Gives an open stream whose data source ended (`.lastBytes`) a new one,
+    /// which ends the stream when it ends (`.end(endStream: true)`), as the
+    /// source given with the headers does.
+    func submitData(_ streamID: Int32) throws(NGHTTP2Error) {
+        var provider = Self.dataProvider
+        try Self.check(nghttp2_submit_data(raw, UInt8(NGHTTP2_FLAG_END_STREAM.rawValue), streamID, &provider))
+    }
+
     // MARK: - Header blocks
 
     private static func withBlock(_ block: HTTP2HeaderBlock, _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
@@ -426,6 +439,9 @@ final class NGHTTP2Session {
             switch NGHTTP2Session.delegate(context).sessionReadData(streamID: streamID, maxLength: length) {
             case .bytes(let count):
                 flags!.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+                return count
+            case .lastBytes(let count):
+                flags!.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue | NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
                 return count
             case .end(let endStream):
                 flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue

@@ -23,7 +23,6 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     let importer: Importer
     let logger: Logger
     /// Updates fanned out to watchers, converted once each.
-    private let updateFrames = UpdateFrames()
 
     public init(importer: Importer, logger: Logger) {
         self.importer = importer
@@ -119,32 +118,23 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
 
     public func watchImport(request: ImportsV1.WatchImportRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
         context.logFields.set("import", request.importID)
-        let (snapshot, updates) = try await importer.watch(request.importID)
+        let (snapshot, updates) = try await importer.watch(request.importID, executor: response.offerExecutor)
         var parked = false
         defer { if !parked { updates.cancel() } }
         try await response.write(wireNow(snapshot))
         if snapshot.state.isTerminal { return }
-        let delivered = DeliveredVersions(snapshot.id, snapshot.version)
+        let feed = WatchFeed(importID: snapshot.id, version: snapshot.version, response: response, importer: importer)
         // Writes one update, waiting for room; true when it ends the watch.
-        let write: @Sendable (ImportSnapshot) async throws -> Bool = { [updateFrames, wireNow] snapshot in
+        let write: @Sendable (ImportSnapshot) async throws -> Bool = { [wireNow] snapshot in
             // A snapshot published before ours was read can arrive after it.
-            guard delivered.isNew(snapshot.job) else { return false }
-            delivered.record(snapshot.job)
-            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
+            guard feed.isNew(snapshot) else { return false }
+            feed.record(snapshot)
+            try await response.write(snapshot.frame(wireNow))
             return snapshot.job.state.isTerminal
         }
         let shuttingDown = RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
-        // Updates go straight into the stream where they are published.
-        let direct: @Sendable (ImportSnapshot) -> Bool = { [updateFrames, importer] snapshot in
-            let job = snapshot.job
-            guard delivered.isNew(job) else { return true }
-            let frame = { updateFrames.frameNow(snapshot) { Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) } }
-            guard !job.state.isTerminal, response.offer(frame()) else { return false }
-            delivered.record(job)
-            return true
-        }
         // An idle watch holds no task: the call is parked, and a task starts
-        // only for what `direct` cannot do (a stream that is behind, the last
+        // only for what the feed cannot do (a stream that is behind, the last
         // snapshot, the end), writes what is queued, and parks the call again.
         if let call = response.park() {
             parked = true
@@ -157,11 +147,11 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
                 return false
             }
             call.onEnd { updates.cancel() }
-            updates.deliverDirectly(wake: { call.resume(catchUp) }, direct)
+            updates.deliverDirectly(to: feed, wake: { call.resume(catchUp) })
             return
         }
-        // A transport that cannot park: this task waits for what `direct` leaves.
-        updates.deliverDirectly(direct)
+        // A transport that cannot park: this task waits for what the feed leaves.
+        updates.deliverDirectly(to: feed)
         while let snapshot = await updates.nextSnapshot() {
             if try await write(snapshot) { return }
         }
@@ -171,38 +161,27 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
 
     public func watchImports(request: ImportsV1.WatchImportsRequest, response: RPCWriter<ImportsV1.ImportJob>, context: ServerContext) async throws {
         let filter = try Wire.states(request.states)
-        let updates = importer.watchAll()
+        let updates = importer.watchAll(executor: response.offerExecutor)
         defer { updates.cancel() }
         // The snapshot: every import that is still going (QUEUED, RUNNING, PAUSED).
-        let delivered = DeliveredVersions()
+        let feed = WatchFeed(states: filter, response: response, importer: importer)
         var token = ""
         repeat {
             let page = try await importer.jobs(states: [.queued, .running, .paused], pageSize: Int32(Paging.maxSize), pageToken: token)
             for job in page.jobs.reversed() where filter.isEmpty || filter.contains(job.state) {
-                delivered.record(job)
+                feed.record(id: job.id, version: job.version)
                 try await response.write(wireNow(job))
             }
             token = page.nextPageToken
         } while !token.isEmpty
         // With no import going there was nothing to send: open the response now.
         try await response.sendHeaders()
-        updates.deliverDirectly { [updateFrames, importer] snapshot in
-            let job = snapshot.job
-            guard delivered.isNew(job) else { return true }
-            guard filter.isEmpty || filter.contains(job.state) else {
-                delivered.record(job)
-                return true
-            }
-            guard response.offer(updateFrames.frameNow(snapshot) { Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) }) else { return false }
-            delivered.record(job)
-            return true
-        }
+        updates.deliverDirectly(to: feed)
         while let snapshot = await updates.nextSnapshot() {
-            let update = snapshot.job
-            guard delivered.isNew(update) else { continue }
-            delivered.record(update)
-            guard filter.isEmpty || filter.contains(update.state) else { continue }
-            try await response.write(updateFrames.frameNow(snapshot, convert: wireNow))
+            guard feed.isNew(snapshot) else { continue }
+            feed.record(snapshot)
+            guard filter.isEmpty || filter.contains(snapshot.job.state) else { continue }
+            try await response.write(snapshot.frame(wireNow))
         }
         try Task.checkCancellation()
         throw RPCError(code: .unavailable, message: "the server is shutting down; watch again to continue")
@@ -324,41 +303,72 @@ final class UploadActivity: Sendable {
     func idle(longerThan limit: Duration) -> Bool { last.withLock { .now - $0 > limit } }
 }
 
-/// The newest version of each import a watch has sent (or skipped), shared by
-/// its direct deliveries and its task (which never run at the same time: see
-/// `ProgressSubscription.deliverDirectly`). A watch of one import keeps one
-/// number; a watch of all imports, one per import.
-final class DeliveredVersions: Sendable {
+/// A watch's direct deliveries (`ProgressSubscription.deliverDirectly`) and
+/// the newest version of each import it has sent or skipped, which its task
+/// shares (the two never run at the same time). One object, so an update
+/// fanned out to 10,000 watchers touches one object of each for this part. A
+/// watch of one import keeps one number; a watch of all imports, one per
+/// import.
+final class WatchFeed: SnapshotReceiver {
     /// The one import watched, or -1.
     private let singleID: Int64
     private let singleVersion: Atomic<Int64>
-    private let versions: Mutex<[Int64: Int64]>
+    private let versions = Mutex<[Int64: Int64]>([:])
+    /// The states a watch of every import wants (empty: all).
+    private let states: Set<ImportState>
+    private let response: RPCWriter<ImportsV1.ImportJob>
+    private let importer: Importer
 
-    /// For every import.
-    init() {
+    /// A watch of one import, which has sent `version` of it.
+    init(importID: Int64, version: Int64, response: RPCWriter<ImportsV1.ImportJob>, importer: Importer) {
+        singleID = importID
+        singleVersion = Atomic(version)
+        states = []
+        self.response = response
+        self.importer = importer
+    }
+
+    /// A watch of every import in `states`.
+    init(states: Set<ImportState>, response: RPCWriter<ImportsV1.ImportJob>, importer: Importer) {
         singleID = -1
         singleVersion = Atomic(0)
-        versions = Mutex([:])
+        self.states = states
+        self.response = response
+        self.importer = importer
     }
 
-    /// For one import, `version` sent.
-    init(_ id: Int64, _ version: Int64) {
-        singleID = id
-        singleVersion = Atomic(version)
-        versions = Mutex([:])
+    /// Offers the update to the stream; false has it queued for the watch's
+    /// task: the stream is behind, or (watching one import) it ends the watch.
+    func receive(_ snapshot: ImportSnapshot) -> Bool {
+        guard isNew(snapshot) else { return true }
+        let state = snapshot.job.state
+        if singleID >= 0 {
+            if state.isTerminal { return false }
+        } else if !states.isEmpty && !states.contains(state) {
+            record(snapshot)
+            return true
+        }
+        guard response.offer(snapshot.frame({ [importer] in Wire.job($0, nextRunAt: importer.nextRunAtNow($0)) })) else { return false }
+        record(snapshot)
+        return true
     }
 
-    /// Whether `job` is newer than what was sent of its import.
-    func isNew(_ job: ImportJob) -> Bool {
-        if job.id == singleID { return job.version > singleVersion.load(ordering: .relaxed) }
-        return versions.withLock { job.version > $0[job.id, default: 0] }
+    /// Whether the snapshot is newer than what was sent of its import.
+    func isNew(_ snapshot: ImportSnapshot) -> Bool {
+        let (id, version) = (snapshot.job.id, snapshot.job.version)
+        if id == singleID { return version > singleVersion.load(ordering: .relaxed) }
+        return versions.withLock { version > $0[id, default: 0] }
     }
 
-    func record(_ job: ImportJob) {
-        if job.id == singleID {
-            singleVersion.store(max(job.version, singleVersion.load(ordering: .relaxed)), ordering: .relaxed)
+    func record(_ snapshot: ImportSnapshot) {
+        record(id: snapshot.job.id, version: snapshot.job.version)
+    }
+
+    func record(id: Int64, version: Int64) {
+        if id == singleID {
+            singleVersion.store(max(version, singleVersion.load(ordering: .relaxed)), ordering: .relaxed)
             return
         }
-        versions.withLock { $0[job.id] = max(job.version, $0[job.id, default: 0]) }
+        versions.withLock { $0[id] = max(version, $0[id, default: 0]) }
     }
 }

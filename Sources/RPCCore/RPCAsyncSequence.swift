@@ -39,28 +39,32 @@ public struct RPCWriter<Element: Sendable>: Sendable {
     private let writeFunction: @Sendable (Element) async throws -> Void
     /// Writes bytes already framed (`FramedMessage`); nil: they are decoded and written as a message.
     let writeFramedFunction: (@Sendable ([UInt8]) async throws -> Void)?
-    /// Queues framed bytes without waiting if the transport can (`ServerCallIO.offer`).
-    let offerFramedFunction: (@Sendable ([UInt8]) -> Bool)?
+    /// Takes framed bytes without waiting if the transport can (`ServerCallIO.offer`):
+    /// called directly, not through a closure (one update offered to 10,000
+    /// streams touches one object fewer on each).
+    let offerCall: (any ServerCallIO)?
     /// Sends the response headers now, if no message did yet.
     let sendHeadersFunction: (@Sendable () async throws -> Void)?
     /// Keeps the call open after the handler returns (`park`).
     let parkFunction: (@Sendable () -> ParkedCall?)?
+    /// Where offers are cheapest (`ServerCallIO.offerExecutor`).
+    public var offerExecutor: (any TaskExecutor)? { offerCall?.offerExecutor }
 
     public init(write: @escaping @Sendable (Element) async throws -> Void) {
         self.writeFunction = write
         self.writeFramedFunction = nil
-        self.offerFramedFunction = nil
+        self.offerCall = nil
         self.sendHeadersFunction = nil
         self.parkFunction = nil
     }
 
     /// A writer that can also take messages serialized once for many calls.
     public init(write: @escaping @Sendable (Element) async throws -> Void, writeFramed: @escaping @Sendable ([UInt8]) async throws -> Void,
-                offerFramed: (@Sendable ([UInt8]) -> Bool)? = nil, sendHeaders: (@Sendable () async throws -> Void)? = nil,
+                offerTo call: (any ServerCallIO)? = nil, sendHeaders: (@Sendable () async throws -> Void)? = nil,
                 park: (@Sendable () -> ParkedCall?)? = nil) {
         self.writeFunction = write
         self.writeFramedFunction = writeFramed
-        self.offerFramedFunction = offerFramed
+        self.offerCall = call
         self.sendHeadersFunction = sendHeaders
         self.parkFunction = park
     }
@@ -109,7 +113,7 @@ extension RPCWriter where Element: RPCMessage {
     /// call it while a `write` of the same call is in progress: order is kept
     /// only between calls that do not overlap.
     public func offer(_ framed: FramedMessage<Element>) -> Bool {
-        offerFramedFunction?(framed.bytes) ?? false
+        offerCall?.offer(framedMessage: framed.bytes) ?? false
     }
 
     /// Writes a message framed earlier.

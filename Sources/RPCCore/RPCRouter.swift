@@ -145,7 +145,7 @@ public struct RPCRouter: Sendable {
         }
         onCallFinished?(FinishedCall(path: path, code: code, duration: .now - start, peer: peer, requestID: context.requestID,
             traceID: context.traceID, fields: context.logFields.all,
-            bytesIn: context.logFields.bytesIn.load(ordering: .relaxed), bytesOut: context.logFields.bytesOut.load(ordering: .relaxed)))
+            bytesIn: context.logFields.bytesIn.load(ordering: .relaxed), bytesOut: context.logFields.bytesOut.load(ordering: .relaxed) + call.offeredBytes))
     }
 
     // MARK: - Plumbing shared by the call kinds
@@ -179,26 +179,26 @@ public struct RPCRouter: Sendable {
     }
 
     static func writer<Message: RPCMessage>(_ call: any ServerCallIO, _ context: ServerContext) -> RPCWriter<Message> {
-        RPCWriter { message in
-            try await call.sendHeaders(context.response.initial)
-            let framed = MessageFraming.frame(message)
-            context.logFields.sent(framed.count - MessageFraming.headerSize)
-            try await call.send(framedMessage: framed)
-        } writeFramed: { bytes in
-            try await call.sendHeaders(context.response.initial)
-            context.logFields.sent(bytes.count - MessageFraming.headerSize)
-            try await call.send(framedMessage: bytes)
-        } offerFramed: { [logFields = context.logFields] bytes in
-            // Called once per stream per broadcast: it captures one reference, not the context.
-            guard call.offer(framedMessage: bytes) else { return false }
-            logFields.sent(bytes.count - MessageFraming.headerSize)
-            return true
-        } sendHeaders: {
-            try await call.sendHeaders(context.response.initial)
-        } park: {
-            guard call.supportsParking, let parked = context.parking.park() else { return nil }
-            call.onTerminated { reason in parked.terminated(reason) }
-            return parked
-        }
+        RPCWriter(
+            write: { message in
+                try await call.sendHeaders(context.response.initial)
+                let framed = MessageFraming.frame(message)
+                context.logFields.sent(framed.count - MessageFraming.headerSize)
+                try await call.send(framedMessage: framed)
+            },
+            writeFramed: { bytes in
+                try await call.sendHeaders(context.response.initial)
+                context.logFields.sent(bytes.count - MessageFraming.headerSize)
+                try await call.send(framedMessage: bytes)
+            },
+            offerTo: call,
+            sendHeaders: {
+                try await call.sendHeaders(context.response.initial)
+            },
+            park: {
+                guard call.supportsParking, let parked = context.parking.park() else { return nil }
+                call.onTerminated { reason in parked.terminated(reason) }
+                return parked
+            })
     }
 }

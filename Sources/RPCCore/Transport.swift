@@ -32,6 +32,15 @@ public protocol ServerCallIO: AnyObject, Sendable {
     /// response headers were sent. For broadcasts: one update fanned out to
     /// thousands of streams wakes no task per stream.
     func offer(framedMessage: [UInt8]) -> Bool
+    /// The executor of the thread that writes this call's stream, if the
+    /// transport has one. An `offer` made there is queued on the stream at
+    /// once, with no hand-off: a broadcast to many calls offers to each from
+    /// its own executor. Offers to one call must all come from there, or all
+    /// from elsewhere, for their order to hold.
+    var offerExecutor: (any TaskExecutor)? { get }
+    /// Payload bytes of the messages `offer` took (for the access log), counted
+    /// by the transport on the object it touches anyway.
+    var offeredBytes: Int { get }
 
     /// True when the call can outlive its handler's task (`RPCWriter.park`):
     /// the transport then reports the call's end through `onTerminated`.
@@ -54,6 +63,8 @@ extension ServerCallIO {
     }
 
     public func offer(framedMessage: [UInt8]) -> Bool { false }
+    public var offerExecutor: (any TaskExecutor)? { nil }
+    public var offeredBytes: Int { 0 }
 
     public var supportsParking: Bool { false }
     public func onTerminated(_ body: @escaping @Sendable (RPCError?) -> Void) {}

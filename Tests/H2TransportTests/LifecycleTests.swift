@@ -212,6 +212,48 @@ import Testing
         }
     }
 
+    @Test func everyMessageArrivesWholeAndInOrderWhileTheSocketFillsAndDrains() async throws {
+        // A message written out at once drops the stream's nghttp2 data source,
+        // and the next message gives it a new one (`HTTP2DataRead.lastBytes`);
+        // while the socket buffer is full that hand-over waits for the write.
+        // Sizes from 1 byte to several frames, pauses that let the stream
+        // drain, a client that stalls and then reads: every message whole, in order.
+        let firehose = MethodDescriptor(service: "t.Lifecycle", method: "Firehose", kind: .serverStreaming)
+        @Sendable func size(_ i: Int) -> Int { (i * 7919) % 40_000 + 1 }
+        // Windows far larger than the socket budget (and within what the
+        // client may hold): the server's output fills while its writer sleeps
+        // between messages.
+        var clientLimits = HTTP2Limits()
+        clientLimits.streamWindow = 16 << 20
+        clientLimits.connectionWindow = 24 << 20
+        try await TestHarness.with(
+            configure: { $0.limits.outputHighWater = 64 << 10 },
+            routes: { router in
+                router.registerServerStreaming(firehose, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { request, writer, _ in
+                    for i in 0..<Int(request.count) {
+                        try await writer.write(chunk([UInt8](repeating: UInt8(i % 251), count: size(i)), index: UInt64(i)))
+                        if i % 3 == 0 { try await Task.sleep(for: .microseconds(100)) }
+                    }
+                }
+            }, clientLimits: clientLimits
+        ) { h in
+            var request = RPCTestV1.GenerateRequest()
+            request.count = 3000  // about 60 MB
+            let received: Int = try await h.rpc.serverStreaming(firehose, request: request) {
+                (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                var n = 0
+                for try await message in responses {
+                    #expect(message.index == UInt64(n))
+                    #expect(message.data.count == size(n) && message.data.allSatisfy { $0 == UInt8(n % 251) })
+                    n += 1
+                    if n == 1 || n == 1500 { try await Task.sleep(for: .milliseconds(300)) }
+                }
+                return n
+            }
+            #expect(received == 3000)
+        }
+    }
+
     @Test func manyStalledStreamsShareOneOutboundBudget() async throws {
         // 20 streams whose client reads nothing: without a per-connection budget
         // the server would queue 256 KiB for each (5 MiB); with a 1 MiB budget

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import ImportEngine
 import Testing
@@ -179,6 +180,65 @@ import Testing
         #expect(wakes.withLock { $0 } == before + 1)
     }
 
+    @Test func subscribersWithAnExecutorGetUpdatesThereInOrderAndTheOthersWhereTheyArePublished() async {
+        let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)), minimumInterval: .zero)
+        let loops = [QueueExecutor(), QueueExecutor()]
+        // Three subscribers on each executor, two with none; one of each is cancelled.
+        let seen = Mutex<[Int: [(version: Int64, executor: Int?)]]>([:])
+        var subscriptions: [ProgressSubscription] = []
+        for index in 0..<8 {
+            let executor = index < 6 ? index % 2 : nil
+            let updates = hub.subscribe(importID: 1, executor: executor.map { loops[$0] })
+            updates.deliverDirectly { snapshot in
+                let on = loops.indices.first { loops[$0].isCurrent }
+                seen.withLock { $0[index, default: []].append((snapshot.job.version, on)) }
+                return true
+            }
+            subscriptions.append(updates)
+        }
+        subscriptions[4].cancel()
+        subscriptions[7].cancel()
+        for version in Int64(1)...20 { hub.publish(job(1, .running, processed: version, version: version), stateChanged: true) }
+        // No executor: delivered before `publish` returned.
+        #expect(seen.withLock { $0[6]?.map(\.version) } == Array(Int64(1)...20))
+        while seen.withLock({ $0.values.reduce(0) { $0 + $1.count } }) < 6 * 20 { await Task.yield() }
+        let final = seen.withLock { $0 }
+        for index in [0, 1, 2, 3, 5, 6] {
+            #expect(final[index]?.map(\.version) == Array(Int64(1)...20), "subscriber \(index): every update, in order")
+            #expect(final[index]?.allSatisfy { $0.executor == (index < 6 ? index % 2 : nil) } == true, "subscriber \(index) on its executor")
+        }
+        #expect(final[4] == nil && final[7] == nil, "cancelled subscribers get nothing")
+        for updates in subscriptions { updates.cancel() }
+        #expect(hub.subscriberCount == 0)
+    }
+
+    @Test func aSnapshotMakesWhatIsDerivedFromItOnceForAllItsSubscribers() async {
+        let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)), minimumInterval: .zero)
+        let made = Atomic(0)
+        let delivered = Atomic(0)
+        let values = Mutex<Set<ObjectIdentifier>>([])
+        var subscriptions: [ProgressSubscription] = []
+        for _ in 0..<50 {
+            let updates = hub.subscribe(importID: 1, executor: QueueExecutor())
+            updates.deliverDirectly { snapshot in
+                let value = snapshot.derived { () -> Box in
+                    made.add(1, ordering: .relaxed)
+                    return Box(snapshot.job.version)
+                }
+                values.withLock { _ = $0.insert(ObjectIdentifier(value)) }
+                delivered.add(1, ordering: .relaxed)
+                return value.version == snapshot.job.version
+            }
+            subscriptions.append(updates)
+        }
+        hub.publish(job(1, .running, processed: 1, version: 1), stateChanged: true)
+        while delivered.load(ordering: .relaxed) < 50 { await Task.yield() }
+        // Racing subscribers may each make one, but all of them use one.
+        #expect(values.withLock { $0.count } == 1)
+        #expect(made.load(ordering: .relaxed) >= 1)
+        for updates in subscriptions { updates.cancel() }
+    }
+
     @Test func theHubKeepsTheNewestSnapshotOfWatchedImportsOnly() {
         let hub = ProgressHub(clock: ManualClock(now: WallTime(seconds: 0)), minimumInterval: .zero)
         hub.publish(job(1, .running, processed: 1, version: 1), stateChanged: true)
@@ -256,4 +316,26 @@ import Testing
         #expect(Set(received.map(\.id)).count == received.count)
         all.cancel()
     }
+}
+
+/// A task executor on a serial queue, which knows when it is the one running.
+final class QueueExecutor: TaskExecutor, @unchecked Sendable {
+    private let queue = DispatchQueue(label: "QueueExecutor")
+    private let key = DispatchSpecificKey<Bool>()
+
+    init() {
+        queue.setSpecific(key: key, value: true)
+    }
+
+    var isCurrent: Bool { DispatchQueue.getSpecific(key: key) == true }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+final class Box: Sendable {
+    let version: Int64
+    init(_ version: Int64) { self.version = version }
 }

@@ -22,7 +22,9 @@ def test_json_logs_have_one_line_per_call_with_ids_and_no_personal_data(fresh_im
     emails = [row["Email"] for row in csv.DictReader(open(path, newline="")) if "@" in row["Email"]]
     client = server.client()
     job = client.upload(path, validate_only=True)
-    client.wait(job.id)
+    # The watch's log line counts every message it sent: those written by its
+    # task and those offered straight into the stream as they were published.
+    watched = sum(len(update.SerializeToString()) for update in client.watch(job.id, timeout=120))
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     response, call = client.stub.GetImport.with_call(
         pb.GetImportRequest(import_id=job.id),
@@ -39,6 +41,8 @@ def test_json_logs_have_one_line_per_call_with_ids_and_no_personal_data(fresh_im
     assert upload["status"] == "OK" and upload["import"] == job.id and upload["token"].startswith("tok_")
     assert float(upload["duration_ms"]) >= 0 and upload["request_id"].startswith("r-")
     assert int(upload["bytes_in"]) >= os.path.getsize(path) and int(upload["bytes_out"]) > 0
+    watch = next(e for e in calls if e["method"].endswith("/WatchImport"))
+    assert watch["status"] == "OK" and int(watch["bytes_out"]) == watched
     get = next(e for e in calls if e.get("request_id") == request_id)
     assert get["method"].endswith("/GetImport") and get["trace_id"] == trace and get["import"] == job.id
     text = server.log()

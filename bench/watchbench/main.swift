@@ -190,6 +190,7 @@ let rssAfter = rssKB(options.pid)
 
 var latencies: [Double] = []
 let cpuBefore = cpuSeconds(options.pid)
+let clientCPUBefore = cpuSeconds(getpid())
 var pause = ImportsV1.PauseImportRequest()
 pause.importID = options.importID
 var resume = ImportsV1.ResumeImportRequest()
@@ -206,6 +207,7 @@ for round in 0..<options.rounds {
     try await Task.sleep(for: .milliseconds(200))
 }
 let serverCPU = cpuSeconds(options.pid) - cpuBefore
+let clientCPU = cpuSeconds(getpid()) - clientCPUBefore
 for watcher in watchers { watcher.cancel() }
 let sorted = latencies.sorted()
 func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
@@ -215,6 +217,7 @@ let result: [String: Any] = [
     "rss_before_kb": rssBefore, "rss_after_kb": rssAfter,
     "bytes_per_watcher": Double(rssAfter - rssBefore) * 1024 / Double(options.watchers),
     "server_cpu_us_per_delivery": serverCPU * 1e6 / Double(options.rounds * options.watchers),
+    "client_cpu_us_per_delivery": clientCPU * 1e6 / Double(options.rounds * options.watchers),
     "p50_ms": percentile(sorted, 0.50), "p99_ms": percentile(sorted, 0.99), "max_ms": sorted.last ?? 0,
 ]
 let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])

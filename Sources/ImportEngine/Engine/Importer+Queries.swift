@@ -130,11 +130,12 @@ extension Importer {
 
     /// The import now, and a subscription to its changes (subscribed before the
     /// snapshot is read, so nothing is missed; compare `version` to drop stale ones).
-    public func watch(_ publicID: String) async throws -> (snapshot: ImportJob, updates: ProgressSubscription) {
+    /// `executor`: where its updates are delivered (`ProgressHub.subscribe`).
+    public func watch(_ publicID: String, executor: (any TaskExecutor)? = nil) async throws -> (snapshot: ImportJob, updates: ProgressSubscription) {
         let id = try parseImportID(publicID)
         // Subscribed first: whatever is published from here on reaches it, so a
         // snapshot known to the hub is as good as one read from the store.
-        let updates = hub.subscribe(importID: id)
+        let updates = hub.subscribe(importID: id, executor: executor)
         if let known = hub.latest(id) { return (known, updates) }
         // Watches of one import opened together share one read of it.
         let store = self.store
@@ -166,8 +167,8 @@ extension Importer {
     }
 
     /// Every change of every import.
-    public func watchAll() -> ProgressSubscription {
-        hub.subscribe(importID: nil)
+    public func watchAll(executor: (any TaskExecutor)? = nil) -> ProgressSubscription {
+        hub.subscribe(importID: nil, executor: executor)
     }
 
     // MARK: - API tokens
