@@ -68,13 +68,13 @@ def watchers(runs):
         "*typed*: every message decoded into `ImportJob` by a task per watcher (the Swift client's way), which adds the client's own cost." % (
             machine(), runs[0]["rounds"]),
         "",
-        "| watchers | connections | client | all first snapshots | fan-out p50 | p99 | max | server CPU per delivery | server memory per idle watcher |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| watchers | connections | client | all first snapshots | fan-out p50 | p99 | max | server CPU per delivery | client CPU per delivery | server memory per idle watcher |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
-        lines.append("| %d | %d | %s | %.2f s | %.1f ms | %.1f ms | %.1f ms | %.1f µs | %.1f KiB |" % (
+        lines.append("| %d | %d | %s | %.2f s | %.1f ms | %.1f ms | %.1f ms | %.1f µs | %.1f µs | %.1f KiB |" % (
             run["watchers"], run["connections"], run.get("client", "typed"), run["first_snapshots_seconds"], run["p50_ms"], run["p99_ms"],
-            run["max_ms"], run["server_cpu_us_per_delivery"], run["bytes_per_watcher"] / 1024))
+            run["max_ms"], run["server_cpu_us_per_delivery"], run.get("client_cpu_us_per_delivery", 0), run["bytes_per_watcher"] / 1024))
     return "\n".join(lines)
 
 
