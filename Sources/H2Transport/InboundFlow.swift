@@ -30,10 +30,20 @@ package struct InboundFlow {
     package mutating func receive<Bytes: Collection>(_ bytes: Bytes) -> Int where Bytes.Element == UInt8, Bytes.Index == Int {
         guard failure == nil, !ended else { return bytes.count }
         do {
-            var completed = Deque<[UInt8]>()
-            try deframer.process(bytes) { completed.append($0) }
-            for message in completed { queuedBytes += message.count }
-            messages.append(contentsOf: completed)
+            // Usually one message a chunk: kept apart, so a chunk allocates no
+            // collection of its own (the deframer may not append to `messages`
+            // while it is itself being mutated).
+            var first: [UInt8]?
+            var more: [[UInt8]] = []
+            try deframer.process(bytes) { message in
+                if first == nil { first = message } else { more.append(message) }
+            }
+            if let first {
+                queuedBytes += first.count
+                messages.append(first)
+                for message in more { queuedBytes += message.count }
+                messages.append(contentsOf: more)
+            }
         } catch let error as DeframingError {
             let credit = bytes.count + withheld
             withheld = 0
