@@ -26,5 +26,7 @@ start_importd() {
 stop_importd() {
     kill "$IMPORTD_PID"
     wait "$IMPORTD_PID" 2>/dev/null || true
+    # Not this shell's child (started in a subshell): wait until it is gone.
+    for _ in $(seq 200); do kill -0 "$IMPORTD_PID" 2>/dev/null || break; sleep 0.05; done
     exec {IMPORTD_FD}>&-
 }

@@ -79,16 +79,23 @@ def watchers(runs):
 
 
 def compression(data):
-    plain, packed = data["plain"]["seconds"], data["compress"]["seconds"]
+    plain, packed = data["plain"], data["compress"]
+    mb = data["bytes"] / 1e6
+    def row(name, entry, wire):
+        return "| %s | %.1f s | %.0f MB/s | %s | %.1f MiB | %.1f MiB |" % (
+            name, entry["seconds"], mb / entry["seconds"], wire, entry["server_peak_kb"] / 1024, entry["client_peak_kb"] / 1024)
     return "\n".join([
-        "Run: %s; `importctl upload` of %d generated contacts (%.1f MB), over loopback, medians of %d." % (
-            machine(), data["rows"], data["bytes"] / 1e6, len(data["plain"]["runs"])),
+        "Run: %s; `importctl upload` of %.2f GiB (%d rows) over loopback into a fresh importd each time, medians of %d; "
+        "peak RSS is each process's high-water mark (`VmHWM`, `time -f %%M`), the largest of the runs." % (
+            machine(), data["bytes"] / 2**30, data["rows"], len(plain["runs"])),
         "",
-        "| upload | seconds | bytes on the wire | vs plain |",
-        "|---|---:|---:|---:|",
-        "| plain | %.2f | %.1f MB | 1.00x |" % (plain, data["bytes"] / 1e6),
-        "| `--compress` (gzip) | %.2f | %.1f MB (%.1fx smaller) | %.2fx |" % (
-            packed, data["wire_bytes_compressed"] / 1e6, data["bytes"] / data["wire_bytes_compressed"], plain / packed),
+        "| upload | time | MB/s (of the CSV) | bytes on the wire | importd peak RSS | importctl peak RSS |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("plain", plain, "%.0f MB" % mb),
+        row("`--compress` (gzip)", packed, "%.0f MB (%.1fx smaller)" % (data["wire_bytes_compressed"] / 1e6, data["bytes"] / data["wire_bytes_compressed"])),
+        "",
+        "Runs (s): plain %s; compress %s" % (", ".join("%.1f" % e["seconds"] for e in plain["runs"]),
+                                             ", ".join("%.1f" % e["seconds"] for e in packed["runs"])),
     ])
 
 
