@@ -123,5 +123,7 @@ let package = Package(
         .executableTarget(name: "importbench", dependencies: ["ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "Platform", logging], path: "bench/importbench"),
         // Live status at scale against a running importd: first snapshots, memory per watcher, fan-out latency (make bench).
         .executableTarget(name: "watchbench", dependencies: ["H2Transport", "RPCCore", "ProtoMessages"], path: "bench/watchbench"),
+        // Streaming throughput of grpc.testing.BenchmarkService, any server (make bench).
+        .executableTarget(name: "streambench", dependencies: ["H2Transport", "RPCCore", "ProtoMessages"], path: "bench/streambench"),
     ] + fuzzTargets
 )

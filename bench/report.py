@@ -137,10 +137,38 @@ def postgres(data):
     ])
 
 
+def streaming(data):
+    server, client = data["server"], data["client"]
+    def runs(values):
+        return ", ".join("%.0f" % v for v in values)
+    return "\n".join([
+        "Run: %s; `bench/streambench` (one client, one connection) against our `interop-server` and the C++ peer, "
+        "alternating, %d rounds, medians; peak RSS is the server's high-water mark (`VmHWM`), freshly started for each client-streaming round." % (
+            machine(), len(server["ours"]["runs"])),
+        "",
+        "| benchmark | ours | C++ peer | ours vs peer | target |",
+        "|---|---:|---:|---:|---|",
+        "| server streaming: StreamingFromServer, 4 streams, 16-byte responses | %.0f msg/s | %.0f msg/s | %.1fx | at least 5x: %s |" % (
+            server["ours"]["median"], server["peer"]["median"], server["ours"]["median"] / server["peer"]["median"],
+            "**met**" if server["ours"]["median"] >= 5 * server["peer"]["median"] else "**missed**"),
+        "| client streaming: StreamingFromClient, 1 GiB in 64 KiB requests | %.0f MB/s | %.0f MB/s | %.2fx | at least 1.0x: %s |" % (
+            client["ours"]["median"], client["peer"]["median"], client["ours"]["median"] / client["peer"]["median"],
+            "**met**" if client["ours"]["median"] >= client["peer"]["median"] else "**missed**"),
+        "| server peak RSS during client streaming | %.1f MiB | %.1f MiB | | at most 32 MiB: %s |" % (
+            client["ours"]["peak_rss_kb"] / 1024, client["peer"]["peak_rss_kb"] / 1024,
+            "**met**" if client["ours"]["peak_rss_kb"] <= 32 * 1024 else "**missed**"),
+        "",
+        "Runs: server streaming ours %s, peer %s msg/s; client streaming ours %s, peer %s MB/s" % (
+            runs(server["ours"]["runs"]), runs(server["peer"]["runs"]),
+            runs(r["megabytes_per_second"] for r in client["ours"]["runs"]), runs(r["megabytes_per_second"] for r in client["peer"]["runs"])),
+    ])
+
+
 def main():
     out, target = sys.argv[1], sys.argv[2]
     text = open(target).read() if os.path.exists(target) else "# Benchmarks\n"
-    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression), ("client", client), ("postgres", postgres)]:
+    for name, render in [("transport", transport), ("engine", engine), ("watchers", watchers), ("compression", compression), ("client", client), ("postgres", postgres),
+                         ("streaming", streaming)]:
         path = os.path.join(out, name + ".json")
         if not os.path.exists(path):
             continue
