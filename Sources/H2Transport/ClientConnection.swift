@@ -30,6 +30,7 @@ final class ClientConnection: H2Connection, @unchecked Sendable {
         self.scheme = tls ? "https" : "http"
         self.tls = tls
         super.init(loop: loop, bev: bev, peer: authority, limits: limits, clock: SystemTransportClock(), stats: stats)
+        readsSocketDirectly = !tls
     }
 
     /// Connects; fails with UNAVAILABLE (and a sentence saying why) on error or timeout.

@@ -40,6 +40,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // Loop thread only.
     private var running = Deque<Job>()
     private var dirtyConnections: [H2Connection] = []
+    /// Where connections of this loop read their sockets directly
+    /// (`H2Connection.readMore`); loop thread only, one read at a time.
+    let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
 
     private static let threadingEnabled: Bool = {
         evthread_use_pthreads() == 0
@@ -64,6 +67,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     deinit {
         event_free(wakeup)
         event_base_free(base)
+        readScratch.deallocate()
     }
 
     private func startThread() {

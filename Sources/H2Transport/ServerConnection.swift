@@ -37,6 +37,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         self.state = ServerConnectionStateMachine(rules)
         self.tlsPending = tls
         super.init(loop: loop, bev: bev, peer: peer, limits: configuration.limits, clock: configuration.clock, stats: server.stats)
+        readsSocketDirectly = !tls
     }
 
     func start() {
