@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "RPCTestService", dependencies: ["RPCCore", "ProtoMessages", "Platform", "H2Transport", "RPCHealth"]),
         .executableTarget(name: "rpctest", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService"]),
         // gRPC's interop server and client (doc/interop-test-descriptions.md), with gRPC's flags.
-        .executableTarget(name: "interop-server", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService", "ProtoMessages", argumentParser]),
+        .executableTarget(name: "interop-server", dependencies: ["H2Transport", "RPCCore", "RPCHealth", "RPCTestService", "ProtoMessages", "Platform", argumentParser]),
         .executableTarget(name: "interop-client", dependencies: ["H2Transport", "RPCCore", "RPCTestService", "ProtoMessages", argumentParser]),
         // Our client against a grpcio server (the outside world's gRPC).
         .testTarget(name: "InteropTests", dependencies: ["H2Transport", "RPCCore", "ProtoMessages", "Platform"]),

@@ -154,6 +154,9 @@ def streaming(data):
         "| client streaming: StreamingFromClient, 1 GiB in 64 KiB requests | %.0f MB/s | %.0f MB/s | %.2fx | at least 1.0x: %s |" % (
             client["ours"]["median"], client["peer"]["median"], client["ours"]["median"] / client["peer"]["median"],
             "**met**" if client["ours"]["median"] >= client["peer"]["median"] else "**missed**"),
+        "| server CPU per GiB of client streaming (user + system) | %.2f s | %.2f s | %.2fx less | |" % (
+            client["ours"]["server_cpu_seconds_per_gib"], client["peer"]["server_cpu_seconds_per_gib"],
+            client["peer"]["server_cpu_seconds_per_gib"] / client["ours"]["server_cpu_seconds_per_gib"]),
         "| server peak RSS during client streaming | %.1f MiB | %.1f MiB | | at most 32 MiB: %s |" % (
             client["ours"]["peak_rss_kb"] / 1024, client["peer"]["peak_rss_kb"] / 1024,
             "**met**" if client["ours"]["peak_rss_kb"] <= 32 * 1024 else "**missed**"),

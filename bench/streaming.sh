@@ -7,7 +7,8 @@
 #   - server streaming: StreamingFromServer on 4 streams, 16-byte responses,
 #     messages/s;
 #   - client streaming: StreamingFromClient of 1 GiB in 64 KiB requests, MB/s,
-#     and the server's peak RSS (each round on freshly started servers).
+#     the server's CPU seconds for it and its peak RSS (each round on freshly
+#     started servers).
 # Results to $1/streaming.json.
 set -euo pipefail
 out=$1
@@ -49,28 +50,34 @@ for round in $(seq "$rounds"); do
         echo "server $name $(.build/release/streambench --server "127.0.0.1:$PORT" --mode server --streams 4 --seconds 4 --size 16)" >> "$work/results"
         stop "$PID"
         serve "$name" "${command[@]}"
+        ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat")
         result=$(.build/release/streambench --server "127.0.0.1:$PORT" --mode client --megabytes 1024 --message 65536)
-        echo "client $name $(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status") $result" >> "$work/results"
+        ticks=$(( $(awk '{print $14 + $15}' "/proc/$PID/stat") - ticks ))
+        echo "client $name $(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status") $ticks $result" >> "$work/results"
         stop "$PID"
         tail -2 "$work/results"
     done
 done
 "$python" - "$work/results" "$out/streaming.json" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 runs = {"server": {"ours": [], "peer": []}, "client": {"ours": [], "peer": []}}
 for line in open(sys.argv[1]):
     mode, name, rest = line.split(" ", 2)
     if mode == "server":
         runs["server"][name].append(json.loads(rest)["messages_per_second"])
     else:
-        rss, result = rest.split(" ", 1)
+        rss, ticks, result = rest.split(" ", 2)
         result = json.loads(result)
+        hz = os.sysconf("SC_CLK_TCK")
         runs["client"][name].append({"megabytes_per_second": result["megabytes_per_second"], "peak_rss_kb": int(rss),
+                                     "server_cpu_seconds_per_gib": int(ticks) / hz / (result["bytes"] / 2**30),
                                      "bytes": result["bytes"], "message_size": result["message_size"]})
 summary = {
     "server": {name: {"runs": values, "median": statistics.median(values)} for name, values in runs["server"].items()},
     "client": {name: {"runs": values, "median": statistics.median(v["megabytes_per_second"] for v in values),
-                      "peak_rss_kb": max(v["peak_rss_kb"] for v in values)} for name, values in runs["client"].items()},
+                      "peak_rss_kb": max(v["peak_rss_kb"] for v in values),
+                      "server_cpu_seconds_per_gib": statistics.median(v["server_cpu_seconds_per_gib"] for v in values)}
+               for name, values in runs["client"].items()},
 }
 json.dump(summary, open(sys.argv[2], "w"), indent=1)
 print(open(sys.argv[2]).read())

@@ -8,6 +8,7 @@
 // serves until SIGTERM, SIGINT or the end of stdin.
 import ArgumentParser
 import H2Transport
+import Platform
 import ProtoMessages
 import RPCCore
 import RPCHealth
@@ -45,6 +46,7 @@ struct InteropServer: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Memory.keepFreedMemory()
         var configuration = GRPCServerConfiguration()
         configuration.host = host
         configuration.port = port

@@ -1,7 +1,8 @@
 #ifndef CPLATFORM_H
 #define CPLATFORM_H
-/* What Swift cannot do itself: ioctl is variadic, and a signal handler must be
-   C (async-signal-safe, capturing nothing). */
+/* What Swift cannot do itself: ioctl is variadic, a signal handler must be
+   C (async-signal-safe, capturing nothing), and glibc's mallopt is not
+   imported. */
 
 /* Columns of the terminal on fd, or 0 when fd is not a terminal. */
 int cplatform_terminal_columns(int fd);
@@ -10,5 +11,9 @@ int cplatform_terminal_columns(int fd);
    write_fd each time the signal arrives (the self-pipe trick); 0 on success,
    else errno. */
 int cplatform_signal_to_pipe(int signo, int write_fd);
+
+/* How much freed memory at the top of a malloc arena glibc keeps before giving
+   it back to the system (M_TRIM_THRESHOLD); 1 on success, 0 where unsupported. */
+int cplatform_set_trim_threshold(long bytes);
 
 #endif
