@@ -129,6 +129,8 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
             return
         }
         guard let session, let input = bufferevent_get_input(bev) else { return }
+        // libevent read what the socket held, up to 4 KiB: with less, it is empty.
+        let mayHoldMore = evbuffer_get_length(input) >= Self.libeventReadSize
         while true {
             let available = evbuffer_get_length(input)
             guard available > 0 else { break }
@@ -152,7 +154,7 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
             evbuffer_drain(input, consumed)
             stats.bytesIn.wrappingAdd(consumed, ordering: .relaxed)
         }
-        readMore(session)
+        if mayHoldMore { readMore(session) }
         inputProcessed()
         flush()
     }
@@ -161,6 +163,8 @@ class H2Connection: NGHTTP2SessionDelegate, @unchecked Sendable {
     /// upload is read 256 KiB at a time, and the loop's other connections
     /// wait for at most 1 MiB of it.
     static let directReadBudget = 1 << 20
+    /// The most libevent 2.1 reads at once (EVBUFFER_MAX_READ).
+    static let libeventReadSize = 4096
 
     /// Reads what else the socket holds now, without waiting, in reads as
     /// large as the loop's scratch buffer, and hands it to nghttp2. libevent

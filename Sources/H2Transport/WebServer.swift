@@ -430,7 +430,7 @@ final class WebUploadSessions: Sendable {
     }
 
     func open(call: WebServerCall, collector: WebResponseCollector, authorization: String) -> Session? {
-        let session = Session(id: "u-" + RequestID.make().dropFirst(2), call: call, collector: collector, authorization: authorization)
+        let session = Session(id: "u-" + RequestID.makeUnguessable().dropFirst(2), call: call, collector: collector, authorization: authorization)
         return sessions.withLock { sessions in
             guard sessions.count < limit else { return nil }
             sessions[session.id] = session
