@@ -48,6 +48,7 @@ let package = Package(
         .target(name: "Platform", dependencies: ["COpenSSL", "CPlatform"]),
         // A small safe SQLite wrapper: connections, statements, errors, migrations, queues.
         .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "SQLiteDBTests", dependencies: ["SQLiteDB"]),
         // A small safe libpq wrapper (PostgreSQL): connections, parameters, results, prepared
         // statements, COPY, LISTEN/NOTIFY, migrations under an advisory lock. No second runtime.

@@ -45,6 +45,11 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             logger.error("call failed", metadata: ["method": "\(context.method.path)", "request_id": "\(context.requestID)", "error": "\(error)"])
         }
         router.onCallFinished = { call in
+            // Health checks (probes every few seconds) would drown the rest: debug level.
+            let level: Logger.Level = call.path.hasPrefix("/grpc.health.v1.Health/") && call.code == .ok ? .debug : .info
+            // Built only when it is written: a busy server logging at warning
+            // would otherwise format a dictionary of strings per call for nothing.
+            guard logger.logLevel <= level else { return }
             // No status message: it can quote what a client sent. The code says what happened.
             var metadata: Logger.Metadata = [
                 "method": "\(call.path)", "status": "\(call.code.name)", "peer": "\(call.peer)", "request_id": "\(call.requestID)",
@@ -54,8 +59,6 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
             metadata["bytes_out"] = "\(call.bytesOut)"
             if let trace = call.traceID { metadata["trace_id"] = "\(trace)" }
             for field in call.fields { metadata[field.key] = "\(field.value)" }
-            // Health checks (probes every few seconds) would drown the rest: debug level.
-            let level: Logger.Level = call.path.hasPrefix("/grpc.health.v1.Health/") && call.code == .ok ? .debug : .info
             logger.log(level: level, "call", metadata: metadata)
         }
         return router

@@ -64,12 +64,13 @@ public final class MetricsRegistry: Sendable {
     /// Records one observation in a histogram.
     public func observe(_ name: String, _ labels: [String] = [], _ value: Double) {
         families.withLock { families in
-            guard let family = families[name], family.kind == .histogram else { return }
-            var counts = family.values[labels] ?? Array(repeating: 0, count: family.buckets.count + 2)
-            for (i, bound) in family.buckets.enumerated() where value <= bound { counts[i] += 1 }
-            counts[family.buckets.count] += value
-            counts[family.buckets.count + 1] += 1
-            families[name]?.values[labels] = counts
+            guard let buckets = families[name].flatMap({ $0.kind == .histogram ? $0.buckets : nil }) else { return }
+            // Counted in place: no copy of the counts (or of the family) per call.
+            families[name]?.values[labels, default: Array(repeating: 0, count: buckets.count + 2)].withUnsafeMutableBufferPointer { counts in
+                for (i, bound) in buckets.enumerated() where value <= bound { counts[i] += 1 }
+                counts[buckets.count] += value
+                counts[buckets.count + 1] += 1
+            }
         }
     }
 
