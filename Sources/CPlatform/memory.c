@@ -12,3 +12,12 @@ int cplatform_set_trim_threshold(long bytes) {
     return 0;
 #endif
 }
+
+int cplatform_set_arena_max(int count) {
+#if defined(__GLIBC__)
+    return mallopt(M_ARENA_MAX, count);
+#else
+    (void)count;
+    return 0;
+#endif
+}

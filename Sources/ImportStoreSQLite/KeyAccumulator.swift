@@ -1,8 +1,14 @@
+import Platform
 import SQLiteDB
 
-/// The dedup keys of the contacts a run has created so far, kept in one byte
-/// buffer until the run ends, then written to `contact_keys` in key order (see
-/// `Schema`). Only touched on the writer queue.
+/// The dedup keys of the contacts a run has created so far, written to
+/// `contact_keys` in key order when the run ends (see `Schema`). Only touched
+/// on the writer queue.
+///
+/// Memory is bounded whatever the run's size: keys gather in two buffers of
+/// `memoryBytes` together (key bytes; entries), and when either is three
+/// quarters full they go sorted to a scratch file beside the database as one
+/// run (an external sort); the end merges the runs.
 struct KeyAccumulator {
     struct Entry {
         var kind: Int64
@@ -15,9 +21,22 @@ struct KeyAccumulator {
     private(set) var entries: [Entry] = []
     /// The last row whose keys are here.
     var lastRow: Int64
+    /// Where runs go when memory is full (nil: never spilled, e.g. recovery).
+    let scratchDirectory: String?
+    let memoryBytes: Int
+    /// Sorted runs already spilled.
+    private(set) var runs: SpilledRuns?
 
-    init(from row: Int64) {
+    init(from row: Int64, scratchDirectory: String? = nil, memoryBytes: Int = SQLiteImportStore.defaultRunKeyMemoryBytes) {
         lastRow = row
+        self.scratchDirectory = scratchDirectory
+        self.memoryBytes = memoryBytes
+        if scratchDirectory != nil {
+            // Reserved once (pages are touched only as keys arrive), so the
+            // buffers never double while they fill.
+            bytes.reserveCapacity(memoryBytes / 2)
+            entries.reserveCapacity(memoryBytes / 2 / MemoryLayout<Entry>.stride)
+        }
     }
 
     /// Where the accumulator stands, to drop what a rolled-back batch added.
@@ -41,25 +60,214 @@ struct KeyAccumulator {
         entries.append(Entry(kind: kind, start: Int32(start), length: Int32(bytes.count - start), contactID: contactID))
     }
 
-    /// Inserts every key in (kind, key) order: byte order, SQLite's BINARY collation.
-    func write(_ db: Connection) throws {
-        let bytes = self.bytes
-        let order = entries.indices.sorted { a, b in
-            let x = entries[a]
-            let y = entries[b]
-            if x.kind != y.kind { return x.kind < y.kind }
-            return bytes[Int(x.start)..<Int(x.start + x.length)].lexicographicallyPrecedes(bytes[Int(y.start)..<Int(y.start + y.length)])
-        }
-        let insert = try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)")
-        try insert.withBuffer(bytes) { binder in
-            for index in order {
-                let entry = entries[index]
-                try binder.int(1, entry.kind)
-                try binder.text(2, Int(entry.start)..<Int(entry.start + entry.length))
-                try binder.int(3, entry.contactID)
-                try binder.step()
-                insert.reset()
+    /// Spills the keys in memory when they have reached `memoryBytes` (called
+    /// between batches, after a commit, so a rollback never meets a spilled key).
+    mutating func spillIfFull() throws {
+        // At three quarters of either buffer: a batch's keys then fit in the rest.
+        let full = bytes.count >= memoryBytes / 8 * 3 || entries.count >= memoryBytes / 8 * 3 / MemoryLayout<Entry>.stride
+        guard let scratchDirectory, full else { return }
+        if runs == nil { runs = try SpilledRuns(directory: scratchDirectory) }
+        try runs!.add(sortedEntries(), bytes)
+        bytes.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
+    }
+
+    /// The entries in (kind, key) order: byte order, SQLite's BINARY collation.
+    private func sortedEntries() -> [Entry] {
+        bytes.withUnsafeBufferPointer { b in
+            entries.sorted { x, y in
+                if x.kind != y.kind { return x.kind < y.kind }
+                return UnsafeBufferPointer(rebasing: b[Int(x.start)..<Int(x.start + x.length)])
+                    .lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: b[Int(y.start)..<Int(y.start + y.length)]))
             }
+        }
+    }
+
+    /// Inserts every key in (kind, key) order.
+    func write(_ db: Connection) throws {
+        let insert = try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)")
+        guard let runs else {
+            try insert.withBuffer(bytes) { binder in
+                for entry in sortedEntries() {
+                    try binder.int(1, entry.kind)
+                    try binder.text(2, Int(entry.start)..<Int(entry.start + entry.length))
+                    try binder.int(3, entry.contactID)
+                    try binder.step()
+                    insert.reset()
+                }
+            }
+            return
+        }
+        // The keys still in memory are one more run of the merge.
+        try runs.merge(memory: sortedEntries(), bytes) { kind, buffer, range, contactID in
+            try insert.bind(1, kind)
+            try insert.bindText(2, buffer, range)
+            try insert.bind(3, contactID)
+            try insert.step()
+            insert.reset()
+        }
+    }
+}
+
+/// Sorted runs of keys in one scratch file, merged in order at the end. A
+/// record: kind (1 byte), key length (4 bytes), contact id (8 bytes), key.
+final class SpilledRuns {
+    private let file: ScratchFile
+    private var runs: [Range<Int64>] = []
+    static let headerBytes = 13
+    /// Read buffer of all runs together during the merge (at least 4 KiB each).
+    static let mergeBufferBytes = 8 << 20
+
+    init(directory: String) throws {
+        file = try ScratchFile(directory: directory)
+    }
+
+    var count: Int { runs.count }
+
+    func add(_ sorted: [KeyAccumulator.Entry], _ bytes: [UInt8]) throws {
+        let start = file.size
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 20)
+        for entry in sorted {
+            Self.encode(entry, bytes, into: &out)
+            if out.count >= 1 << 20 {
+                try file.append(out)
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        try file.append(out)
+        runs.append(start..<file.size)
+    }
+
+    private static func encode(_ entry: KeyAccumulator.Entry, _ bytes: [UInt8], into out: inout [UInt8]) {
+        out.append(UInt8(entry.kind))
+        withUnsafeBytes(of: UInt32(entry.length).littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: entry.contactID.littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: bytes[Int(entry.start)..<Int(entry.start + entry.length)])
+    }
+
+    /// Calls `emit` with every key of the runs and of `memory` (sorted entries
+    /// into `bytes`), in (kind, key) order.
+    func merge(memory: [KeyAccumulator.Entry], _ bytes: [UInt8], _ emit: (Int64, [UInt8], Range<Int>, Int64) throws -> Void) throws {
+        var cursors: [RunCursor] = []
+        let bufferBytes = max(4 << 10, Self.mergeBufferBytes / max(1, runs.count))
+        for run in runs {
+            let cursor = RunCursor(file: file, range: run, bufferBytes: bufferBytes)
+            if try cursor.advance() { cursors.append(cursor) }
+        }
+        // The keys still in memory, as a run of their own (encoded: small).
+        var encoded: [UInt8] = []
+        for entry in memory { Self.encode(entry, bytes, into: &encoded) }
+        let inMemory = RunCursor(bytes: encoded)
+        if try inMemory.advance() { cursors.append(inMemory) }
+
+        var heap = CursorHeap(cursors)
+        while let top = heap.top {
+            try emit(top.kind, top.buffer, top.key, top.contactID)
+            if try top.advance() { heap.topChanged() } else { heap.removeTop() }
+        }
+    }
+}
+
+/// Reads one run's records in order.
+final class RunCursor {
+    private let file: ScratchFile?
+    private var next: Int64
+    private let end: Int64
+    private let bufferBytes: Int
+    private(set) var buffer: [UInt8]
+    private var position = 0
+    private(set) var kind: Int64 = 0
+    private(set) var contactID: Int64 = 0
+    private(set) var key: Range<Int> = 0..<0
+
+    init(file: ScratchFile, range: Range<Int64>, bufferBytes: Int) {
+        self.file = file
+        next = range.lowerBound
+        end = range.upperBound
+        self.bufferBytes = bufferBytes
+        buffer = []
+    }
+
+    init(bytes: [UInt8]) {
+        file = nil
+        next = 0
+        end = 0
+        bufferBytes = 0
+        buffer = bytes
+    }
+
+    /// Moves to the next record; false at the end of the run.
+    func advance() throws -> Bool {
+        guard try available(SpilledRuns.headerBytes) else { return false }
+        let length = buffer.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: position + 1, as: UInt32.self))) }
+        guard try available(SpilledRuns.headerBytes + length) else {
+            throw SQLiteError(code: 11, message: "a scratch run of keys ends inside a record")
+        }
+        kind = Int64(buffer[position])
+        contactID = buffer.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: position + 5, as: Int64.self)) }
+        key = position + SpilledRuns.headerBytes..<position + SpilledRuns.headerBytes + length
+        position += SpilledRuns.headerBytes + length
+        return true
+    }
+
+    /// Whether `count` bytes from `position` are in the buffer, reading more (and
+    /// dropping what was read) when they are not.
+    private func available(_ count: Int) throws -> Bool {
+        if buffer.count - position >= count { return true }
+        guard let file, next < end else { return false }
+        buffer.removeSubrange(0..<position)
+        position = 0
+        let want = Int(min(end - next, Int64(max(bufferBytes, count) - buffer.count)))
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: want))
+        try buffer.withUnsafeMutableBytes { raw in
+            try file.read(at: next, into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+        }
+        next += Int64(want)
+        return buffer.count - position >= count
+    }
+
+    /// (kind, key) order.
+    func precedes(_ other: RunCursor) -> Bool {
+        if kind != other.kind { return kind < other.kind }
+        return buffer.withUnsafeBufferPointer { a in
+            other.buffer.withUnsafeBufferPointer { b in
+                UnsafeBufferPointer(rebasing: a[key]).lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: b[other.key]))
+            }
+        }
+    }
+}
+
+/// A binary min-heap of cursors by their current record.
+struct CursorHeap {
+    private var items: [RunCursor]
+
+    init(_ cursors: [RunCursor]) {
+        items = cursors
+        for i in stride(from: items.count / 2 - 1, through: 0, by: -1) { siftDown(i) }
+    }
+
+    var top: RunCursor? { items.first }
+
+    mutating func topChanged() { siftDown(0) }
+
+    mutating func removeTop() {
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        if !items.isEmpty { siftDown(0) }
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let left = 2 * i + 1
+            guard left < items.count else { return }
+            var least = left
+            if left + 1 < items.count && items[left + 1].precedes(items[left]) { least = left + 1 }
+            guard items[least].precedes(items[i]) else { return }
+            items.swapAt(i, least)
+            i = least
         }
     }
 }

@@ -6,10 +6,10 @@ extension SQLiteImportStore {
     public func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob {
         let state = writerState
         return try await writer.run { db in
-            // Moved out of the dictionary (not copied), and back after the commit.
-            let keys = state.keys.removeValue(forKey: job.id)
-            let mark = keys?.mark
-            var applier = try BatchApplier(db: db, job: job, at: at, keys: keys)
+            // Moved out of the dictionary into the applier (one copy only, or
+            // every append would copy the buffers), and back after the commit.
+            var applier = try BatchApplier(db: db, job: job, at: at, keys: state.keys.removeValue(forKey: job.id))
+            let mark = applier.keys?.mark
             let result: ImportJob
             do {
                 result = try db.transaction {
@@ -38,9 +38,12 @@ extension SQLiteImportStore {
                 }
                 throw error
             }
-            // Committed: the batch's keys join the run's.
+            // Committed: the batch's keys join the run's. Should spilling them
+            // fail (a full disk), they stay in memory and the next batch tries again.
             if var committed = applier.keys {
+                applier.keys = nil  // the only copy: spilling then reuses its buffers
                 committed.lastRow = result.checkpointRow
+                try? committed.spillIfFull()
                 state.keys[job.id] = committed
             }
             return result
@@ -92,12 +95,15 @@ extension SQLiteImportStore {
         try markSynced(db, importID: importID, through: after)
     }
 
-    /// Starts collecting the run's keys in memory.
+    /// Starts collecting the run's keys (in memory, then in scratch files
+    /// beside the database).
     private func startCollectingKeys(importID: Int64) async throws {
         let state = writerState
+        let scratchDirectory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let memory = runKeyMemoryBytes
         try await writer.run { db in
             let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
-            state.keys[importID] = KeyAccumulator(from: synced)
+            state.keys[importID] = KeyAccumulator(from: synced, scratchDirectory: scratchDirectory, memoryBytes: memory)
         }
     }
 

@@ -10,10 +10,16 @@ public final class SQLiteImportStore: ImportStore {
     let reader: DatabaseQueue
     let writerState = WriterState()
     public let path: String
+    /// Memory for the keys of a run's new contacts before they spill to
+    /// scratch files (see `KeyAccumulator`).
+    let runKeyMemoryBytes: Int
+
+    public static let defaultRunKeyMemoryBytes = 8 << 20
 
     /// Opens (creating and migrating) the database at `path`.
-    public init(path: String) throws {
+    public init(path: String, runKeyMemoryBytes: Int = defaultRunKeyMemoryBytes) throws {
         self.path = path
+        self.runKeyMemoryBytes = runKeyMemoryBytes
         writer = WriterQueue(queue: try DatabaseQueue(path: path, label: "sqlite-writer") { db in
             try Schema.configure(db, writer: true)
             try Migrator.migrate(db, Schema.migrations)

@@ -159,12 +159,16 @@ package enum Schema {
             // Checkpoint less often: a page changed by several batches is then
             // copied to the database once.
             try db.pragma("wal_autocheckpoint=8192")
-            try db.pragma("cache_size=-131072")
+            try db.pragma("cache_size=-8192")
         } else {
-            try db.pragma("cache_size=-32768")
+            try db.pragma("cache_size=-4096")
         }
-        try db.pragma("temp_store=MEMORY")
-        try db.pragma("mmap_size=268435456")
+        // Memory stays bounded: pages beyond the caches are read from the
+        // operating system's page cache (no mmap: its pages would count in
+        // the process's memory), and large sorts and temporary tables go to
+        // temporary files.
+        try db.pragma("temp_store=FILE")
+        try db.pragma("mmap_size=0")
     }
 
     /// The contact columns, in `ContactField` order.

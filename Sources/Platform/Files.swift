@@ -233,3 +233,57 @@ public enum FileSystem {
         }
     }
 }
+
+/// A file for data spilled from memory: it has no name (unlinked as soon as it
+/// is created), so nothing is left behind whatever happens to the process, and
+/// its space is freed when it is closed. Written at its end, read anywhere.
+public final class ScratchFile {
+    private let fd: Int32
+    private let directory: String
+    public private(set) var size: Int64 = 0
+
+    /// Creates an empty scratch file in `directory`.
+    public init(directory: String) throws {
+        self.directory = directory
+        let path = directory + "/.scratch-\(getpid())-\(UInt64.random(in: 0 ... .max))"
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd < 0 { throw FileError("cannot create", path) }
+        unlink(path)
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    /// Appends `bytes` at the end of the file.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(size + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError("cannot write a scratch file in", directory)
+            }
+            done += n
+        }
+        size += Int64(bytes.count)
+    }
+
+    public func append(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try append($0) }
+    }
+
+    /// Fills `buffer` from `offset`; reading past the end is an error.
+    public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError("cannot read a scratch file in", directory)
+            }
+            if n == 0 { throw FileError("cannot read past the end of a scratch file in", directory, EIO) }
+            done += n
+        }
+    }
+}

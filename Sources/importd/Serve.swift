@@ -141,7 +141,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Memory.keepFreedMemory()
+        Memory.configureForServer()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label, format: LineLogHandler.Format(rawValue: logFormat) ?? .text)

@@ -46,7 +46,7 @@ struct InteropServer: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Memory.keepFreedMemory()
+        Memory.configureForServer()
         var configuration = GRPCServerConfiguration()
         configuration.host = host
         configuration.port = port

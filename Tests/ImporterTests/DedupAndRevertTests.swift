@@ -128,4 +128,65 @@ import Testing
         #expect(rows[4].record.errors.first?.code == .missingRequired)
         await h.close()
     }
+
+    /// A file far larger than the memory the run may use for its keys: in-file
+    /// keys spill to scratch runs (every 50 keys) and the new contacts' keys
+    /// too (SQLite: a run every two batches, the last batch left in memory),
+    /// with the same outcomes as in memory.
+    @Test(arguments: Backend.allCases) func inFileDuplicatesAndNewKeysSpillToDiskWithTheSameOutcomes(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend, batchRows: 100, sqliteRunKeyMemory: 16 << 10) { $0.inFileKeysInMemory = 50 }
+        defer { h.remove() }
+        // Every 7th row repeats the email of row i-5 (other letter case), every
+        // 11th the external_id of row i-10, every 13th lacks a last name.
+        var csv = "external_id,first_name,last_name,email\n"
+        var expected: [(outcome: RowOutcome, message: String?)] = []
+        var externalIDs: [String: Int] = [:]
+        var emails: [String: Int] = [:]
+        for i in 1...3_050 {
+            let externalID = i % 11 == 0 ? "X\(i - 10)" : "X\(i)"
+            let email = i % 7 == 0 ? "P\(i - 5)@Example.org" : "p\(i)@example.org"
+            let lastName = i % 13 == 0 ? "" : "Last\(i)"
+            csv += "\(externalID),First\(i),\(lastName),\(email)\n"
+            if lastName.isEmpty {
+                expected.append((.failed, nil))
+            } else if let row = externalIDs[externalID] {
+                expected.append((.failed, "same external_id as row \(row)"))
+            } else if let row = emails[email.lowercased()] {
+                expected.append((.failed, "same email as row \(row)"))
+            } else {
+                externalIDs[externalID] = i
+                emails[email.lowercased()] = i
+                expected.append((.created, nil))
+            }
+        }
+        let created = expected.filter { $0.outcome == .created }.count
+        let job = try await h.upload(csv, chunkSize: 64 << 10)
+        try await h.tick()
+        let done = try await h.job(job.id)
+        #expect(done.state == .completed && done.created == Int64(created) && done.failed == Int64(3_050 - created))
+        var rows: [Importer.RowView] = []
+        var token = ""
+        repeat {
+            let page = try await h.importer.rows(job.publicID, outcome: nil, pageSize: 1_000, pageToken: token)
+            rows += page.rows
+            token = page.nextPageToken
+        } while !token.isEmpty
+        #expect(rows.count == 3_050)
+        for (row, want) in zip(rows, expected) where row.record.outcome != want.outcome
+            || (want.message != nil && row.record.errors.first?.message != want.message) {
+            let message = row.record.errors.first?.message ?? ""
+            Issue.record("row \(row.record.rowNumber): \(row.record.outcome) \(message) instead of \(want.outcome) \(want.message ?? "")")
+        }
+        if backend == .sqlite {
+            // Every new contact's two keys, written once (the key is unique).
+            #expect(try await h.count("contact_keys") == Int64(2 * created))
+        }
+        // The same file again: every first occurrence finds its contact.
+        let again = try await h.upload(csv, chunkSize: 64 << 10)
+        try await h.tick()
+        let second = try await h.job(again.id)
+        #expect(second.created == 0 && second.updated == Int64(created))
+        #expect(try await h.contactCount() == Int64(created))
+        await h.close()
+    }
 }

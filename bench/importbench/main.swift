@@ -49,6 +49,8 @@ struct Options {
     }
 }
 let options = Options.parse()
+// As importd does (Serve.run): the same allocator settings, the same memory.
+Memory.configureForServer()
 if options.parse, let file = options.file {
     // The delimiter is detected from the header line, as uploads do.
     let head = try FileReader(path: file)

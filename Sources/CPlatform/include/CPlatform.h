@@ -16,4 +16,8 @@ int cplatform_signal_to_pipe(int signo, int write_fd);
    it back to the system (M_TRIM_THRESHOLD); 1 on success, 0 where unsupported. */
 int cplatform_set_trim_threshold(long bytes);
 
+/* The most malloc arenas glibc creates (M_ARENA_MAX); 1 on success, 0 where
+   unsupported. */
+int cplatform_set_arena_max(int count);
+
 #endif

@@ -10,6 +10,9 @@ public struct ImporterConfiguration: Sendable {
     public var importInterval: Duration = .seconds(15 * 60)
     /// Rows per batch (one transaction each; pause and cancel act between them).
     public var batchRows = 10_000
+    /// A run's in-file duplicate keys held in memory (about 24 bytes each);
+    /// beyond it they go to scratch files beside the spool (see `InFileDuplicates`).
+    public var inFileKeysInMemory = InFileDuplicates.Limits().memoryKeys
     /// Largest upload accepted, counted on the bytes stored (UTF-8, after
     /// converting from another encoding).
     public var maxUploadBytes: Int64 = 2 << 30
@@ -63,6 +66,7 @@ public final class Importer: Sendable {
         let waiter = DiskFullWaiter()
         let processor = ImportProcessor(
             store: store, clock: clock, spoolDirectory: configuration.spoolDirectory, batchRows: configuration.batchRows,
+            inFileKeysInMemory: configuration.inFileKeysInMemory,
             logger: logger, publish: { job, stateChanged in
                 Importer.announce(job, stateChanged: stateChanged, hub: hub, logger: logger)
             }, diskFull: { id in waiter.importer?.waitForSpace(id) })

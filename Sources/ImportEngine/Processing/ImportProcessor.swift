@@ -14,6 +14,7 @@ struct ImportProcessor: Sendable {
     let clock: any WallClock
     let spoolDirectory: String
     let batchRows: Int
+    let inFileKeysInMemory: Int
     let logger: Logger
     /// Called with every snapshot: `stateChanged` for transitions, else progress.
     let publish: @Sendable (ImportJob, _ stateChanged: Bool) -> Void
@@ -21,8 +22,9 @@ struct ImportProcessor: Sendable {
     /// or still RUNNING when even that could not be stored).
     let diskFull: @Sendable (Int64) -> Void
 
-    /// Bytes of row data in one batch at most.
-    static let maxBatchBytes = 64 << 20
+    /// Bytes of row data in one batch at most (two batches are in memory at
+    /// once: one prepared, one applied).
+    static let maxBatchBytes = 16 << 20
 
     static let diskFullNote = "paused: the server's disk is full; it goes on by itself once space is freed"
 
@@ -73,7 +75,9 @@ struct ImportProcessor: Sendable {
         let path = try await Importer.localSpool(job, store: store, directory: spoolDirectory)
         let mapping = try HeaderMapping.resolve(header: job.header, columnMap: job.columnMap, ignoreUnknownColumns: job.ignoreUnknownColumns)
         let preparer = RowPreparer(mapping: mapping)
-        var duplicates = InFileDuplicates(spool: SpoolRows(path: path, delimiter: job.delimiter), preparer: preparer)
+        var duplicates = InFileDuplicates(
+            spool: SpoolRows(path: path, delimiter: job.delimiter), preparer: preparer, scratchDirectory: spoolDirectory,
+            expectedRows: job.totalRows, limits: .init(memoryKeys: inFileKeysInMemory))
 
         // Rows before the checkpoint were applied already; read them again (no
         // writes) only to know their keys.
@@ -122,10 +126,15 @@ struct ImportProcessor: Sendable {
                     _ = control.request(asked == .cancel ? .cancel : .pause)
                 }
                 if let request = control.request {
+                    duplicates.release()
                     return try await stop(current, request)
                 }
             }
-            if batch.isEmpty && endOfFile { break }
+            if batch.isEmpty && endOfFile {
+                // Its memory is free before the run's keys are merged.
+                duplicates.release()
+                break
+            }
             let toApply = batch
             let snapshot = current
             applying = Task { [store, clock] in

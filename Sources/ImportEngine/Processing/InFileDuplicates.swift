@@ -1,72 +1,215 @@
 /// Finds rows whose email (case-insensitively) or external_id already appeared in
-/// an earlier valid row of the same file.
+/// an earlier valid row of the same file, in bounded memory whatever the file's size.
 ///
-/// Keys are kept as 64-bit hashes with the earlier row's number and offset (16
-/// bytes a key, not a string). A hash match is confirmed by reading the earlier
-/// row back from the spool, so a hash collision never makes a false duplicate.
+/// A key is kept as a 64-bit hash with the earlier row's number and offset (24
+/// bytes, not a string). The latest `Limits.memoryKeys` keys are in a hash
+/// table; when it is full they go to `SpilledKeys` (sorted runs in scratch
+/// files beside the spool, behind a Bloom filter). A hash match is confirmed
+/// by reading the earlier row back from the spool, so a hash collision never
+/// makes a false duplicate.
 struct InFileDuplicates {
-    private struct Earlier {
-        var row: Int64
-        var offset: Int64
+    typealias Earlier = SpilledKeys.Entry
+
+    struct Limits {
+        /// Keys held in memory before they are spilled (a table of 2^19
+        /// slots of 24 bytes: 12 MiB, at most 5/8 full).
+        var memoryKeys = 5 << 16
+        /// The largest Bloom filter over spilled keys (10 bits a key expected).
+        var maxFilterBytes = 16 << 20
     }
 
-    private var emails: [UInt64: Earlier] = [:]
-    private var externalIDs: [UInt64: Earlier] = [:]
-    /// Exact keys whose hash collided with a different key (practically never used).
-    private var exactEmails: [[UInt8]: Earlier] = [:]
-    private var exactExternalIDs: [[UInt8]: Earlier] = [:]
+    private var recent: RecentKeys
+    private var spilled: SpilledKeys?
+    /// Exact keys (the kind's byte, then the key) whose hash was taken by a
+    /// different key: practically never used.
+    private var exact: [[UInt8]: Earlier] = [:]
     private let spool: SpoolRows
     private let preparer: RowPreparer
+    private let scratchDirectory: String
+    private let expectedKeys: Int
+    private let limits: Limits
 
-    init(spool: SpoolRows, preparer: RowPreparer) {
+    /// `expectedRows` (the file's row count) sizes the table and, if keys
+    /// spill, the filter.
+    init(spool: SpoolRows, preparer: RowPreparer, scratchDirectory: String, expectedRows: Int64, limits: Limits = Limits()) {
         self.spool = spool
         self.preparer = preparer
+        self.scratchDirectory = scratchDirectory
+        self.expectedKeys = Int(clamping: expectedRows) &* 2
+        self.limits = limits
+        recent = RecentKeys(maxCount: limits.memoryKeys, expectedCount: expectedKeys)
     }
+
+    /// Keys remembered, and how many of them are on disk.
+    var count: Int { recent.count + exact.count + (spilled?.count ?? 0) }
+    var spilledCount: Int { spilled?.count ?? 0 }
+
+    /// Frees the memory and scratch files (the run is over).
+    mutating func release() {
+        recent = RecentKeys(maxCount: limits.memoryKeys, expectedCount: 0)
+        spilled = nil
+        exact = [:]
+    }
+
+    private enum Lookup {
+        case seen(Earlier)
+        /// Not seen before; `taken` when another key has the same hash.
+        case unseen(hash: UInt64, taken: Bool)
+    }
+
+    private static let externalIDKind: UInt8 = 2
+    private static let emailKind: UInt8 = 1
 
     /// For a valid row of `batch`: an error when it repeats an earlier row's key;
     /// otherwise its keys are remembered and nil is returned.
     mutating func check(_ batch: RowBatch, _ index: Int) throws -> RowError? {
         let email = batch.emailKey(index)
         let externalID = batch.value(index, .externalID)
-        let row = batch.rowNumbers[index]
-        let here = Earlier(row: Int64(row), offset: batch.offsets[index])
-        if !externalID.isEmpty, let earlier = try find(externalID, in: externalIDs, exact: exactExternalIDs, slot: ContactField.externalID.rawValue) {
-            return RowError(code: .duplicateInFile, column: preparer.mapping.columnName(for: .externalID),
-                message: "same external_id as row \(earlier.row)")
+        var externalLookup: Lookup?
+        var emailLookup: Lookup?
+        if !externalID.isEmpty {
+            let found = try lookup(Self.externalIDKind, externalID, slot: ContactField.externalID.rawValue)
+            if case .seen(let earlier) = found {
+                return RowError(code: .duplicateInFile, column: preparer.mapping.columnName(for: .externalID),
+                    message: "same external_id as row \(earlier.row)")
+            }
+            externalLookup = found
         }
-        if !email.isEmpty, let earlier = try find(email, in: emails, exact: exactEmails, slot: RowBatch.emailKeySlot) {
-            return RowError(code: .duplicateInFile, column: preparer.mapping.columnName(for: .email),
-                message: "same email as row \(earlier.row)")
+        if !email.isEmpty {
+            let found = try lookup(Self.emailKind, email, slot: RowBatch.emailKeySlot)
+            if case .seen(let earlier) = found {
+                return RowError(code: .duplicateInFile, column: preparer.mapping.columnName(for: .email),
+                    message: "same email as row \(earlier.row)")
+            }
+            emailLookup = found
         }
-        if !externalID.isEmpty { remember(externalID, here, in: &externalIDs, exact: &exactExternalIDs) }
-        if !email.isEmpty { remember(email, here, in: &emails, exact: &exactEmails) }
+        let here = Earlier(hash: 0, row: Int64(batch.rowNumbers[index]), offset: batch.offsets[index])
+        if case .unseen(let hash, let taken)? = externalLookup {
+            try remember(Self.externalIDKind, externalID, hash: hash, taken: taken, here)
+        }
+        if case .unseen(let hash, let taken)? = emailLookup {
+            try remember(Self.emailKind, email, hash: hash, taken: taken, here)
+        }
         return nil
     }
 
-    private func find(_ key: ArraySlice<UInt8>, in table: [UInt64: Earlier], exact: [[UInt8]: Earlier], slot: Int) throws -> Earlier? {
-        if let earlier = exact[Array(key)] { return earlier }
-        guard let earlier = table[Self.hash(key)] else { return nil }
-        // Confirm against the earlier row itself.
-        guard let batch = try spool.prepared(at: earlier.offset, preparer: preparer) else { return nil }
-        return batch.bytes[batch.range(0, slot)] == key ? earlier : nil
+    private func lookup(_ kind: UInt8, _ key: ArraySlice<UInt8>, slot: Int) throws -> Lookup {
+        let hash = Self.hash(kind, key)
+        guard let holder = try recent.find(hash) ?? spilled?.find(hash) else { return .unseen(hash: hash, taken: false) }
+        if try sameKey(holder, key, slot: slot) { return .seen(holder) }
+        if !exact.isEmpty, let earlier = exact[[kind] + key] { return .seen(earlier) }
+        return .unseen(hash: hash, taken: true)
     }
 
-    private func remember(_ key: ArraySlice<UInt8>, _ here: Earlier, in table: inout [UInt64: Earlier], exact: inout [[UInt8]: Earlier]) {
-        let hash = Self.hash(key)
-        if table[hash] == nil {
-            table[hash] = here
-        } else {
-            exact[Array(key)] = here  // a different key with the same hash
+    /// Whether the row at `earlier` has `key` (read back from the spool).
+    private func sameKey(_ earlier: Earlier, _ key: ArraySlice<UInt8>, slot: Int) throws -> Bool {
+        guard let batch = try spool.prepared(at: earlier.offset, preparer: preparer) else { return false }
+        return batch.bytes[batch.range(0, slot)] == key
+    }
+
+    private mutating func remember(_ kind: UInt8, _ key: ArraySlice<UInt8>, hash: UInt64, taken: Bool, _ here: Earlier) throws {
+        if taken {
+            exact[[kind] + key] = here
+            return
         }
+        recent.insert(Earlier(hash: hash, row: here.row, offset: here.offset))
+        if recent.isFull { try spill() }
     }
 
-    /// FNV-1a, 64 bits.
-    static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    private mutating func spill() throws {
+        if spilled == nil {
+            spilled = SpilledKeys(directory: scratchDirectory, expectedKeys: expectedKeys, maxFilterBytes: limits.maxFilterBytes)
+        }
+        try recent.drainSorted { try spilled!.spill($0) }
+    }
+
+    /// FNV-1a, 64 bits, over the kind's byte and the key.
+    static func hash(_ kind: UInt8, _ bytes: ArraySlice<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        h ^= UInt64(kind)
+        h &*= 0x0000_0100_0000_01B3
         for b in bytes {
             h ^= UInt64(b)
             h &*= 0x0000_0100_0000_01B3
         }
         return h
+    }
+}
+
+/// The latest keys: an open-addressing table (linear probing) of entries by
+/// hash, grown by doubling up to the size for `maxCount` entries. Its storage
+/// is sorted in place when it spills, so spilling needs no second copy.
+/// Row numbers start at 1: row 0 marks an empty slot.
+struct RecentKeys {
+    typealias Entry = SpilledKeys.Entry
+    private var slots: [Entry]
+    private(set) var count = 0
+    private let maxCount: Int
+    private var shift: Int
+
+    init(maxCount: Int, expectedCount: Int) {
+        self.maxCount = maxCount
+        // Starts at the size it will end at when the file is known to fill it
+        // (no copies while it grows), else small.
+        let target = expectedCount >= maxCount ? maxCount : min(maxCount, 1024)
+        var bits = 4
+        while (1 << bits) * 5 / 8 < target { bits += 1 }
+        slots = Array(repeating: Entry(hash: 0, row: 0, offset: 0), count: 1 << bits)
+        shift = 64 - bits
+    }
+
+    var isFull: Bool { count >= maxCount }
+
+    private func slot(_ hash: UInt64) -> Int {
+        Int(truncatingIfNeeded: (hash &* 0x9e37_79b9_7f4a_7c15) >> UInt64(shift))
+    }
+
+    func find(_ hash: UInt64) -> Entry? {
+        slots.withUnsafeBufferPointer { s in
+            let mask = s.count - 1
+            var i = slot(hash)
+            while s[i].row != 0 {
+                if s[i].hash == hash { return s[i] }
+                i = (i + 1) & mask
+            }
+            return nil
+        }
+    }
+
+    /// Adds an entry whose hash is not here.
+    mutating func insert(_ entry: Entry) {
+        if (count + 1) * 8 > slots.count * 5 { grow() }
+        let mask = slots.count - 1
+        var i = slot(entry.hash)
+        while slots[i].row != 0 { i = (i + 1) & mask }
+        slots[i] = entry
+        count += 1
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: Entry(hash: 0, row: 0, offset: 0), count: old.count * 2)
+        shift -= 1
+        count = 0
+        for entry in old where entry.row != 0 { insert(entry) }
+    }
+
+    /// Hands every entry, sorted by hash, to `body`, and empties the table.
+    mutating func drainSorted(_ body: (UnsafeBufferPointer<Entry>) throws -> Void) rethrows {
+        let filled = count
+        defer {
+            count = 0
+            slots.withUnsafeMutableBufferPointer { s in s.update(repeating: Entry(hash: 0, row: 0, offset: 0)) }
+        }
+        try slots.withUnsafeMutableBufferPointer { s in
+            var j = 0
+            for i in 0..<s.count where s[i].row != 0 {
+                s[j] = s[i]
+                j += 1
+            }
+            var used = UnsafeMutableBufferPointer(rebasing: s[0..<filled])
+            used.sort { $0.hash < $1.hash }
+            try body(UnsafeBufferPointer(used))
+        }
     }
 }
