@@ -30,7 +30,37 @@ for round in $(seq "$rounds"); do
     "$python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
     echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
 done
-"$python" - "$results" "$out/engine.json" "$rows" "$cache" <<'PY'
+
+# Memory at every size, and cost against the database's size (one run each):
+# the 5M-row file into an empty database (and sqlite3 .import of it), then 1M
+# other contacts (another seed) into an empty database and into the one that
+# holds the 5M contacts.
+big_rows=${BENCH_ENGINE_BIG_ROWS:-5000000}
+big=bench-out/contacts-$big_rows.csv
+other=bench-out/contacts-$rows-s7.csv
+[ -s "$big" ] || "$python" scripts/gen_contacts.py "$big_rows" -o "$big" 2> "$work/gen.txt"
+[ -s "$other" ] || "$python" scripts/gen_contacts.py "$rows" --seed 7 -o "$other" 2> "$work/gen.txt"
+rm -f "$work"/ref.db*
+sqlite3 "$work/ref.db" < bench/sqlite_import_schema.sql
+start=$(date +%s.%N)
+sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $big contacts" 2>/dev/null || true
+end=$(date +%s.%N)
+echo "big_sqlite3 $(echo "$end - $start" | bc)" >> "$results"
+rm -f "$work"/ref.db*
+figures() {  # figures PREFIX JSON -> PREFIX_seconds, PREFIX_rss, PREFIX_written lines
+    "$python" -c 'import json,sys; d=json.load(open(sys.argv[2])); p=sys.argv[1]
+print(p + "_seconds", d["import_seconds"]); print(p + "_rss", d["peak_rss_mb"]); print(p + "_written", d["written_mb"])' "$1" "$2" >> "$results"
+}
+.build/release/importbench "$big" --data-dir "$work/full" | tail -1 > "$work/big.json"
+figures big "$work/big.json"
+.build/release/importbench "$other" --data-dir "$work/empty" | tail -1 > "$work/fresh.json"
+figures fresh "$work/fresh.json"
+.build/release/importbench "$other" --data-dir "$work/full" | tail -1 > "$work/full.json"
+figures full "$work/full.json"
+echo "5M rows: $(grep '^big_seconds' "$results" | cut -d' ' -f2) s, peak RSS $(grep '^big_rss' "$results" | cut -d' ' -f2) MiB;" \
+    "1M into empty $(grep '^fresh_seconds' "$results" | cut -d' ' -f2) s, into 5M $(grep '^full_seconds' "$results" | cut -d' ' -f2) s"
+
+"$python" - "$results" "$out/engine.json" "$rows" "$cache" "$big_rows" <<'PY'
 import json, os, statistics, sys
 values = {}
 for line in open(sys.argv[1]):
@@ -46,6 +76,10 @@ data = {
     "order": [["sqlite3_import", "sqlite3 .import (15 TEXT columns, unique lower(email) index)"],
               ["engine", "importd engine: parse, validate, dedup, contacts, per-row results, keys"],
               ["upload", "importd upload: hash, spool to disk with fsync, count rows"]],
+    "big": {"rows": int(sys.argv[5]), "sqlite3_import": median["big_sqlite3"], "seconds": median["big_seconds"],
+            "peak_rss_mb": median["big_rss"], "written_mb": median["big_written"]},
+    "growth": {"empty": {"seconds": median["fresh_seconds"], "written_mb": median["fresh_written"]},
+               "full": {"seconds": median["full_seconds"], "written_mb": median["full_written"]}},
 }
 json.dump(data, open(sys.argv[2], "w"), indent=2)
 PY

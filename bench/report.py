@@ -71,10 +71,33 @@ def engine(data):
         lines.append("| %s | %.2f | %.0f | %.2fx |" % (label, row["seconds"], data["rows"] / row["seconds"], base / row["seconds"]))
     if "peak_rss_mb" in data:
         lines.append("")
-        lines.append("Engine run: peak RSS %.0f MB, %.0f MB written to disk (WAL, database, checkpoints)." % (
+        lines.append("Engine run: peak RSS %.0f MiB, %.0f MB written to disk (WAL, database, checkpoints)." % (
             data["peak_rss_mb"], data.get("written_mb", 0)))
     lines.append("")
     lines.append("Runs (s): " + "; ".join("%s %s" % (k, ", ".join("%.2f" % r for r in data[k]["runs"])) for k, _ in data["order"]))
+    ratio = base / data["engine"]["seconds"]
+    lines.append("")
+    lines.append("Target: at most 0.5x the time of `sqlite3 .import` (2.00x in the last column): **%s** (%.2fx)." % (
+        "met" if ratio >= 2.0 else "missed", ratio))
+    if "big" in data:
+        big, growth = data["big"], data["growth"]
+        lines += [
+            "",
+            "Memory at every size, and cost against the database's size (one run each; the peak RSS is the whole process):",
+            "",
+            "| run | seconds | peak RSS MiB | written MB | target |",
+            "|---|---:|---:|---:|---|",
+            "| %dM rows into an empty database (sqlite3 .import: %.1f s, %.2fx) | %.2f | %.0f | %.0f | RSS at most 128 MiB: **%s** |" % (
+                big["rows"] // 1000000, big["sqlite3_import"], big["sqlite3_import"] / big["seconds"], big["seconds"],
+                big["peak_rss_mb"], big["written_mb"], "met" if big["peak_rss_mb"] <= 128 and data["peak_rss_mb"] <= 128 else "missed"),
+        ]
+        empty, full = growth["empty"], growth["full"]
+        t, w = full["seconds"] / empty["seconds"], full["written_mb"] / empty["written_mb"]
+        lines += [
+            "| %dM other contacts (seed 7) into an empty database | %.2f | | %.0f | |" % (data["rows"] // 1000000, empty["seconds"], empty["written_mb"]),
+            "| the same into the database holding the %dM | %.2f | | %.0f | at most 1.25x time and bytes: **%s** (%.2fx, %.2fx) |" % (
+                big["rows"] // 1000000, full["seconds"], full["written_mb"], "met" if t <= 1.25 and w <= 1.25 else "missed", t, w),
+        ]
     return "\n".join(lines)
 
 
