@@ -17,6 +17,8 @@ struct BatchApplier {
     var counts = Counts()
     /// The run's keys (nil for a dry run, or when no run collects them).
     var keys: KeyAccumulator?
+    /// Every key of `contact_keys`, when built: a look-up it rules out is skipped.
+    let existing: ExistingKeys?
     private var rowSink: RowResultSink
     private let insertContact: Statement
     private let insertError: Statement
@@ -27,8 +29,9 @@ struct BatchApplier {
 
     static let fieldCount = ContactField.allCases.count
 
-    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?) throws {
+    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?, existing: ExistingKeys?) throws {
         self.db = db
+        self.existing = existing
         self.job = job
         self.at = at
         self.keys = job.validateOnly ? nil : keys
@@ -105,7 +108,8 @@ struct BatchApplier {
 
 
     private func owner(_ kind: Int64, _ batch: RowBatch, _ range: Range<Int>) throws -> Int64? {
-        try keyOwner.withBuffer(batch.bytes) { binder in
+        if let existing, !existing.mayContain(kind, batch.bytes, range) { return nil }
+        return try keyOwner.withBuffer(batch.bytes) { binder in
             try binder.int(1, kind)
             try binder.text(2, range)
             return try binder.step() ? keyOwner.int64(0) : nil
@@ -188,9 +192,11 @@ struct BatchApplier {
         mergeContact.reset()
         if emailKeyChanges {
             try ContactKeys.replace(db, contact: id, kind: ContactKeys.email, old: oldEmailKey, new: rowEmailKey)
+            if let rowEmailKey { existing?.insert(ContactKeys.email, rowEmailKey) }
         }
         if let rowExternal, oldExternal == nil {
             try ContactKeys.replace(db, contact: id, kind: ContactKeys.externalID, old: nil, new: rowExternal)
+            existing?.insert(ContactKeys.externalID, rowExternal)
         }
         previous.kind = oldKind
         previous.updatedBy = oldUpdatedBy

@@ -83,17 +83,19 @@ struct KeyAccumulator {
         }
     }
 
-    /// Inserts every key in (kind, key) order.
-    func write(_ db: Connection) throws {
+    /// Inserts every key in (kind, key) order, and adds it to `existing`.
+    func write(_ db: Connection, existing: ExistingKeys?) throws {
         let insert = try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)")
         guard let runs else {
             try insert.withBuffer(bytes) { binder in
                 for entry in sortedEntries() {
+                    let range = Int(entry.start)..<Int(entry.start + entry.length)
                     try binder.int(1, entry.kind)
-                    try binder.text(2, Int(entry.start)..<Int(entry.start + entry.length))
+                    try binder.text(2, range)
                     try binder.int(3, entry.contactID)
                     try binder.step()
                     insert.reset()
+                    existing?.insert(entry.kind, bytes, range)
                 }
             }
             return
@@ -105,6 +107,7 @@ struct KeyAccumulator {
             try insert.bind(3, contactID)
             try insert.step()
             insert.reset()
+            existing?.insert(kind, buffer, range)
         }
     }
 }
@@ -276,4 +279,7 @@ struct CursorHeap {
 /// @unchecked: touched only inside `writer.run`, on the writer's serial queue.
 final class WriterState: @unchecked Sendable {
     var keys: [Int64: KeyAccumulator] = [:]
+    /// Every key of `contact_keys` (nil until a run builds it, and after a
+    /// revert added keys without it).
+    var existingKeys: ExistingKeys?
 }

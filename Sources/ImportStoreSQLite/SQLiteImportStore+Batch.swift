@@ -8,7 +8,7 @@ extension SQLiteImportStore {
         return try await writer.run { db in
             // Moved out of the dictionary into the applier (one copy only, or
             // every append would copy the buffers), and back after the commit.
-            var applier = try BatchApplier(db: db, job: job, at: at, keys: state.keys.removeValue(forKey: job.id))
+            var applier = try BatchApplier(db: db, job: job, at: at, keys: state.keys.removeValue(forKey: job.id), existing: state.existingKeys)
             let mark = applier.keys?.mark
             let result: ImportJob
             do {
@@ -60,10 +60,10 @@ extension SQLiteImportStore {
             try db.transaction {
                 guard let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) else { return }
                 if let pending {
-                    try pending.write(db)
+                    try pending.write(db, existing: state.existingKeys)
                     try Self.markSynced(db, importID: importID, through: pending.lastRow)
                 } else {
-                    try Self.syncKeysFromContacts(db, importID: importID, after: synced)
+                    try Self.syncKeysFromContacts(db, importID: importID, after: synced, existing: state.existingKeys)
                 }
             }
         }
@@ -73,7 +73,7 @@ extension SQLiteImportStore {
         try db.cached("UPDATE imports SET keys_synced_row = max(keys_synced_row, ?) WHERE id = ?").execute([.integer(row), .integer(importID)])
     }
 
-    private static func syncKeysFromContacts(_ db: Connection, importID: Int64, after synced: Int64) throws {
+    private static func syncKeysFromContacts(_ db: Connection, importID: Int64, after synced: Int64, existing: ExistingKeys?) throws {
         let select = try db.cached("""
             SELECT r.row_number, c.id, c.email, c.external_id FROM import_rows r JOIN contacts c ON c.id = r.contact_id
             WHERE r.import_id = ? AND r.row_number > ? AND r.outcome = 1 ORDER BY r.row_number LIMIT 200000
@@ -89,7 +89,7 @@ extension SQLiteImportStore {
                 if let externalID = r.text(3) { keys.add(kind: ContactKeys.externalID, key: externalID, contactID: id) }
             }
             guard let last else { break }
-            try keys.write(db)
+            try keys.write(db, existing: existing)
             after = last
         }
         try markSynced(db, importID: importID, through: after)
@@ -103,6 +103,9 @@ extension SQLiteImportStore {
         let memory = runKeyMemoryBytes
         try await writer.run { db in
             let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
+            if state.existingKeys?.isOverfull ?? true {
+                state.existingKeys = try ExistingKeys.build(db)
+            }
             state.keys[importID] = KeyAccumulator(from: synced, scratchDirectory: scratchDirectory, memoryBytes: memory)
         }
     }

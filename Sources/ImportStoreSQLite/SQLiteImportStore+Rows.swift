@@ -59,10 +59,14 @@ extension SQLiteImportStore {
     public func revert(job: ImportJob, at: WallTime) async throws -> ImportJob {
         try await syncKeys(importID: job.id)
         var after: Int64 = 0
+        let state = writerState
         while true {
             let start = after
             let last = try await writer.run { db -> Int64? in
-                try db.transaction { try Self.revertChunk(db, job: job, after: start, at: at) }
+                // A revert gives keys back without the filter of existing keys:
+                // it is built again when the next run begins.
+                state.existingKeys = nil
+                return try db.transaction { try Self.revertChunk(db, job: job, after: start, at: at) }
             }
             guard let last else { break }
             after = last

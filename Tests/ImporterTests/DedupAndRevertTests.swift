@@ -189,4 +189,48 @@ import Testing
         #expect(try await h.contactCount() == Int64(created))
         await h.close()
     }
+
+    /// Keys an update gives a contact (a new email, a first external_id) are
+    /// found by the next import of the same process: SQLite skips look-ups its
+    /// filter of existing keys rules out, and that filter must hold them.
+    @Test(arguments: Backend.allCases) func keysGivenByAnUpdateAreFoundByTheNextImport(_ backend: Backend) async throws {
+        let h = try await ImporterHarness(backend)
+        defer { h.remove() }
+        _ = try await h.upload("external_id,first_name,last_name,email\nE1,Ann,One,old@example.org\n,Bo,Two,bo@example.org\n")
+        try await h.tick()
+        let update = try await h.upload("external_id,first_name,last_name,email\nE1,Ann,One,new@example.org\nX9,Bo,Two,bo@example.org\n")
+        try await h.tick()
+        #expect(try await h.job(update.id).updated == 2)
+        let third = try await h.upload("external_id,first_name,last_name,email\n,Ann,Three,NEW@example.org\nX9,Bo,Three,other@example.org\n")
+        try await h.tick()
+        let done = try await h.job(third.id)
+        #expect(done.updated == 2 && done.created == 0)
+        #expect(try await h.contactCount() == 2)
+        #expect(try await h.contact(email: "new@example.org")?.fields[.lastName] == "Three")
+        await h.close()
+    }
+
+    /// A revert gives a contact its old email back: after a restart the filter
+    /// of existing keys was built without it, so the revert must drop it.
+    @Test func aKeyARevertGivesBackIsFoundAfterARestart() async throws {
+        let first = try await ImporterHarness(.sqlite)
+        defer { first.remove() }
+        _ = try await first.upload("external_id,first_name,last_name,email\nC1,Cy,One,cy@example.org\n")
+        try await first.tick()
+        let change = try await first.upload("external_id,first_name,last_name,email\nC1,Cy,One,cy2@example.org\n")
+        try await first.tick()
+        await first.close()
+        // A new process on the same data; its first run builds the filter (without cy@).
+        let h = try await ImporterHarness(.sqlite, directory: first.directory, clock: first.clock)
+        _ = try await h.upload("first_name,last_name,email\nDee,Two,dee@example.org\n")
+        try await h.tick()
+        _ = try await h.importer.revert(change.publicID)
+        #expect(try await h.contact(email: "cy@example.org")?.fields[.externalID] == "C1")
+        let again = try await h.upload("first_name,last_name,email\nCy,Three,CY@example.org\n")
+        try await h.tick()
+        let done = try await h.job(again.id)
+        #expect(done.state == .completed && done.updated == 1 && done.created == 0)
+        #expect(try await h.contactCount() == 2)
+        await h.close()
+    }
 }

@@ -123,8 +123,15 @@ struct InFileDuplicates {
         try recent.drainSorted { try spilled!.spill($0) }
     }
 
-    /// FNV-1a, 64 bits, over the kind's byte and the key.
     static func hash(_ kind: UInt8, _ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.withUnsafeBytes { KeyHash.of(kind, $0) }
+    }
+}
+
+/// The 64-bit hash of a dedup key (FNV-1a over the kind's byte, then the
+/// key's bytes): the in-file check and the store's filter of existing keys.
+package enum KeyHash {
+    package static func of(_ kind: UInt8, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         h ^= UInt64(kind)
         h &*= 0x0000_0100_0000_01B3
