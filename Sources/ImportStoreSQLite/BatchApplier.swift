@@ -17,8 +17,8 @@ struct BatchApplier {
     var counts = Counts()
     /// The run's keys (nil for a dry run, or when no run collects them).
     var keys: KeyAccumulator?
-    /// Every key of `contact_keys`, when built: a look-up it rules out is skipped.
-    let existing: ExistingKeys?
+    /// Every key of `contact_keys`: a look-up it rules out is skipped.
+    let existing: ExistingKeys
     private var rowSink: RowResultSink
     private let insertContact: Statement
     private let insertError: Statement
@@ -29,7 +29,7 @@ struct BatchApplier {
 
     static let fieldCount = ContactField.allCases.count
 
-    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?, existing: ExistingKeys?) throws {
+    init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?, existing: ExistingKeys) throws {
         self.db = db
         self.existing = existing
         self.job = job
@@ -45,7 +45,7 @@ struct BatchApplier {
         insertError = try db.cached("INSERT INTO import_row_errors (import_id, row_number, seq, code, column_name, message) VALUES (?, ?, ?, ?, ?, ?)")
         insertSubscription = try db.cached(
             "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at) VALUES (?, ?, ?, ?)")
-        keyOwner = try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?")
+        keyOwner = try db.cached(ContactKeys.ownerSQL)
         loadContact = try db.cached("SELECT kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ?")
         let merges = Schema.contactColumns.map { "\($0) = COALESCE(?, \($0))" }.joined(separator: ", ")
         mergeContact = try db.cached("""
@@ -108,7 +108,7 @@ struct BatchApplier {
 
 
     private func owner(_ kind: Int64, _ batch: RowBatch, _ range: Range<Int>) throws -> Int64? {
-        if let existing, !existing.mayContain(kind, batch.bytes, range) { return nil }
+        if !existing.mayContain(kind, batch.bytes, range) { return nil }
         return try keyOwner.withBuffer(batch.bytes) { binder in
             try binder.int(1, kind)
             try binder.text(2, range)
@@ -192,11 +192,11 @@ struct BatchApplier {
         mergeContact.reset()
         if emailKeyChanges {
             try ContactKeys.replace(db, contact: id, kind: ContactKeys.email, old: oldEmailKey, new: rowEmailKey)
-            if let rowEmailKey { existing?.insert(ContactKeys.email, rowEmailKey) }
+            if let rowEmailKey { existing.insert(ContactKeys.email, rowEmailKey) }
         }
         if let rowExternal, oldExternal == nil {
             try ContactKeys.replace(db, contact: id, kind: ContactKeys.externalID, old: nil, new: rowExternal)
-            existing?.insert(ContactKeys.externalID, rowExternal)
+            existing.insert(ContactKeys.externalID, rowExternal)
         }
         previous.kind = oldKind
         previous.updatedBy = oldUpdatedBy

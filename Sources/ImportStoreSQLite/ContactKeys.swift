@@ -1,24 +1,63 @@
 import ImportEngine
 import SQLiteDB
 
-/// The dedup keys of a contact.
+/// The dedup keys of a contact, in `contact_keys` (two tiers: see `Schema`).
 enum ContactKeys {
     static let email: Int64 = 1
     static let externalID: Int64 = 2
 
+    /// Finds a key's contact in either tier.
+    static let ownerSQL = "SELECT contact_id FROM contact_keys WHERE tier IN (0, 1) AND kind = ? AND key = ?"
+
     /// The contact a key belongs to.
     static func owner(_ db: Connection, kind: Int64, key: String) throws -> Int64? {
-        try db.cached("SELECT contact_id FROM contact_keys WHERE kind = ? AND key = ?").queryOne([.integer(kind), .text(key)]) { $0.int64(0) }
+        try db.cached(ownerSQL).queryOne([.integer(kind), .text(key)]) { $0.int64(0) }
     }
 
-    /// Moves a contact's key of `kind` from `old` to `new` (either may be nil).
+    /// Moves a contact's key of `kind` from `old` to `new` (either may be nil);
+    /// a new key goes to the recent tier.
     static func replace(_ db: Connection, contact: Int64, kind: Int64, old: String?, new: String?) throws {
         if let old {
-            try db.cached("DELETE FROM contact_keys WHERE kind = ? AND key = ? AND contact_id = ?")
+            try db.cached("DELETE FROM contact_keys WHERE tier IN (0, 1) AND kind = ? AND key = ? AND contact_id = ?")
                 .execute([.integer(kind), .text(old), .integer(contact)])
         }
         if let new {
-            try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)").execute([.integer(kind), .text(new), .integer(contact)])
+            try db.cached("INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES (?, ?, ?, ?)")
+                .execute([.integer(try KeyTiers.recent(db)), .integer(kind), .text(new), .integer(contact)])
         }
+    }
+}
+
+/// When the recent tier of keys moves into the main one.
+enum KeyTiers {
+    // The recent tier is merged once it holds `floor` keys (the store's
+    // `keyTierMergeFloor`, 2M by default) and a quarter of the main tier's:
+    // the merge rewrites the main tier, so it happens once per quarter of
+    // growth, and a run below that rewrites only the recent tier.
+
+    /// The tier new keys go to.
+    static func recent(_ db: Connection) throws -> Int64 {
+        try db.cached("SELECT tier FROM key_tiers WHERE main = 0").queryOne([]) { $0.int64(0) } ?? 1
+    }
+
+    /// Merges the tiers when it is due (the smaller into the larger, which
+    /// becomes the main one); true if it did.
+    @discardableResult
+    static func mergeIfDue(_ db: Connection, floor: Int64) throws -> Bool {
+        let recentTier = try recent(db)
+        let mainTier = 1 - recentTier
+        let mainKeys = try db.scalar("SELECT keys FROM key_tiers WHERE tier = ?", [.integer(mainTier)]) ?? 0
+        let recentKeys = try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = ?", [.integer(recentTier)]) ?? 0
+        guard recentKeys > 0, recentKeys >= floor, recentKeys * 4 >= mainKeys else { return false }
+        let (from, into) = recentKeys >= mainKeys ? (mainTier, recentTier) : (recentTier, mainTier)
+        try db.cached("""
+            INSERT INTO contact_keys (tier, kind, key, contact_id)
+                SELECT ?, kind, key, contact_id FROM contact_keys WHERE tier = ? ORDER BY kind, key
+            """).execute([.integer(into), .integer(from)])
+        try db.cached("DELETE FROM contact_keys WHERE tier = ?").execute([.integer(from)])
+        try db.cached("UPDATE key_tiers SET main = (tier = ?), keys = CASE WHEN tier = ? THEN ? ELSE 0 END").execute([
+            .integer(into), .integer(into), .integer(mainKeys + recentKeys),
+        ])
+        return true
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import ImportEngine
 import SQLiteDB
 
@@ -7,40 +8,68 @@ import SQLiteDB
 /// probe reads a leaf page the cache does not hold: about 2.5 us a row, the
 /// whole difference to an empty database.
 ///
-/// Built by one scan when a run begins (and again when more keys were added
-/// than it was sized for); every key added through the writer is added here
-/// too. A key deleted stays in the filter (a probe then finds nothing, as
-/// before). 10 bits a key for twice the keys there are, at most 16 MiB; past
-/// that the filter answers "maybe" more often, never "no" wrongly.
-final class ExistingKeys {
-    private var filter: BloomFilter
-    private(set) var added = 0
-    let capacity: Int
+/// Built by a scan on a connection of its own, off the writer, when a run
+/// begins and there is none (or more keys were added than it was sized for):
+/// keys the writer adds meanwhile are logged and join it when it is
+/// installed; until then every look-up probes. A key deleted stays in the
+/// filter (a probe then finds nothing, as before). 10 bits a key for twice
+/// the keys there are, at most 16 MiB; past that the filter answers "maybe"
+/// more often, never "no" wrongly.
+///
+/// Only touched on the writer's queue (the scan touches none of it).
+package final class ExistingKeys {
+    private var filter: BloomFilter?
+    /// Hashes of keys added while a build runs (nil when none runs).
+    private var log: [UInt64]?
+    /// Bumped by each build and by `invalidate`: a build installs only if it is the latest.
+    private var generation = 0
+    private var added = 0
+    private var capacity = 0
 
-    static let maxBytes = 16 << 20
+    package static let maxBytes = 16 << 20
 
-    init(capacity: Int) {
-        self.capacity = capacity
-        filter = BloomFilter(bytes: min(Self.maxBytes, max(64 << 10, capacity * 10 / 8)))
+    package init() {}
+
+    /// Whether a run beginning now should start a build.
+    package var needsBuild: Bool { log == nil && (filter == nil || added > capacity) }
+    package var isReady: Bool { filter != nil }
+
+    /// Starts a build: the filter in use is dropped (memory stays one
+    /// filter's), keys added from now on are logged. Returns its generation.
+    package func beginBuild() -> Int {
+        filter = nil
+        log = []
+        generation += 1
+        return generation
     }
 
-    /// A filter holding every key of `contact_keys`, sized for twice as many.
-    static func build(_ db: Connection) throws -> ExistingKeys {
-        // Every contact ever created has at most two keys.
-        let contacts = try db.scalar("SELECT seq FROM sqlite_sequence WHERE name = 'contacts'") ?? 0
-        let keys = ExistingKeys(capacity: max(1 << 20, Int(contacts) * 4))
-        try db.cached("SELECT kind, key FROM contact_keys").forEachRow { row in
-            let kind = UInt8(truncatingIfNeeded: row.int64(0))
-            row.withBytes(1) { keys.insert(kind, $0) }
+    /// Forgets the filter and any build under way (keys were added without it).
+    package func invalidate() {
+        filter = nil
+        log = nil
+        generation += 1
+    }
+
+    /// A finished scan: installed with the keys logged meanwhile, unless a
+    /// later build or `invalidate` came since it began.
+    package func install(_ scan: Scan, generation: Int) {
+        guard generation == self.generation, let log else { return }
+        var built = scan.filter
+        for hash in log { built.insert(hash) }
+        filter = built
+        added = scan.keys + log.count
+        capacity = scan.capacity
+        self.log = nil
+    }
+
+    package func insert(_ kind: UInt8, _ key: UnsafeRawBufferPointer) {
+        let hash = KeyHash.of(kind, key)
+        if filter != nil {
+            filter!.insert(hash)
+            added += 1
+        } else if log != nil {
+            log!.append(hash)
         }
-        return keys
-    }
-
-    var isOverfull: Bool { added > capacity }
-
-    func insert(_ kind: UInt8, _ key: UnsafeRawBufferPointer) {
-        filter.insert(KeyHash.of(kind, key))
-        added += 1
     }
 
     func insert(_ kind: Int64, _ bytes: [UInt8], _ range: Range<Int>) {
@@ -52,7 +81,62 @@ final class ExistingKeys {
         key.withUTF8 { insert(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer($0)) }
     }
 
+    /// False only when the key is certainly not in `contact_keys`.
+    package func mayContain(_ kind: UInt8, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard let filter else { return true }
+        return filter.mayContain(KeyHash.of(kind, key))
+    }
+
     func mayContain(_ kind: Int64, _ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        bytes.withUnsafeBytes { filter.mayContain(KeyHash.of(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range]))) }
+        bytes.withUnsafeBytes { mayContain(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    /// A filter of every key of the database at one moment.
+    package struct Scan: Sendable {
+        package var filter: BloomFilter
+        package var keys: Int
+        package var capacity: Int
+
+        package init(capacity: Int) {
+            self.capacity = capacity
+            filter = BloomFilter(bytes: min(ExistingKeys.maxBytes, max(64 << 10, capacity * 10 / 8)))
+            keys = 0
+        }
+
+        /// Reads every key of the database at `path` in one read transaction,
+        /// on a connection of its own.
+        package static func read(path: String) throws -> Scan {
+            let db = try Connection(path: path)
+            try Schema.configure(db, writer: false)
+            return try db.transaction {
+                let main = try db.scalar("SELECT keys FROM key_tiers WHERE main = 1") ?? 0
+                let recent = try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = (SELECT tier FROM key_tiers WHERE main = 0)") ?? 0
+                var scan = Scan(capacity: max(1 << 20, Int(main + recent) * 2))
+                try db.cached("SELECT kind, key FROM contact_keys").forEachRow { row in
+                    let kind = UInt8(truncatingIfNeeded: row.int64(0))
+                    row.withBytes(1) { scan.filter.insert(KeyHash.of(kind, $0)) }
+                    scan.keys += 1
+                }
+                return scan
+            }
+        }
+    }
+}
+
+extension SQLiteImportStore {
+    /// Starts building the filter of existing keys if a run should (called on
+    /// the writer's queue when a run begins): the scan runs on a thread of
+    /// its own, then the filter is installed on the writer's queue.
+    func buildExistingKeysIfNeeded() {
+        let state = writerState
+        guard state.existingKeys.needsBuild else { return }
+        let generation = state.existingKeys.beginBuild()
+        let path = self.path
+        let writer = self.writer
+        DispatchQueue.global(qos: .utility).async {
+            // On failure the filter stays unbuilt: look-ups probe, as without one.
+            guard let scan = try? ExistingKeys.Scan.read(path: path) else { return }
+            Task { try? await writer.run { _ in state.existingKeys.install(scan, generation: generation) } }
+        }
     }
 }

@@ -85,14 +85,16 @@ struct KeyAccumulator {
 
     /// Inserts every key in (kind, key) order, and adds it to `existing`.
     func write(_ db: Connection, existing: ExistingKeys?) throws {
-        let insert = try db.cached("INSERT INTO contact_keys (kind, key, contact_id) VALUES (?, ?, ?)")
+        let insert = try db.cached("INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES (?, ?, ?, ?)")
+        let tier = try KeyTiers.recent(db)
         guard let runs else {
             try insert.withBuffer(bytes) { binder in
                 for entry in sortedEntries() {
                     let range = Int(entry.start)..<Int(entry.start + entry.length)
-                    try binder.int(1, entry.kind)
-                    try binder.text(2, range)
-                    try binder.int(3, entry.contactID)
+                    try binder.int(1, tier)
+                    try binder.int(2, entry.kind)
+                    try binder.text(3, range)
+                    try binder.int(4, entry.contactID)
                     try binder.step()
                     insert.reset()
                     existing?.insert(entry.kind, bytes, range)
@@ -102,9 +104,10 @@ struct KeyAccumulator {
         }
         // The keys still in memory are one more run of the merge.
         try runs.merge(memory: sortedEntries(), bytes) { kind, buffer, range, contactID in
-            try insert.bind(1, kind)
-            try insert.bindText(2, buffer, range)
-            try insert.bind(3, contactID)
+            try insert.bind(1, tier)
+            try insert.bind(2, kind)
+            try insert.bindText(3, buffer, range)
+            try insert.bind(4, contactID)
             try insert.step()
             insert.reset()
             existing?.insert(kind, buffer, range)
@@ -279,7 +282,6 @@ struct CursorHeap {
 /// @unchecked: touched only inside `writer.run`, on the writer's serial queue.
 final class WriterState: @unchecked Sendable {
     var keys: [Int64: KeyAccumulator] = [:]
-    /// Every key of `contact_keys` (nil until a run builds it, and after a
-    /// revert added keys without it).
-    var existingKeys: ExistingKeys?
+    /// The filter of every key of `contact_keys`.
+    let existingKeys = ExistingKeys()
 }

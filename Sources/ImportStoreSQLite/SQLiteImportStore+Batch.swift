@@ -103,9 +103,7 @@ extension SQLiteImportStore {
         let memory = runKeyMemoryBytes
         try await writer.run { db in
             let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
-            if state.existingKeys?.isOverfull ?? true {
-                state.existingKeys = try ExistingKeys.build(db)
-            }
+            self.buildExistingKeysIfNeeded()
             state.keys[importID] = KeyAccumulator(from: synced, scratchDirectory: scratchDirectory, memoryBytes: memory)
         }
     }
@@ -117,6 +115,10 @@ extension SQLiteImportStore {
 
     public func endRun(importID: Int64) async throws {
         try await syncKeys(importID: importID)
+        let floor = keyTierMergeFloor
+        try await writer.run { db in
+            try db.transaction { try KeyTiers.mergeIfDue(db, floor: floor) }
+        }
     }
 
     /// Adds the keys of every import whose created contacts still lack them.

@@ -65,7 +65,7 @@ extension SQLiteImportStore {
             let last = try await writer.run { db -> Int64? in
                 // A revert gives keys back without the filter of existing keys:
                 // it is built again when the next run begins.
-                state.existingKeys = nil
+                state.existingKeys.invalidate()
                 return try db.transaction { try Self.revertChunk(db, job: job, after: start, at: at) }
             }
             guard let last else { break }

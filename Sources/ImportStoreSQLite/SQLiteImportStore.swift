@@ -17,9 +17,14 @@ public final class SQLiteImportStore: ImportStore {
     public static let defaultRunKeyMemoryBytes = 8 << 20
 
     /// Opens (creating and migrating) the database at `path`.
-    public init(path: String, runKeyMemoryBytes: Int = defaultRunKeyMemoryBytes) throws {
+    /// The recent tier of dedup keys is merged into the main one from this
+    /// many keys (and a quarter of the main tier's; see `KeyTiers`).
+    let keyTierMergeFloor: Int64
+
+    public init(path: String, runKeyMemoryBytes: Int = defaultRunKeyMemoryBytes, keyTierMergeFloor: Int64 = 2_000_000) throws {
         self.path = path
         self.runKeyMemoryBytes = runKeyMemoryBytes
+        self.keyTierMergeFloor = keyTierMergeFloor
         writer = WriterQueue(queue: try DatabaseQueue(path: path, label: "sqlite-writer") { db in
             try Schema.configure(db, writer: true)
             try Migrator.migrate(db, Schema.migrations)
@@ -259,7 +264,7 @@ extension SQLiteImportStore {
     /// Ids of contacts with this email key (diagnostics and tests).
     public func contactIDs(emailKey: String) async throws -> [Int64] {
         try await reader.run { db in
-            try db.cached("SELECT contact_id FROM contact_keys WHERE kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
+            try db.cached("SELECT contact_id FROM contact_keys WHERE tier IN (0, 1) AND kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
         }
     }
 

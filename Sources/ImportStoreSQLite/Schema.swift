@@ -8,12 +8,20 @@ import SQLiteDB
 /// stored twice), and for UPDATED rows what the update overwrote.
 ///
 /// The dedup keys (email, case-folded, and external_id) are derived data: they
-/// live in `contact_keys`, one unique B-tree, and the keys of the contacts an
-/// import creates are added in key order when its run ends (and again when a
+/// live in `contact_keys`, one B-tree in two tiers, and the keys of the contacts
+/// an import creates are added in key order when its run ends (and again when a
 /// run resumes, so a crash leaves nothing out). Adding them row by row would
 /// dirty a random index page per row and make every batch commit rewrite most
 /// of the index. While a run lasts, its own keys are caught by the in-file
 /// duplicate check (an earlier valid row of the same file), never by this table.
+///
+/// New keys go to the recent tier, the rest is the main tier (`key_tiers` says
+/// which of tiers 0 and 1 is which): a run's keys then rewrite only the recent
+/// tier's pages, not every page of an index of millions of keys. When the
+/// recent tier outgrows 2M keys and a quarter of the main tier, the run that
+/// crossed it merges the two, the smaller into the larger, which becomes the
+/// main tier (see `KeyTiers`). A key is in one tier only: it is added only when
+/// a look-up of both found it nowhere.
 package enum Schema {
     package static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", sql: """
@@ -145,6 +153,23 @@ package enum Schema {
                 CREATE INDEX imports_by_sha256 ON imports (sha256, id);
                 """)
         },
+        Migration(version: 3, name: "dedup keys in two tiers", sql: """
+            CREATE TABLE contact_keys_tiered (
+                tier INTEGER NOT NULL,
+                kind INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                contact_id INTEGER NOT NULL,
+                PRIMARY KEY (tier, kind, key)
+            ) WITHOUT ROWID;
+            INSERT INTO contact_keys_tiered (tier, kind, key, contact_id) SELECT 0, kind, key, contact_id FROM contact_keys;
+            DROP TABLE contact_keys;
+            ALTER TABLE contact_keys_tiered RENAME TO contact_keys;
+            -- Which tier is the main one, and its keys as of its last merge
+            -- (deletes are not counted); the other takes new keys.
+            CREATE TABLE key_tiers (tier INTEGER PRIMARY KEY, main INTEGER NOT NULL, keys INTEGER NOT NULL);
+            INSERT INTO key_tiers (tier, main, keys) SELECT 0, 1, count(*) FROM contact_keys;
+            INSERT INTO key_tiers (tier, main, keys) VALUES (1, 0, 0);
+            """),
     ]
 
     /// The connection settings every connection gets.

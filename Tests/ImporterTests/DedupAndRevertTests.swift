@@ -1,4 +1,5 @@
 import ImportEngine
+import SQLiteDB
 import Testing
 
 @Suite struct DedupAndRevertTests {
@@ -231,6 +232,42 @@ import Testing
         let done = try await h.job(again.id)
         #expect(done.state == .completed && done.updated == 1 && done.created == 0)
         #expect(try await h.contactCount() == 2)
+        await h.close()
+    }
+
+    /// Keys in the main tier and in the recent one are both found; the tiers
+    /// merge (the smaller into the larger, which becomes the main one) once the
+    /// recent tier holds the floor's keys and a quarter of the main tier's,
+    /// and not before.
+    @Test func keysInBothTiersAreFoundAndTheRecentTierMergesWhenDue() async throws {
+        let h = try await ImporterHarness(.sqlite, sqliteKeyTierMergeFloor: 100)
+        defer { h.remove() }
+        let db = try Connection(path: h.directory + "/importd.sqlite")
+        /// Keys in the main tier, then in the recent one.
+        func tiers() throws -> [Int64] {
+            let main = try db.scalar("SELECT tier FROM key_tiers WHERE main = 1") ?? -1
+            return try [main, 1 - main].map { try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = ?", [.integer($0)]) ?? -1 }
+        }
+        _ = try await h.upload(contactsCSV(400))
+        try await h.tick()
+        #expect(try tiers() == [400, 0], "400 recent keys against an empty main tier: they are the main tier now")
+        #expect(try db.scalar("SELECT tier FROM key_tiers WHERE main = 1") == 1, "the tiers swapped roles: nothing was copied")
+        _ = try await h.upload(contactsCSV(50, start: 1000))
+        try await h.tick()
+        #expect(try tiers() == [400, 50], "50 recent keys: below the floor")
+        // Ten keys from each tier, five new.
+        let mixed = try await h.upload(contactsCSV(10, start: 390) + contactsCSV(15, start: 1045, header: "").dropFirst())
+        try await h.tick()
+        let done = try await h.job(mixed.id)
+        #expect(done.updated == 15 && done.created == 10, "\(done.updated) updated, \(done.created) created")
+        #expect(try tiers() == [400, 60])
+        _ = try await h.upload(contactsCSV(100, start: 2000))
+        try await h.tick()
+        #expect(try tiers() == [560, 0], "160 recent keys: over the floor and a quarter of 400")
+        let all = try await h.upload(contactsCSV(5, start: 0) + contactsCSV(5, start: 1000, header: "").dropFirst() + contactsCSV(5, start: 2095, header: "").dropFirst())
+        try await h.tick()
+        #expect(try await h.job(all.id).updated == 15)
+        #expect(try await h.contactCount() == 560)
         await h.close()
     }
 }

@@ -74,6 +74,7 @@ import Testing
             INSERT INTO contacts (id, kind, first_name, created_at, updated_at) VALUES (5, 1, 'Kept', 0, 0);
             INSERT INTO import_rows (import_id, row_number, outcome, contact_id, offset) VALUES (1, 1, 1, 5, 0), (1, 2, 1, 7, 10);
             INSERT INTO campaigns (id, name, created_at) VALUES (3, 'Old', 0);
+            INSERT INTO contact_keys (kind, key, contact_id) VALUES (1, 'kept@example.org', 5);
             """)
         _ = old  // closed when it goes out of scope
         let store = try SQLiteImportStore(path: path)
@@ -84,6 +85,10 @@ import Testing
         let check = try Connection(path: path)
         #expect(try check.scalar("SELECT seq FROM sqlite_sequence WHERE name = 'contacts'") == 7)
         #expect(try check.scalar("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'") == 5)
+        // Its dedup keys are the main tier of the two.
+        #expect(try await store.contactIDs(emailKey: "kept@example.org") == [5])
+        #expect(try check.scalar("SELECT tier FROM contact_keys WHERE key = 'kept@example.org'") == 0)
+        #expect(try check.scalar("SELECT keys FROM key_tiers WHERE tier = 0") == 1)
     }
 
     @Test func aDryRunStartsAtOnceWithoutTheScheduler() async throws {

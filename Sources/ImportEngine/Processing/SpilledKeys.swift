@@ -192,7 +192,7 @@ package struct SpilledKeys {
 /// A split-block Bloom filter: 256-bit blocks, one bit set in each of a
 /// block's eight 32-bit words, so a probe touches one cache line. At 10 bits a
 /// key about 1% of keys never added are reported as maybe there.
-package struct BloomFilter {
+package struct BloomFilter: Sendable {
     private var blocks: [SIMD8<UInt32>]
 
     // Odd constants that spread a 32-bit key over the eight words' bits.

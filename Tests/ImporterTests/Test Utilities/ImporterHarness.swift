@@ -51,7 +51,7 @@ final class ImporterHarness: @unchecked Sendable {
     init(_ backend: Backend = .sqlite, batchRows: Int = 10_000, interval: Duration = .seconds(900),
          store wrap: ((any ImportStore) -> any ImportStore)? = nil, postgres shared: PostgresImportStore? = nil,
          directory: String? = nil, clock: ManualClock? = nil, sqliteRunKeyMemory: Int = SQLiteImportStore.defaultRunKeyMemoryBytes,
-         configure: (inout ImporterConfiguration) -> Void = { _ in }) async throws {
+         sqliteKeyTierMergeFloor: Int64 = 2_000_000, configure: (inout ImporterConfiguration) -> Void = { _ in }) async throws {
         self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("importer-\(UUID().uuidString)").path
         try FileSystem.createDirectory(self.directory)
         self.clock = clock ?? ManualClock(now: Self.start)
@@ -59,7 +59,8 @@ final class ImporterHarness: @unchecked Sendable {
         let base: any ImportStore
         switch backend {
         case .sqlite:
-            sqlite = try SQLiteImportStore(path: self.directory + "/importd.sqlite", runKeyMemoryBytes: sqliteRunKeyMemory)
+            sqlite = try SQLiteImportStore(
+                path: self.directory + "/importd.sqlite", runKeyMemoryBytes: sqliteRunKeyMemory, keyTierMergeFloor: sqliteKeyTierMergeFloor)
             postgres = nil
             base = sqlite!
         case .postgres:
