@@ -22,8 +22,10 @@ enum ContactKeys {
                 .execute([.integer(kind), .text(old), .integer(contact)])
         }
         if let new {
+            let tier = try KeyTiers.recent(db)
             try db.cached("INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES (?, ?, ?, ?)")
-                .execute([.integer(try KeyTiers.recent(db)), .integer(kind), .text(new), .integer(contact)])
+                .execute([.integer(tier), .integer(kind), .text(new), .integer(contact)])
+            try KeyTiers.count(db, added: 1, to: tier)
         }
     }
 }
@@ -40,6 +42,13 @@ enum KeyTiers {
         try db.cached("SELECT tier FROM key_tiers WHERE main = 0").queryOne([]) { $0.int64(0) } ?? 1
     }
 
+    /// Counts keys added to `tier` (`key_tiers.keys`: an estimate, deletes
+    /// are not subtracted; a merge sets it again).
+    static func count(_ db: Connection, added: Int64, to tier: Int64) throws {
+        guard added > 0 else { return }
+        try db.cached("UPDATE key_tiers SET keys = keys + ? WHERE tier = ?").execute([.integer(added), .integer(tier)])
+    }
+
     /// Merges the tiers when it is due (the smaller into the larger, which
     /// becomes the main one); true if it did.
     @discardableResult
@@ -47,7 +56,7 @@ enum KeyTiers {
         let recentTier = try recent(db)
         let mainTier = 1 - recentTier
         let mainKeys = try db.scalar("SELECT keys FROM key_tiers WHERE tier = ?", [.integer(mainTier)]) ?? 0
-        let recentKeys = try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = ?", [.integer(recentTier)]) ?? 0
+        let recentKeys = try db.scalar("SELECT keys FROM key_tiers WHERE tier = ?", [.integer(recentTier)]) ?? 0
         guard recentKeys > 0, recentKeys >= floor, recentKeys * 4 >= mainKeys else { return false }
         let (from, into) = recentKeys >= mainKeys ? (mainTier, recentTier) : (recentTier, mainTier)
         try db.cached("""

@@ -109,9 +109,8 @@ package final class ExistingKeys {
             let db = try Connection(path: path)
             try Schema.configure(db, writer: false)
             return try db.transaction {
-                let main = try db.scalar("SELECT keys FROM key_tiers WHERE main = 1") ?? 0
-                let recent = try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = (SELECT tier FROM key_tiers WHERE main = 0)") ?? 0
-                var scan = Scan(capacity: max(1 << 20, Int(main + recent) * 2))
+                let stored = try db.scalar("SELECT sum(keys) FROM key_tiers") ?? 0
+                var scan = Scan(capacity: max(1 << 20, Int(stored) * 2))
                 try db.cached("SELECT kind, key FROM contact_keys").forEachRow { row in
                     let kind = UInt8(truncatingIfNeeded: row.int64(0))
                     row.withBytes(1) { scan.filter.insert(KeyHash.of(kind, $0)) }

@@ -87,6 +87,7 @@ struct KeyAccumulator {
     func write(_ db: Connection, existing: ExistingKeys?) throws {
         let insert = try db.cached("INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES (?, ?, ?, ?)")
         let tier = try KeyTiers.recent(db)
+        var added: Int64 = 0
         guard let runs else {
             try insert.withBuffer(bytes) { binder in
                 for entry in sortedEntries() {
@@ -98,8 +99,10 @@ struct KeyAccumulator {
                     try binder.step()
                     insert.reset()
                     existing?.insert(entry.kind, bytes, range)
+                    added += 1
                 }
             }
+            try KeyTiers.count(db, added: added, to: tier)
             return
         }
         // The keys still in memory are one more run of the merge.
@@ -111,7 +114,9 @@ struct KeyAccumulator {
             try insert.step()
             insert.reset()
             existing?.insert(kind, buffer, range)
+            added += 1
         }
+        try KeyTiers.count(db, added: added, to: tier)
     }
 }
 

@@ -164,8 +164,8 @@ package enum Schema {
             INSERT INTO contact_keys_tiered (tier, kind, key, contact_id) SELECT 0, kind, key, contact_id FROM contact_keys;
             DROP TABLE contact_keys;
             ALTER TABLE contact_keys_tiered RENAME TO contact_keys;
-            -- Which tier is the main one, and its keys as of its last merge
-            -- (deletes are not counted); the other takes new keys.
+            -- Which tier is the main one (the other takes new keys), and the
+            -- keys each holds (an estimate: deletes are not subtracted).
             CREATE TABLE key_tiers (tier INTEGER PRIMARY KEY, main INTEGER NOT NULL, keys INTEGER NOT NULL);
             INSERT INTO key_tiers (tier, main, keys) SELECT 0, 1, count(*) FROM contact_keys;
             INSERT INTO key_tiers (tier, main, keys) VALUES (1, 0, 0);
