@@ -49,7 +49,7 @@ echo "big_sqlite3 $(echo "$end - $start" | bc)" >> "$results"
 rm -f "$work"/ref.db*
 figures() {  # figures PREFIX JSON -> PREFIX_seconds, PREFIX_rss, PREFIX_written lines
     "$python" -c 'import json,sys; d=json.load(open(sys.argv[2])); p=sys.argv[1]
-print(p + "_seconds", d["import_seconds"]); print(p + "_rss", d["peak_rss_mb"]); print(p + "_written", d["written_mb"])' "$1" "$2" >> "$results"
+print(p + "_seconds", d["import_seconds"]); print(p + "_upload", d["upload_seconds"]); print(p + "_rss", d["peak_rss_mb"]); print(p + "_written", d["written_mb"])' "$1" "$2" >> "$results"
 }
 .build/release/importbench "$big" --data-dir "$work/full" | tail -1 > "$work/big.json"
 figures big "$work/big.json"
@@ -78,8 +78,8 @@ data = {
               ["upload", "importd upload: hash, spool to disk with fsync, count rows"]],
     "big": {"rows": int(sys.argv[5]), "sqlite3_import": median["big_sqlite3"], "seconds": median["big_seconds"],
             "peak_rss_mb": median["big_rss"], "written_mb": median["big_written"]},
-    "growth": {"empty": {"seconds": median["fresh_seconds"], "written_mb": median["fresh_written"]},
-               "full": {"seconds": median["full_seconds"], "written_mb": median["full_written"]}},
+    "growth": {"empty": {"seconds": median["fresh_seconds"], "upload_seconds": median["fresh_upload"], "written_mb": median["fresh_written"]},
+               "full": {"seconds": median["full_seconds"], "upload_seconds": median["full_upload"], "written_mb": median["full_written"]}},
 }
 json.dump(data, open(sys.argv[2], "w"), indent=2)
 PY

@@ -94,9 +94,16 @@ def engine(data):
         empty, full = growth["empty"], growth["full"]
         t, w = full["seconds"] / empty["seconds"], full["written_mb"] / empty["written_mb"]
         lines += [
-            "| %dM other contacts (seed 7) into an empty database | %.2f | | %.0f | |" % (data["rows"] // 1000000, empty["seconds"], empty["written_mb"]),
-            "| the same into the database holding the %dM | %.2f | | %.0f | at most 1.25x time and bytes: **%s** (%.2fx, %.2fx) |" % (
-                big["rows"] // 1000000, full["seconds"], full["written_mb"], "met" if t <= 1.25 and w <= 1.25 else "missed", t, w),
+            "| %dM other contacts (seed 7) into an empty database (upload before it: %.2f s) | %.2f | | %.0f | |" % (
+                data["rows"] // 1000000, empty["upload_seconds"], empty["seconds"], empty["written_mb"]),
+            "| the same into the database holding the %dM (upload before it: %.2f s) | %.2f | | %.0f | at most 1.25x time and bytes: **%s** (%.2fx, %.2fx) |" % (
+                big["rows"] // 1000000, full["upload_seconds"], full["seconds"], full["written_mb"],
+                "met" if t <= 1.25 and w <= 1.25 else "missed", t, w),
+            "",
+            "Upload and import together: %.2f s into the empty database, %.2f s into the full one (%.2fx): the filter of "
+            "existing keys is built by a scan when importd starts, here while the upload streams." % (
+                empty["seconds"] + empty["upload_seconds"], full["seconds"] + full["upload_seconds"],
+                (full["seconds"] + full["upload_seconds"]) / (empty["seconds"] + empty["upload_seconds"])),
         ]
     return "\n".join(lines)
 

@@ -121,7 +121,8 @@ extension SQLiteImportStore {
         }
     }
 
-    /// Adds the keys of every import whose created contacts still lack them.
+    /// Adds the keys of every import whose created contacts still lack them,
+    /// and starts building the filter of existing keys.
     public func recover() async throws {
         let pending = try await reader.run { db in
             try db.cached("SELECT id FROM imports WHERE keys_synced_row < checkpoint_row AND validate_only = 0 ORDER BY id")
@@ -130,5 +131,7 @@ extension SQLiteImportStore {
         for id in pending {
             try await syncKeys(importID: id)
         }
+        // The filter of existing keys is warm before the first run begins.
+        try await writer.run { _ in self.buildExistingKeysIfNeeded() }
     }
 }
