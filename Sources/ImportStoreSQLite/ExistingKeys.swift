@@ -27,6 +27,9 @@ package final class ExistingKeys {
     private var capacity = 0
 
     package static let maxBytes = 16 << 20
+    /// Keys logged while a build runs at most (8 MiB); past it the build is
+    /// given up, and the next run begins another.
+    package static let maxLogged = 1 << 20
 
     package init() {}
 
@@ -50,10 +53,14 @@ package final class ExistingKeys {
         generation += 1
     }
 
-    /// A finished scan: installed with the keys logged meanwhile, unless a
-    /// later build or `invalidate` came since it began.
-    package func install(_ scan: Scan, generation: Int) {
+    /// A finished scan (nil: it failed): installed with the keys logged
+    /// meanwhile, unless a later build or `invalidate` came since it began.
+    package func install(_ scan: Scan?, generation: Int) {
         guard generation == self.generation, let log else { return }
+        guard let scan else {
+            self.log = nil  // the next run begins another build
+            return
+        }
         var built = scan.filter
         for hash in log { built.insert(hash) }
         filter = built
@@ -68,7 +75,11 @@ package final class ExistingKeys {
             filter!.insert(hash)
             added += 1
         } else if log != nil {
-            log!.append(hash)
+            if log!.count >= Self.maxLogged {
+                invalidate()
+            } else {
+                log!.append(hash)
+            }
         }
     }
 
@@ -133,8 +144,9 @@ extension SQLiteImportStore {
         let path = self.path
         let writer = self.writer
         DispatchQueue.global(qos: .utility).async {
-            // On failure the filter stays unbuilt: look-ups probe, as without one.
-            guard let scan = try? ExistingKeys.Scan.read(path: path) else { return }
+            // On failure the filter stays unbuilt (look-ups probe, as without
+            // one) until the next run begins.
+            let scan = try? ExistingKeys.Scan.read(path: path)
             Task { try? await writer.run { _ in state.existingKeys.install(scan, generation: generation) } }
         }
     }

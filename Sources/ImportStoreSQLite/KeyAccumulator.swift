@@ -1,6 +1,17 @@
 import Platform
 import SQLiteDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Byte order of two keys (SQLite's BINARY collation): memcmp, then the shorter first.
+@inline(__always)
+func keyPrecedes(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ bCount: Int) -> Bool {
+    let order = memcmp(a, b, min(aCount, bCount))
+    return order != 0 ? order < 0 : aCount < bCount
+}
+
 /// The dedup keys of the contacts a run has created so far, written to
 /// `contact_keys` in key order when the run ends (see `Schema`). Only touched
 /// on the writer queue.
@@ -55,6 +66,7 @@ struct KeyAccumulator {
     }
 
     mutating func add(kind: Int64, key: String, contactID: Int64) {
+        guard !key.isEmpty else { return }
         let start = bytes.count
         bytes.append(contentsOf: key.utf8)
         entries.append(Entry(kind: kind, start: Int32(start), length: Int32(bytes.count - start), contactID: contactID))
@@ -74,11 +86,10 @@ struct KeyAccumulator {
 
     /// The entries in (kind, key) order: byte order, SQLite's BINARY collation.
     private func sortedEntries() -> [Entry] {
-        bytes.withUnsafeBufferPointer { b in
+        bytes.withUnsafeBytes { b in
             entries.sorted { x, y in
                 if x.kind != y.kind { return x.kind < y.kind }
-                return UnsafeBufferPointer(rebasing: b[Int(x.start)..<Int(x.start + x.length)])
-                    .lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: b[Int(y.start)..<Int(y.start + y.length)]))
+                return keyPrecedes(b.baseAddress! + Int(x.start), Int(x.length), b.baseAddress! + Int(y.start), Int(y.length))
             }
         }
     }
@@ -242,9 +253,9 @@ final class RunCursor {
     /// (kind, key) order.
     func precedes(_ other: RunCursor) -> Bool {
         if kind != other.kind { return kind < other.kind }
-        return buffer.withUnsafeBufferPointer { a in
-            other.buffer.withUnsafeBufferPointer { b in
-                UnsafeBufferPointer(rebasing: a[key]).lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: b[other.key]))
+        return buffer.withUnsafeBytes { a in
+            other.buffer.withUnsafeBytes { b in
+                keyPrecedes(a.baseAddress! + key.lowerBound, key.count, b.baseAddress! + other.key.lowerBound, other.key.count)
             }
         }
     }

@@ -42,4 +42,15 @@ import Testing
         #expect(!keys.isReady && keys.needsBuild)
         #expect(key("restored@example.org") { keys.mayContain(1, $0) })
     }
+
+    @Test func aFailedScanOrAnOverlongLogLeavesItToTheNextRun() {
+        let keys = ExistingKeys()
+        keys.install(nil, generation: keys.beginBuild())
+        #expect(keys.needsBuild && !keys.isReady, "a failed scan: the next run builds again")
+        let generation = keys.beginBuild()
+        for i in 0...ExistingKeys.maxLogged { insert(keys, "k\(i)@example.org") }
+        #expect(keys.needsBuild, "the log is bounded: past it the build is given up")
+        keys.install(ExistingKeys.Scan(capacity: 1 << 20), generation: generation)
+        #expect(!keys.isReady)
+    }
 }
