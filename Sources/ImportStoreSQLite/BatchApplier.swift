@@ -20,7 +20,14 @@ struct BatchApplier {
     /// Every key of `contact_keys`: a look-up it rules out is skipped.
     let existing: ExistingKeys
     private var rowSink: RowResultSink
+    /// Created rows (with the ids given them) waiting for one INSERT of
+    /// `createWidth` contacts: a statement per contact cost more than the row.
+    private var pendingCreates: [(row: Int, id: Int64)] = []
+    /// The id the next created contact gets: the writer is the only one that
+    /// creates contacts, and ids are never reused (AUTOINCREMENT's sequence).
+    private var nextContactID: Int64
     private let insertContact: Statement
+    private let insertContacts: Statement
     private let insertError: Statement
     private let insertSubscription: Statement
     private let keyOwner: Statement
@@ -28,6 +35,9 @@ struct BatchApplier {
     private let mergeContact: Statement
 
     static let fieldCount = ContactField.allCases.count
+    static let createWidth = 32
+    /// Values bound per created contact: id, kind, the fields, campaign, import, two times.
+    static let createValues = 6 + fieldCount
 
     init(db: Connection, job: ImportJob, at: WallTime, keys: KeyAccumulator?, existing: ExistingKeys) throws {
         self.db = db
@@ -38,10 +48,12 @@ struct BatchApplier {
         self.rowSink = try RowResultSink(db: db, importID: job.id)
         let columns = Schema.contactColumns.joined(separator: ", ")
         let placeholders = Array(repeating: "?", count: Self.fieldCount).joined(separator: ", ")
-        insertContact = try db.cached("""
-            INSERT INTO contacts (kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at)
-            VALUES (?, \(placeholders), ?, ?, ?, ?)
-            """)
+        let insert = "INSERT INTO contacts (id, kind, \(columns), origin_campaign_id, created_by_import, created_at, updated_at) VALUES "
+        let tuple = "(?, ?, \(placeholders), ?, ?, ?, ?)"
+        insertContact = try db.cached(insert + tuple)
+        insertContacts = try db.cached(insert + Array(repeating: tuple, count: Self.createWidth).joined(separator: ", "))
+        let sequence = try db.scalar("SELECT seq FROM sqlite_sequence WHERE name = 'contacts'") ?? 0
+        nextContactID = max(sequence, try db.scalar("SELECT max(id) FROM contacts") ?? 0) + 1
         insertError = try db.cached("INSERT INTO import_row_errors (import_id, row_number, seq, code, column_name, message) VALUES (?, ?, ?, ?, ?, ?)")
         insertSubscription = try db.cached(
             "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at) VALUES (?, ?, ?, ?)")
@@ -58,6 +70,7 @@ struct BatchApplier {
         for row in 0..<batch.count {
             try apply(batch, row)
         }
+        try flushCreates(batch)
         try rowSink.flush()
     }
 
@@ -81,31 +94,56 @@ struct BatchApplier {
         try merge(batch, row, into: existing, matchedByEmail: byEmail)
     }
 
-    /// A new contact, appended; its keys come with the run's key sync.
+    /// A new contact, appended (with the next `createWidth` ones); its keys
+    /// come with the run's key sync.
     private mutating func create(_ batch: RowBatch, _ row: Int) throws {
-        try insertContact.withBuffer(batch.bytes) { binder in
-            try binder.int(1, Int64(job.kind.rawValue))
-            for field in ContactField.allCases {
-                try binder.text(Int32(2 + field.rawValue), batch.range(row, field))
-            }
-            let base = Int32(2 + Self.fieldCount)
-            try binder.int(base, job.originCampaignID)
-            try binder.int(base + 1, job.id)
-            try binder.int(base + 2, at.microseconds)
-            try binder.int(base + 3, at.microseconds)
-            try binder.step()
-        }
-        let id = db.lastInsertRowID
-        for subscription in job.subscriptionIDs {
-            try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
-        }
-        if keys != nil {
-            keys!.add(kind: ContactKeys.email, batch.bytes, batch.range(row, RowBatch.emailKeySlot), contactID: id)
-            keys!.add(kind: ContactKeys.externalID, batch.bytes, batch.range(row, .externalID), contactID: id)
-        }
-        try record(batch, row, .created, contactID: id, previous: nil)
+        pendingCreates.append((row, nextContactID))
+        nextContactID += 1
+        if pendingCreates.count == Self.createWidth { try flushCreates(batch) }
     }
 
+    private mutating func flushCreates(_ batch: RowBatch) throws {
+        guard !pendingCreates.isEmpty else { return }
+        if pendingCreates.count == Self.createWidth {
+            try insertContacts.withBuffer(batch.bytes) { binder in
+                for (i, pending) in pendingCreates.enumerated() {
+                    try bindContact(binder, batch, pending.row, id: pending.id, base: Int32(i * Self.createValues))
+                }
+                try binder.step()
+            }
+        } else {
+            for pending in pendingCreates {
+                try insertContact.withBuffer(batch.bytes) { binder in
+                    try bindContact(binder, batch, pending.row, id: pending.id, base: 0)
+                    try binder.step()
+                }
+            }
+        }
+        for (row, id) in pendingCreates {
+            for subscription in job.subscriptionIDs {
+                try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
+            }
+            if keys != nil {
+                keys!.add(kind: ContactKeys.email, batch.bytes, batch.range(row, RowBatch.emailKeySlot), contactID: id)
+                keys!.add(kind: ContactKeys.externalID, batch.bytes, batch.range(row, .externalID), contactID: id)
+            }
+            try record(batch, row, .created, contactID: id, previous: nil)
+        }
+        pendingCreates.removeAll(keepingCapacity: true)
+    }
+
+    private func bindContact(_ binder: Statement.BufferBinder, _ batch: RowBatch, _ row: Int, id: Int64, base: Int32) throws {
+        try binder.int(base + 1, id)
+        try binder.int(base + 2, Int64(job.kind.rawValue))
+        for field in ContactField.allCases {
+            try binder.text(base + 3 + Int32(field.rawValue), batch.range(row, field))
+        }
+        let after = base + 3 + Int32(Self.fieldCount)
+        try binder.int(after, job.originCampaignID)
+        try binder.int(after + 1, job.id)
+        try binder.int(after + 2, at.microseconds)
+        try binder.int(after + 3, at.microseconds)
+    }
 
     private func owner(_ kind: Int64, _ batch: RowBatch, _ range: Range<Int>) throws -> Int64? {
         if !existing.mayContain(kind, batch.bytes, range) { return nil }
