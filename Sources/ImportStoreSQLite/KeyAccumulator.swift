@@ -96,38 +96,79 @@ struct KeyAccumulator {
 
     /// Inserts every key in (kind, key) order, and adds it to `existing`.
     func write(_ db: Connection, existing: ExistingKeys?) throws {
-        let insert = try db.cached("INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES (?, ?, ?, ?)")
-        let tier = try KeyTiers.recent(db)
-        var added: Int64 = 0
+        var inserter = try KeyInserter(db, tier: try KeyTiers.recent(db), existing: existing)
         guard let runs else {
-            try insert.withBuffer(bytes) { binder in
-                for entry in sortedEntries() {
-                    let range = Int(entry.start)..<Int(entry.start + entry.length)
-                    try binder.int(1, tier)
-                    try binder.int(2, entry.kind)
-                    try binder.text(3, range)
-                    try binder.int(4, entry.contactID)
-                    try binder.step()
-                    insert.reset()
-                    existing?.insert(entry.kind, bytes, range)
-                    added += 1
-                }
+            for entry in sortedEntries() {
+                try inserter.add(entry.kind, bytes, Int(entry.start)..<Int(entry.start + entry.length), entry.contactID)
             }
-            try KeyTiers.count(db, added: added, to: tier)
+            try inserter.finish()
             return
         }
         // The keys still in memory are one more run of the merge.
         try runs.merge(memory: sortedEntries(), bytes) { kind, buffer, range, contactID in
-            try insert.bind(1, tier)
-            try insert.bind(2, kind)
-            try insert.bindText(3, buffer, range)
-            try insert.bind(4, contactID)
-            try insert.step()
-            insert.reset()
-            existing?.insert(kind, buffer, range)
-            added += 1
+            try inserter.add(kind, buffer, range, contactID)
         }
+        try inserter.finish()
+    }
+}
+
+/// Inserts keys in the order given, `width` to a statement (a statement per
+/// key cost more than the key), into one tier, and into the filter of
+/// existing keys; counts them in `key_tiers` at the end.
+struct KeyInserter {
+    static let width = 64
+    private let db: Connection
+    private let tier: Int64
+    private let existing: ExistingKeys?
+    private let one: Statement
+    private let many: Statement
+    private var bytes: [UInt8] = []
+    private var entries: [(kind: Int64, range: Range<Int>, contactID: Int64)] = []
+    private var added: Int64 = 0
+
+    init(_ db: Connection, tier: Int64, existing: ExistingKeys?) throws {
+        self.db = db
+        self.tier = tier
+        self.existing = existing
+        let sql = "INSERT INTO contact_keys (tier, kind, key, contact_id) VALUES "
+        one = try db.cached(sql + "(?, ?, ?, ?)")
+        many = try db.cached(sql + Array(repeating: "(?, ?, ?, ?)", count: Self.width).joined(separator: ", "))
+        entries.reserveCapacity(Self.width)
+    }
+
+    mutating func add(_ kind: Int64, _ source: [UInt8], _ range: Range<Int>, _ contactID: Int64) throws {
+        let start = bytes.count
+        bytes.append(contentsOf: source[range])
+        entries.append((kind, start..<bytes.count, contactID))
+        existing?.insert(kind, source, range)
+        if entries.count == Self.width { try flush() }
+    }
+
+    mutating func finish() throws {
+        try flush()
         try KeyTiers.count(db, added: added, to: tier)
+    }
+
+    private mutating func flush() throws {
+        guard !entries.isEmpty else { return }
+        let full = entries.count == Self.width
+        try (full ? many : one).withBuffer(bytes) { binder in
+            for (i, entry) in entries.enumerated() {
+                let base = full ? Int32(i * 4) : 0
+                try binder.int(base + 1, tier)
+                try binder.int(base + 2, entry.kind)
+                try binder.text(base + 3, entry.range)
+                try binder.int(base + 4, entry.contactID)
+                if !full {
+                    try binder.step()
+                    one.reset()
+                }
+            }
+            if full { try binder.step() }
+        }
+        added += Int64(entries.count)
+        bytes.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
     }
 }
 
