@@ -40,10 +40,6 @@ struct InFileDuplicates {
         recent = RecentKeys(maxCount: limits.memoryKeys, expectedCount: expectedKeys)
     }
 
-    /// Keys remembered, and how many of them are on disk.
-    var count: Int { recent.count + exact.count + (spilled?.count ?? 0) }
-    var spilledCount: Int { spilled?.count ?? 0 }
-
     /// Frees the memory and scratch files (the run is over).
     mutating func release() {
         recent = RecentKeys(maxCount: limits.memoryKeys, expectedCount: 0)
