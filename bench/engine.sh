@@ -19,13 +19,18 @@ fi
 
 results="$work/results.txt"
 : > "$results"
-for round in $(seq "$rounds"); do
+sqlite3_import() {  # sqlite3_import NAME FILE -> a "NAME seconds" line: the peer on a fresh database
     rm -f "$work"/ref.db*
     sqlite3 "$work/ref.db" < bench/sqlite_import_schema.sql
+    local start end
     start=$(date +%s.%N)
-    sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $cache contacts" 2>/dev/null || true
+    sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $2 contacts" 2>/dev/null || true
     end=$(date +%s.%N)
-    echo "sqlite3_import $(echo "$end - $start" | bc)" >> "$results"
+    echo "$1 $(echo "$end - $start" | bc)" >> "$results"
+    rm -f "$work"/ref.db*
+}
+for round in $(seq "$rounds"); do
+    sqlite3_import sqlite3_import "$cache"
     .build/release/importbench "$cache" | tail -1 > "$work/engine.json"
     "$python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("engine", d["import_seconds"]); print("upload", d["upload_seconds"]); print("rss", d["peak_rss_mb"]); print("written", d["written_mb"])' "$work/engine.json" >> "$results"
     echo "round $round: sqlite3 $(grep sqlite3_import "$results" | tail -1 | cut -d' ' -f2) s, engine $(grep '^engine' "$results" | tail -1 | cut -d' ' -f2) s"
@@ -40,13 +45,7 @@ big=bench-out/contacts-$big_rows.csv
 other=bench-out/contacts-$rows-s7.csv
 [ -s "$big" ] || "$python" scripts/gen_contacts.py "$big_rows" -o "$big" 2> "$work/gen.txt"
 [ -s "$other" ] || "$python" scripts/gen_contacts.py "$rows" --seed 7 -o "$other" 2> "$work/gen.txt"
-rm -f "$work"/ref.db*
-sqlite3 "$work/ref.db" < bench/sqlite_import_schema.sql
-start=$(date +%s.%N)
-sqlite3 "$work/ref.db" -cmd ".mode csv" ".import --skip 1 $big contacts" 2>/dev/null || true
-end=$(date +%s.%N)
-echo "big_sqlite3 $(echo "$end - $start" | bc)" >> "$results"
-rm -f "$work"/ref.db*
+sqlite3_import big_sqlite3 "$big"
 figures() {  # figures PREFIX JSON -> PREFIX_seconds, PREFIX_rss, PREFIX_written lines
     "$python" -c 'import json,sys; d=json.load(open(sys.argv[2])); p=sys.argv[1]
 print(p + "_seconds", d["import_seconds"]); print(p + "_upload", d["upload_seconds"]); print(p + "_rss", d["peak_rss_mb"]); print(p + "_written", d["written_mb"])' "$1" "$2" >> "$results"
