@@ -119,7 +119,8 @@ package final class ExistingKeys {
         package static func read(path: String) throws -> Scan {
             let db = try Connection(path: path)
             try Schema.configure(db, writer: false)
-            return try db.transaction {
+            // A read transaction (DEFERRED): one snapshot, and the writer never waits for it.
+            return try db.transaction(.deferred) {
                 let stored = try db.scalar("SELECT sum(keys) FROM key_tiers") ?? 0
                 var scan = Scan(capacity: max(1 << 20, Int(stored) * 2))
                 try db.cached("SELECT kind, key FROM contact_keys").forEachRow { row in
