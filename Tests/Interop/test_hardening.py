@@ -184,7 +184,10 @@ def test_running_out_of_file_descriptors_does_not_spin_the_accept_loop(tmp_path)
                             stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=limit)
     try:
         line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
+        if not line.startswith("listening on "):
+            log.seek(0)
+            raise AssertionError("importd did not start with 64 descriptors (exit status %r, stdout %r):\n%s"
+                                 % (proc.wait(timeout=20), line, log.read()[-4000:]))
         port = int(line.strip().rsplit(":", 1)[1])
         sockets = []
         for _ in range(100):
