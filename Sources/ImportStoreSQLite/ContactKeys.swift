@@ -43,10 +43,18 @@ enum KeyTiers {
     }
 
     /// Counts keys added to `tier` (`key_tiers.keys`: an estimate, deletes
-    /// are not subtracted; a merge sets it again).
+    /// are not subtracted; a merge moves the count, keeping the sum). Every
+    /// insert into `contact_keys` outside a merge is counted here: the sum
+    /// (`stamp`) never decreases and changes whenever a key is added, which
+    /// is what tells a saved filter of existing keys is still whole.
     static func count(_ db: Connection, added: Int64, to tier: Int64) throws {
         guard added > 0 else { return }
         try db.cached("UPDATE key_tiers SET keys = keys + ? WHERE tier = ?").execute([.integer(added), .integer(tier)])
+    }
+
+    /// Changes whenever a key is added, never goes back.
+    static func stamp(_ db: Connection) throws -> Int64 {
+        try db.scalar("SELECT sum(keys) FROM key_tiers") ?? 0
     }
 
     /// Merges the tiers when it is due (the smaller into the larger, which

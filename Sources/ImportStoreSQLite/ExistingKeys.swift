@@ -8,13 +8,18 @@ import SQLiteDB
 /// probe reads a leaf page the cache does not hold: about 2.5 us a row, the
 /// whole difference to an empty database.
 ///
-/// Built by a scan on a connection of its own, off the writer, when a run
-/// begins and there is none (or more keys were added than it was sized for):
-/// keys the writer adds meanwhile are logged and join it when it is
-/// installed; until then every look-up probes. A key deleted stays in the
-/// filter (a probe then finds nothing, as before). 10 bits a key for twice
-/// the keys there are, at most 16 MiB; past that the filter answers "maybe"
-/// more often, never "no" wrongly.
+/// Built by a scan on a connection of its own, off the writer, at start and
+/// when a run begins without one or about to add more keys than it was sized
+/// for: keys the writer adds meanwhile are logged and join it when it is
+/// installed; until then every look-up probes (a run whose rows would probe
+/// longer than the scan takes waits for it). A key deleted stays in the
+/// filter (a probe then finds nothing, as before). 10 bits a key for 1.5
+/// times the keys there are and the run will add, at most 16 MiB; past that
+/// the filter answers "maybe" more often, never "no" wrongly.
+///
+/// Kept with the database (`key_filter`) when a big run ends and at a clean
+/// stop, and used at start instead of a scan if no key was added since
+/// (`KeyTiers.stamp`): a restart does not read every key again.
 ///
 /// Only touched on the writer's queue (the scan touches none of it).
 package final class ExistingKeys {
@@ -25,6 +30,8 @@ package final class ExistingKeys {
     private var generation = 0
     private var added = 0
     private var capacity = 0
+    /// Called when the build under way ends, however it ends.
+    private var whenBuilt: [() -> Void] = []
 
     package static let maxBytes = 16 << 20
     /// Keys logged while a build runs at most (8 MiB); past it the build is
@@ -33,9 +40,30 @@ package final class ExistingKeys {
 
     package init() {}
 
-    /// Whether a run beginning now should start a build.
-    package var needsBuild: Bool { log == nil && (filter == nil || added > capacity) }
+    /// The stamp (`KeyTiers.stamp`) of the filter saved with the database.
+    private var savedStamp: Int64?
+    var savedStampOrZero: Int64 { savedStamp ?? 0 }
+
+    /// Whether a run beginning now, about to add up to `adding` keys, should
+    /// start a build (none, or one too small for what it will hold).
+    package func needsBuild(adding: Int = 0) -> Bool {
+        log == nil && (filter == nil || added + adding > capacity)
+    }
     package var isReady: Bool { filter != nil }
+    package var isBuilding: Bool { log != nil }
+
+    /// Calls `body` once no build is under way (at once if none is): after
+    /// the build is installed, fails, or is given up.
+    package func onBuilt(_ body: @escaping () -> Void) {
+        if log == nil { body() } else { whenBuilt.append(body) }
+    }
+
+    private func buildEnded() {
+        log = nil
+        let waiting = whenBuilt
+        whenBuilt = []
+        for body in waiting { body() }
+    }
 
     /// Starts a build: the filter in use is dropped (memory stays one
     /// filter's), keys added from now on are logged. Returns its generation.
@@ -49,8 +77,8 @@ package final class ExistingKeys {
     /// Forgets the filter and any build under way (keys were added without it).
     package func invalidate() {
         filter = nil
-        log = nil
         generation += 1
+        buildEnded()
     }
 
     /// A finished scan (nil: it failed): installed with the keys logged
@@ -58,7 +86,7 @@ package final class ExistingKeys {
     package func install(_ scan: Scan?, generation: Int) {
         guard generation == self.generation, let log else { return }
         guard let scan else {
-            self.log = nil  // the next run begins another build
+            buildEnded()  // the next run begins another build
             return
         }
         var built = scan.filter
@@ -66,7 +94,7 @@ package final class ExistingKeys {
         filter = built
         added = scan.keys + log.count
         capacity = scan.capacity
-        self.log = nil
+        buildEnded()
     }
 
     package func insert(_ kind: UInt8, _ key: UnsafeRawBufferPointer) {
@@ -115,14 +143,15 @@ package final class ExistingKeys {
         }
 
         /// Reads every key of the database at `path` in one read transaction,
-        /// on a connection of its own.
-        package static func read(path: String) throws -> Scan {
+        /// on a connection of its own, into a filter sized for 1.5 times the
+        /// keys stored and `adding` more.
+        package static func read(path: String, adding: Int = 0) throws -> Scan {
             let db = try Connection(path: path)
             try Schema.configure(db, writer: false)
             // A read transaction (DEFERRED): one snapshot, and the writer never waits for it.
             return try db.transaction(.deferred) {
-                let stored = try db.scalar("SELECT sum(keys) FROM key_tiers") ?? 0
-                var scan = Scan(capacity: max(1 << 20, Int(stored) * 2))
+                let stored = Int(try KeyTiers.stamp(db))
+                var scan = Scan(capacity: max(1 << 20, (stored + adding) * 3 / 2))
                 try db.cached("SELECT kind, key FROM contact_keys").forEachRow { row in
                     let kind = UInt8(truncatingIfNeeded: row.int64(0))
                     row.withBytes(1) { scan.filter.insert(KeyHash.of(kind, $0)) }
@@ -134,20 +163,74 @@ package final class ExistingKeys {
     }
 }
 
+// MARK: Kept with the database
+
+extension ExistingKeys {
+    /// What a saved filter's bits mean: bumped whenever `KeyHash` or
+    /// `BloomFilter` map keys to other bits; the byte order is part of it.
+    static let savedFormat: Int64 = 1.littleEndian == 1 ? 1 : 1 | 1 << 32
+
+    /// Saves the filter in `key_filter` if it is whole (no build under way,
+    /// not past its capacity) and keys were added since the one saved.
+    package func save(_ db: Connection) throws {
+        guard let filter, log == nil, added <= capacity else { return }
+        let stamp = try KeyTiers.stamp(db)
+        guard stamp != savedStamp else { return }
+        // The bits are written in place into a zeroed blob: binding them
+        // would copy them twice (up to 16 MiB each) at a run's end, when
+        // memory is at its highest.
+        try db.transaction {
+            try db.cached("INSERT OR REPLACE INTO key_filter (id, format, stamp, keys, capacity, bits) VALUES (1, ?, ?, ?, ?, zeroblob(?))").execute([
+                .integer(Self.savedFormat), .integer(stamp), .integer(Int64(added)), .integer(Int64(capacity)), .integer(Int64(filter.byteCount)),
+            ])
+            try filter.withBits { try db.writeBlob(table: "key_filter", column: "bits", rowid: 1, from: $0) }
+        }
+        savedStamp = stamp
+    }
+
+    /// Installs the saved filter if there is one and no key was added since
+    /// it was saved; false otherwise (a build is then needed).
+    package func load(_ db: Connection) throws -> Bool {
+        guard filter == nil, log == nil else { return false }
+        let stamp = try KeyTiers.stamp(db)
+        let saved = try db.cached("SELECT format, stamp, keys, capacity, length(bits) FROM key_filter WHERE id = 1").queryOne([]) { row in
+            (format: row.int64(0), stamp: row.int64(1), keys: Int(row.int64(2)), capacity: Int(row.int64(3)), bytes: Int(row.int64(4)))
+        }
+        guard let saved, saved.format == Self.savedFormat, saved.stamp == stamp,
+              saved.bytes >= 32, saved.bytes % 32 == 0, saved.bytes <= Self.maxBytes else { return false }
+        var loaded = BloomFilter(bytes: saved.bytes)
+        try loaded.withMutableBits { try db.readBlob(table: "key_filter", column: "bits", rowid: 1, into: $0) }
+        filter = loaded
+        added = saved.keys
+        capacity = saved.capacity
+        savedStamp = stamp
+        generation += 1
+        return true
+    }
+}
+
 extension SQLiteImportStore {
-    /// Starts building the filter of existing keys if a run should (called on
-    /// the writer's queue when a run begins): the scan runs on a thread of
-    /// its own, then the filter is installed on the writer's queue.
-    func buildExistingKeysIfNeeded() {
+    /// Whether the filter of existing keys is installed, and whether a build
+    /// is under way (tests and diagnostics).
+    package func existingKeysState() async throws -> (ready: Bool, building: Bool) {
         let state = writerState
-        guard state.existingKeys.needsBuild else { return }
+        return try await writer.run { _ in (state.existingKeys.isReady, state.existingKeys.isBuilding) }
+    }
+
+    /// Starts building the filter of existing keys if a run should (called on
+    /// the writer's queue when a run begins, `adding` up to so many keys):
+    /// the scan runs on a thread of its own, then the filter is installed on
+    /// the writer's queue.
+    func buildExistingKeysIfNeeded(adding: Int = 0) {
+        let state = writerState
+        guard state.existingKeys.needsBuild(adding: adding) else { return }
         let generation = state.existingKeys.beginBuild()
         let path = self.path
         let writer = self.writer
         DispatchQueue.global(qos: .utility).async {
             // On failure the filter stays unbuilt (look-ups probe, as without
             // one) until the next run begins.
-            let scan = try? ExistingKeys.Scan.read(path: path)
+            let scan = try? ExistingKeys.Scan.read(path: path, adding: adding)
             Task { try? await writer.run { _ in state.existingKeys.install(scan, generation: generation) } }
         }
     }

@@ -170,6 +170,20 @@ package enum Schema {
             INSERT INTO key_tiers (tier, main, keys) SELECT 0, 1, count(*) FROM contact_keys;
             INSERT INTO key_tiers (tier, main, keys) VALUES (1, 0, 0);
             """),
+        Migration(version: 4, name: "the filter of existing keys, kept", sql: """
+            -- At most one row: the Bloom filter of every key of contact_keys
+            -- (ExistingKeys), saved when a big run ends and at a clean stop;
+            -- used at start only if no key was added since (stamp: the sum of
+            -- key_tiers.keys, which never decreases) and the format matches.
+            CREATE TABLE key_filter (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                format INTEGER NOT NULL,
+                stamp INTEGER NOT NULL,
+                keys INTEGER NOT NULL,
+                capacity INTEGER NOT NULL,
+                bits BLOB NOT NULL
+            );
+            """),
     ]
 
     /// The connection settings every connection gets.

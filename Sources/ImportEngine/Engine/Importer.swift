@@ -215,11 +215,13 @@ public final class Importer: Sendable {
     }
 
     /// Stops: the running import stops at its next batch boundary (it stays
-    /// RUNNING in storage and resumes on the next start); the scheduler stops.
+    /// RUNNING in storage and resumes on the next start); the scheduler stops;
+    /// the store keeps what it would otherwise compute again at the next start.
     public func shutdown() async {
         for task in followers.withLock({ tasks in defer { tasks = [] }; return tasks }) { task.cancel() }
         await coordinator.shutdown()
         await scheduler.stop()
+        await store.saveForNextStart()
     }
 
     /// When a QUEUED import will be picked up; nil for other states.

@@ -202,6 +202,19 @@ package struct BloomFilter: Sendable {
         blocks = Array(repeating: SIMD8(), count: max(1, bytes / 32))
     }
 
+    /// The filter's bits, to keep it (in this machine's byte order).
+    package func withBits<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try blocks.withUnsafeBytes(body)
+    }
+
+    /// Fills the filter with bits `withBits` gave (a filter of the same `byteCount`).
+    package mutating func withMutableBits<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try blocks.withUnsafeMutableBytes(body)
+    }
+
+    /// Its size: `init(bytes:)` rounded down to whole 32-byte blocks, at least one.
+    package var byteCount: Int { blocks.count * 32 }
+
     package mutating func insert(_ hash: UInt64) {
         let (block, mask) = probe(hash)
         blocks[block] |= mask

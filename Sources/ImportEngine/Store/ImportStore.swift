@@ -42,6 +42,10 @@ public protocol ImportStore: Sendable {
     func endRun(importID: Int64) async throws
     /// At start-up: completes what runs cut short by a crash left undone.
     func recover() async throws
+    /// At a clean stop, once no run is left: keeps what the next start would
+    /// otherwise compute again (the SQLite store saves its filter of existing
+    /// keys). The store may still be used after it.
+    func saveForNextStart() async
     /// Undoes a COMPLETED or CANCELLED import and marks it REVERTED.
     func revert(job: ImportJob, at: WallTime) async throws -> ImportJob
     /// Spool files that belong to an import.
@@ -118,6 +122,7 @@ extension ImportStore {
     public func changes() -> AsyncStream<Int64>? { nil }
     public func fetchSpool(name: String, into directory: String) async throws -> Bool { false }
     public func spoolPages(name: String) -> (any SpoolPageSink)? { nil }
+    public func saveForNextStart() async {}
 }
 
 /// An upload's spooled bytes, stored page by page as they arrive (see
