@@ -8,8 +8,12 @@ import Glibc
 /// Sizes and limits shared by server and client connections.
 public struct HTTP2Limits: Sendable {
     /// SETTINGS_INITIAL_WINDOW_SIZE we advertise: bytes a peer may send on one stream
-    /// before we return credit.
-    public var streamWindow: Int = 1 << 20
+    /// before we return credit. Credit goes back as the handler takes messages
+    /// and nghttp2 sends a WINDOW_UPDATE once half of it is back: with 1 MiB a
+    /// client streaming 64 KiB messages waited for credit often enough to lose
+    /// about a fifth of its throughput (BENCHMARKS.md, streaming). What a
+    /// connection holds in all stays bounded by `maxBufferedInboundBytes`.
+    public var streamWindow: Int = 4 << 20
     /// The connection window we open at start.
     public var connectionWindow: Int = 16 << 20
     /// Largest message accepted from the peer (RESOURCE_EXHAUSTED above it).

@@ -66,7 +66,7 @@ def frame(kind, flags, stream, payload=b""):
 
 class RawConnection:
     """An HTTP/2 connection driven by hand: it ACKs the server's SETTINGS (so the
-    server's 1 MiB stream windows apply) and collects what the server sends."""
+    server's stream windows apply) and collects what the server sends."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
