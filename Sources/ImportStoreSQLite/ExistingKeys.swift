@@ -41,8 +41,7 @@ package final class ExistingKeys {
     package init() {}
 
     /// The stamp (`KeyTiers.stamp`) of the filter saved with the database.
-    private var savedStamp: Int64?
-    var savedStampOrZero: Int64 { savedStamp ?? 0 }
+    private(set) var savedStamp: Int64?
 
     /// Whether a run beginning now, about to add up to `adding` keys, should
     /// start a build (none, or one too small for what it will hold).

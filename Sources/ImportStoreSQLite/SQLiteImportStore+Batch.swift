@@ -102,9 +102,9 @@ extension SQLiteImportStore {
         let scratchDirectory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let memory = runKeyMemoryBytes
         let waitsForFilter = try await writer.run { db -> Bool in
-            let synced = try db.scalar("SELECT keys_synced_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
             // Rows left: about as many keys to add.
-            let rows = try db.scalar("SELECT total_rows - checkpoint_row FROM imports WHERE id = ?", [.integer(importID)]) ?? 0
+            let (synced, rows) = try db.cached("SELECT keys_synced_row, total_rows - checkpoint_row FROM imports WHERE id = ?")
+                .queryOne([.integer(importID)]) { ($0.int64(0), $0.int64(1)) } ?? (0, 0)
             self.buildExistingKeysIfNeeded(adding: Int(rows))
             state.keys[importID] = KeyAccumulator(from: synced, scratchDirectory: scratchDirectory, memoryBytes: memory)
             guard state.existingKeys.isBuilding else { return false }
@@ -144,9 +144,10 @@ extension SQLiteImportStore {
         try await writer.run { db in
             _ = try db.transaction { try KeyTiers.mergeIfDue(db, floor: floor) }
             // After a big run the filter is saved, so a start after a crash
-            // need not scan the keys again (a clean stop saves it in any case).
-            if try KeyTiers.stamp(db) - state.existingKeys.savedStampOrZero >= Self.keysWorthSavingTheFilter {
-                try state.existingKeys.save(db)
+            // need not scan the keys again (a clean stop saves it in any
+            // case). Failing to save costs only that scan: the run is done.
+            if try KeyTiers.stamp(db) - (state.existingKeys.savedStamp ?? 0) >= Self.keysWorthSavingTheFilter {
+                try? state.existingKeys.save(db)
             }
         }
     }
