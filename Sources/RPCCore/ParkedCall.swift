@@ -21,14 +21,15 @@ public final class ParkedCall: Sendable {
         var terminated = false
         var task: Task<Void, Never>?
         var onEnd: [@Sendable () -> Void] = []
+        /// Sends the status and logs the call (the router's); dropped when it
+        /// has run, as it refers to the call's context, which refers to this.
+        var complete: (@Sendable ((any Error)?) async -> Void)?
     }
 
-    private let state = Mutex(State())
-    /// Sends the status and logs the call (the router's).
-    private let complete: @Sendable ((any Error)?) async -> Void
+    private let state: Mutex<State>
 
     init(complete: @escaping @Sendable ((any Error)?) async -> Void) {
-        self.complete = complete
+        state = Mutex(State(complete: complete))
     }
 
     /// Runs `body` in a task: it writes what waits, then returns true to end
@@ -107,20 +108,28 @@ public final class ParkedCall: Sendable {
 
     /// Ends the call once: `onEnd` bodies, then the status.
     func end(_ error: (any Error)?) async {
-        let handlers = state.withLock { state -> [@Sendable () -> Void]? in
+        let ending = state.withLock { state -> (handlers: [@Sendable () -> Void], complete: (@Sendable ((any Error)?) async -> Void)?)? in
             guard !state.ended else { return nil }
             state.ended = true
             state.task = nil
-            defer { state.onEnd = [] }
-            return state.onEnd
+            defer {
+                state.onEnd = []
+                state.complete = nil
+            }
+            return (state.onEnd, state.complete)
         }
-        guard let handlers else { return }
-        for handler in handlers { handler() }
-        await complete(error)
+        guard let ending else { return }
+        for handler in ending.handlers { handler() }
+        await ending.complete?(error)
     }
 }
 
 /// Where a call's handler parks it, for the router to see.
+///
+/// The completion it holds refers to the call's context, which holds this
+/// slot: the router takes it out when the handler returns (`close`), and a
+/// parked call drops it when it ends, or every call's context would be kept
+/// alive by itself.
 final class ParkingSlot: Sendable {
     private let state = Mutex<(parked: ParkedCall?, complete: (@Sendable ((any Error)?) async -> Void)?)>((nil, nil))
 
@@ -131,13 +140,24 @@ final class ParkingSlot: Sendable {
         state.withLock { $0.complete = complete }
     }
 
+    /// The handler parks the call: the completion moves into the parked call.
     func park() -> ParkedCall? {
         state.withLock { state in
             if let parked = state.parked { return parked }
             guard let complete = state.complete else { return nil }
             let parked = ParkedCall(complete: complete)
             state.parked = parked
+            state.complete = nil
             return parked
+        }
+    }
+
+    /// The handler returned: no parking from now on. The parked call, if it
+    /// parked; else the completion is dropped (the router ends the call).
+    func close() -> ParkedCall? {
+        state.withLock { state in
+            state.complete = nil
+            return state.parked
         }
     }
 }

@@ -114,10 +114,10 @@ public struct RPCRouter: Sendable {
             }
             try await handler.run(call, context)
             // A parked call ends later, from its ParkedCall.
-            if context.parking.parked != nil { return }
+            if context.parking.close() != nil { return }
             await end(nil)
         } catch {
-            if let parked = context.parking.parked {
+            if let parked = context.parking.close() {
                 await parked.end(error)
             } else {
                 await end(error)

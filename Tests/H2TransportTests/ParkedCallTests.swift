@@ -17,6 +17,8 @@ import Testing
             var call: ParkedCall?
             var pending: [RPCTestV1.Chunk] = []
             var ended = 0
+            /// The parked call's context (one of the objects it holds), weakly.
+            weak var context: CallTermination?
         }
 
         let state = Mutex(State())
@@ -48,8 +50,9 @@ import Testing
 
     static func routes(_ feed: Feed, tasks: Counter) -> (inout RPCRouter) -> Void {
         { router in
-            router.registerServerStreaming(parked, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { _, writer, _ in
+            router.registerServerStreaming(parked, RPCTestV1.GenerateRequest.self, RPCTestV1.Chunk.self) { _, writer, context in
                 tasks.increment()
+                feed.state.withLock { $0.context = context.termination }
                 try await writer.write(chunk([0], index: 0))
                 let call = try #require(writer.park(), "the HTTP/2 transport parks calls")
                 call.onEnd { feed.state.withLock { $0.ended += 1 } }
@@ -85,6 +88,12 @@ import Testing
             #expect(indexes == [0, 1, 2, 3, 4, 5, 99], "in order, then OK")
             #expect(tasks.current == 1)
             #expect(await eventually { feed.ended == 1 })
+            // Once its feeder lets go, nothing keeps the ended call's context.
+            feed.state.withLock {
+                $0.writer = nil
+                $0.call = nil
+            }
+            #expect(await eventually { feed.state.withLock { $0.context == nil } }, "an ended parked call frees its context")
         }
     }
 

@@ -46,9 +46,11 @@ def test_error_exports_neutralize_formulas(importd):
 # ---- Raw HTTP/2: what a client without a token can make the server hold ----
 
 import os
+import re
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 import hpack
@@ -147,6 +149,42 @@ def test_health_checks_without_a_token_cannot_pin_memory(importd):
     assert set(conn.statuses().values()) == {8}, "RESOURCE_EXHAUSTED"
     grown = rss(pid) - before
     assert grown < 16 << 20, "RSS grew by %d MiB" % (grown >> 20)
+
+
+def h2load(port, path, requests, *headers):
+    """Runs h2load (nghttp2's load generator) with gRPC's headers and an empty
+    request message; returns how many calls succeeded."""
+    frame = bytes(5)  # an empty message: not compressed, 0 bytes
+    with tempfile.NamedTemporaryFile() as body:
+        body.write(frame)
+        body.flush()
+        args = ["h2load", "-n", str(requests), "-c", "4", "-m", "16", "-t", "1", "-d", body.name,
+                "-H", "content-type: application/grpc", "-H", "te: trailers"]
+        for header in headers:
+            args += ["-H", header]
+        out = subprocess.run(args + ["http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True, timeout=120).stdout
+    match = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def test_many_calls_leave_no_memory_behind(importd):
+    # Each call's context once kept itself alive (its parking slot held the
+    # closure that ends the call, which held the context): about 1.8 KiB a
+    # call, 360 MB after 200,000 health checks. Warm up first (malloc arenas,
+    # caches), then 100,000 calls of two kinds must not grow the process.
+    pid = importd.server.proc.pid
+    port = importd.server.port
+    health = "/grpc.health.v1.Health/Check"
+    template = "/softrip.marketing.imports.v1.ImportService/GetImportTemplate"
+    auth = "authorization: Bearer " + importd.token
+    assert h2load(port, health, 20000) == 20000
+    assert h2load(port, template, 5000, auth) == 5000
+    before = rss(pid)
+    assert h2load(port, health, 80000) == 80000
+    assert h2load(port, template, 20000, auth) == 20000
+    grown = rss(pid) - before
+    assert grown < 12 << 20, "RSS grew by %d MiB over 100,000 calls" % (grown >> 20)
 
 
 def test_one_connection_cannot_make_the_server_hold_more_than_its_budget(rpctest_server):

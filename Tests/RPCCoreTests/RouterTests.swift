@@ -187,6 +187,50 @@ import Testing
         #expect(response.trailingMetadata.first("deadline") == "set")
     }
 
+    /// Keeps a weak reference to every call's context it sees (to its
+    /// termination, one of the objects the context holds).
+    final class Witness: ServerInterceptor {
+        final class Weak: Sendable {
+            nonisolated(unsafe) weak var context: CallTermination?
+            init(_ context: ServerContext) { self.context = context.termination }
+        }
+
+        let seen = Mutex<[Weak]>([])
+
+        func intercept(context: ServerContext) async throws {
+            seen.withLock { $0.append(Weak(context)) }
+        }
+
+        var alive: Int { seen.withLock { $0.count { $0.context != nil } } }
+    }
+
+    /// A call's context (and what it holds: the call, its metadata) is freed
+    /// when the call ends, however it ends: the completion that ends a parked
+    /// call refers to the context and must not stay in it.
+    @Test func aCallsContextIsFreedWhenTheCallEnds() async throws {
+        let witness = Witness()
+        let client = Self.client(Self.router(interceptors: [witness, Gate("gate", refuse: true)]))
+        var allowed = client
+        allowed.defaultMetadata = ["token": .string("good")]
+        let _: Text = try await allowed.unary(Self.echo, request: Text("ok"))
+        _ = try? await allowed.unary(Self.fail, request: Text("rpc")) as Text
+        _ = try? await allowed.unary(Self.fail, request: Text("boom")) as Text
+        _ = try? await client.unary(Self.echo, request: Text("refused")) as Text
+        let expanded: Int = try await allowed.serverStreaming(Self.expand, request: Text("xyz")) { (responses: RPCAsyncSequence<Text>) in
+            var count = 0
+            for try await _ in responses { count += 1 }
+            return count
+        }
+        #expect(expanded == 3)
+        #expect(witness.seen.withLock { $0.count } == 5)
+        var waited = 0
+        while witness.alive > 0 && waited < 5_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(witness.alive == 0, "every ended call's context is freed")
+    }
+
     @Test func aCancelledClientCancelsTheHandler() async throws {
         let client = Self.client(Self.router())
         let task = Task { let _: Text = try await client.unary(Self.stall, request: Text("x")) }
