@@ -46,6 +46,7 @@ let package = Package(
         // MARK: Thin safe wrappers over the C libraries: the only unsafe interop.
         // SHA-256 and random bytes (OpenSSL), durable files, locks, the terminal, Ctrl-C.
         .target(name: "Platform", dependencies: ["COpenSSL", "CPlatform"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         // A small safe SQLite wrapper: connections, statements, errors, migrations, queues.
         .target(name: "SQLiteDB", dependencies: ["CSQLite"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),

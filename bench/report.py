@@ -54,7 +54,17 @@ def transport(data):
                 label, ours["median_rps"], peer["median_rps"], ", ".join("%.0f" % r for r in ours["runs"]),
                 ", ".join("%.0f" % r for r in peer["runs"]), ours["errors"] + peer["errors"], ratio,
                 "**met**" if ratio >= 2.5 else "**missed**", ours["cpu_us_per_call"], peer["cpu_us_per_call"]))
+    if "memory" in data:
+        memory = data["memory"]
+        calls = data["requests"] * data["rounds"]
+        lines += ["", "Memory after all rounds (RSS now, peak): importd %s after %d calls; our transport (2 loops) %s "
+                  "after %d calls, and the C++ peer %s after %d (Echo, health and template). A server that kept anything per call would grow with the calls." % (
+                      mib(memory["importd"]), 2 * calls, mib(memory["swift2"]), calls, mib(memory["cpp"]), 3 * calls)]
     return "\n".join(lines)
+
+
+def mib(row):
+    return "%.0f MiB, %.0f MiB" % (row["rss_kib"] / 1024, row["peak_kib"] / 1024)
 
 
 def engine(data):

@@ -90,10 +90,19 @@ for round in $(seq "$rounds"); do
         echo "round $round $name: health and template"
     done
 done
-.build/venv/bin/python - "$results" "$out/transport.json" "$requests" "$rounds" <<'PY'
+# Memory after every round: a server that keeps anything per call grows with
+# the calls (importd served 2 x rounds x requests, the rpctest servers
+# rounds x requests each). Current and peak RSS in KiB.
+memory="$work/memory.txt"
+for name in swift2 importd cpp; do
+    pid_var="PID_$name"
+    echo "$name $(awk '/^VmRSS:/ {rss=$2} /^VmHWM:/ {hwm=$2} END {print rss, hwm}' "/proc/${!pid_var}/status")" >> "$memory"
+done
+.build/venv/bin/python - "$results" "$out/transport.json" "$requests" "$rounds" "$memory" <<'PY'
 import json, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
+memory = {name: {"rss_kib": int(rss), "peak_kib": int(hwm)} for name, rss, hwm in (l.split() for l in open(sys.argv[5]))}
 for name, rps, errors, cpu in rows:
     by.setdefault(name, []).append((float(rps), int(errors), float(cpu)))
 summary = {name: {"median_rps": statistics.median(r for r, _, _ in v), "runs": [r for r, _, _ in v],
@@ -101,5 +110,6 @@ summary = {name: {"median_rps": statistics.median(r for r, _, _ in v), "runs": [
            for name, v in by.items()}
 summary["requests"] = int(sys.argv[3])
 summary["rounds"] = int(sys.argv[4])
+summary["memory"] = memory
 json.dump(summary, open(sys.argv[2], "w"), indent=2)
 PY

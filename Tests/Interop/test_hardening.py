@@ -187,6 +187,16 @@ def test_many_calls_leave_no_memory_behind(importd):
     assert grown < 12 << 20, "RSS grew by %d MiB over 100,000 calls" % (grown >> 20)
 
 
+def test_importd_runs_with_its_allocator_settings(importd):
+    # glibc takes the per-thread cache size only from GLIBC_TUNABLES at start:
+    # importd executes itself once with it set (same process, same arguments).
+    pid = importd.server.proc.pid
+    environ = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+    assert b"GLIBC_TUNABLES=glibc.malloc.tcache_count=64" in environ
+    assert b"CPLATFORM_REEXECUTED=1" in environ
+    assert open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[0].endswith(b"importd")
+
+
 def test_one_connection_cannot_make_the_server_hold_more_than_its_budget(rpctest_server):
     pid = rpctest_server.proc.pid
     before = rss(pid)

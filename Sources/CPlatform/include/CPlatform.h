@@ -20,4 +20,12 @@ int cplatform_set_trim_threshold(long bytes);
    unsupported. */
 int cplatform_set_arena_max(int count);
 
+/* glibc reads some allocator settings only from GLIBC_TUNABLES, at start.
+   Unless GLIBC_TUNABLES already names `name`, appends `tunables` to it and
+   executes this program again (/proc/self/exe, same argv, same process id),
+   with CPLATFORM_REEXECUTED=1 so that it happens once at most: returns only
+   when that did not happen (0: named already, done already, or unsupported;
+   else the errno of the failed exec, with the environment as it was). */
+int cplatform_reexec_with_tunables(char *const argv[], const char *name, const char *tunables);
+
 #endif
