@@ -23,20 +23,33 @@ public struct RPCRouter: Sendable {
         }
     }
 
-    private var handlers: [String: Handler] = [:]
+    private var handlers: [String: Handler] = [:] {
+        didSet { resolveLimits() }
+    }
     /// Run, in order, before every handler.
     public var interceptors: [any ServerInterceptor] = []
     /// The largest request message a service (by name) or a method (by path)
     /// takes, below the transport's own limit: a health check is a few bytes,
     /// and nobody, authenticated or not, makes the server hold more for it.
-    public var requestSizeLimits: [String: Int] = [:]
-
-    /// The request size limit of `path` (`/service/method`), if one is set.
-    public func maxRequestSize(forPath path: String) -> Int? {
-        if let limit = requestSizeLimits[path] { return limit }
-        guard path.hasPrefix("/"), let slash = path.dropFirst().firstIndex(of: "/") else { return nil }
-        return requestSizeLimits[String(path[path.index(after: path.startIndex)..<slash])]
+    public var requestSizeLimits: [String: Int] = [:] {
+        didSet { resolveLimits() }
     }
+    /// `requestSizeLimits` resolved for each registered method's path when
+    /// either changes: a call costs one look-up, not a split of its path.
+    private var limitsByPath: [String: Int] = [:]
+
+    /// The request size limit of the method at `path` (`/service/method`), if
+    /// it is registered and a limit is set for it or its service.
+    public func maxRequestSize(forPath path: String) -> Int? {
+        limitsByPath[path]
+    }
+
+    private mutating func resolveLimits() {
+        limitsByPath = handlers.compactMapValues { handler in
+            requestSizeLimits[handler.method.path] ?? requestSizeLimits[handler.method.service]
+        }
+    }
+
     /// Told of every error that is not an `RPCError` or `RPCErrorConvertible`
     /// (it reaches the client as INTERNAL without details): the place to log it.
     public var onUnexpectedError: (@Sendable (any Error, ServerContext) -> Void)?

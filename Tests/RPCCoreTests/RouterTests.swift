@@ -231,6 +231,23 @@ import Testing
         #expect(witness.alive == 0, "every ended call's context is freed")
     }
 
+    @Test func requestSizeLimitsApplyByMethodThenService() {
+        var router = RPCRouter()
+        router.requestSizeLimits["test.Echo"] = 100
+        router.registerUnary(Self.echo, Text.self, Text.self) { request, _ in request }
+        router.registerUnary(Self.fail, Text.self, Text.self) { request, _ in request }
+        #expect(router.maxRequestSize(forPath: Self.echo.path) == 100, "set before the method was registered")
+        router.requestSizeLimits[Self.fail.path] = 10
+        router.registerServerStreaming(Self.expand, Text.self, Text.self) { _, _, _ in }
+        #expect(router.maxRequestSize(forPath: Self.fail.path) == 10, "the method's own limit first")
+        #expect(router.maxRequestSize(forPath: Self.expand.path) == 100, "registered after the limit was set")
+        #expect(router.maxRequestSize(forPath: "/test.Echo/Unknown") == nil)
+        #expect(router.maxRequestSize(forPath: "/other.Service/Get") == nil)
+        router.requestSizeLimits["test.Echo"] = nil
+        #expect(router.maxRequestSize(forPath: Self.echo.path) == nil)
+        #expect(router.maxRequestSize(forPath: Self.fail.path) == 10)
+    }
+
     @Test func aCancelledClientCancelsTheHandler() async throws {
         let client = Self.client(Self.router())
         let task = Task { let _: Text = try await client.unary(Self.stall, request: Text("x")) }
