@@ -267,8 +267,11 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
     }
 
     public func getImportTemplate(request: ImportsV1.GetImportTemplateRequest, context: ServerContext) async throws -> ImportsV1.ImportTemplate {
-        Wire.template(importer.template())
+        Self.template
     }
+
+    /// The answer to every GetImportTemplate (the template is fixed), built once.
+    private static let template = Wire.template(ImportTemplateSpec.standard)
 
     public func listCampaigns(request: ImportsV1.ListCampaignsRequest, context: ServerContext) async throws -> ImportsV1.ListCampaignsResponse {
         var response = ImportsV1.ListCampaignsResponse()

@@ -94,7 +94,7 @@ extension Importer {
         return contact
     }
 
-    public func template() -> ImportTemplateSpec { ImportTemplateSpec.make() }
+    public func template() -> ImportTemplateSpec { ImportTemplateSpec.standard }
 
     // MARK: - Campaigns and subscriptions
 

@@ -12,7 +12,10 @@ public struct ImportTemplateSpec: Sendable {
     public var csv: [UInt8]
     public var fields: [Field]
 
-    public static func make() -> ImportTemplateSpec {
+    /// The template: the same for every call (the fields are fixed), made once.
+    public static let standard = make()
+
+    static func make() -> ImportTemplateSpec {
         let fields = ContactField.allCases
         let header = fields.map(\.name).joined(separator: ",")
         let example = fields.map { CSVWriter.escape($0.example) }.joined(separator: ",")
