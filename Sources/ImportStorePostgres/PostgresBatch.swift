@@ -132,7 +132,7 @@ extension PostgresImportStore {
                 for (index, row) in plan.newRows.enumerated() {
                     copy.append(newIDs[index])
                     copy.append(Int64(job.kind.rawValue))
-                    for field in ContactField.allCases { copy.appendText(batch.bytes, batch.range(row, field)) }
+                    for field in ContactField.all { copy.appendText(batch.bytes, batch.range(row, field)) }
                     copy.append(job.originCampaignID)
                     copy.append(job.id)
                     copy.append(at)
@@ -309,7 +309,7 @@ struct BatchPlan {
             return
         }
         var previous = PreviousValues(kind: contact.kind, updatedBy: contact.updatedBy, updatedAt: contact.updatedAt)
-        for field in ContactField.allCases {
+        for field in ContactField.all {
             let range = batch.range(row, field)
             guard !range.isEmpty, field != .email || emailKeyChanges else { continue }
             let value = String(decoding: batch.bytes[range], as: UTF8.self)

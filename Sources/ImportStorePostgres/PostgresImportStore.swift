@@ -440,7 +440,7 @@ public final class PostgresImportStore: ImportStore {
                 """, [.int(id)])
             guard r.count == 1 else { return nil }
             var fields: [ContactField: String] = [:]
-            for field in ContactField.allCases {
+            for field in ContactField.all {
                 if let value = r.text(0, 2 + field.rawValue) { fields[field] = value }
             }
             let base = 2 + ContactField.allCases.count

@@ -130,7 +130,7 @@ extension PostgresImportStore {
             }
             var sets: [String] = []
             var values: [PGValue] = []
-            for field in ContactField.allCases {
+            for field in ContactField.all {
                 guard let value = restored[field.rawValue] else { continue }
                 values.append(value.map { .text($0) } ?? .null)
                 sets.append("\(field.name) = $\(values.count)")

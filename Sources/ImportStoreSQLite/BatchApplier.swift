@@ -140,7 +140,7 @@ struct BatchApplier {
     private func bindContact(_ binder: Statement.BufferBinder, _ batch: RowBatch, _ row: Int, id: Int64, base: Int32) throws {
         try binder.int(base + 1, id)
         try binder.int(base + 2, Int64(job.kind.rawValue))
-        for field in ContactField.allCases {
+        for field in ContactField.all {
             try binder.text(base + 3 + Int32(field.rawValue), batch.range(row, field))
         }
         let after = base + 3 + Int32(Self.fieldCount)
@@ -207,7 +207,7 @@ struct BatchApplier {
         }
         let oldKind = loadContact.int64(0)
         var old: [String?] = []
-        for field in ContactField.allCases {
+        for field in ContactField.all {
             old.append(loadContact.text(Int32(1 + field.rawValue)))
         }
         let oldUpdatedBy = loadContact.optionalInt64(Int32(1 + Self.fieldCount))
@@ -236,7 +236,7 @@ struct BatchApplier {
         }
         var previous = PreviousValues()
         mergeContact.reset()
-        for field in ContactField.allCases {
+        for field in ContactField.all {
             let range = batch.range(row, field)
             // An email that differs only in letter case is the same address: no change.
             let unchanged = range.isEmpty || (field == .email && !emailKeyChanges)

@@ -133,7 +133,7 @@ extension SQLiteImportStore {
                 continue
             }
             var bindings: [SQLValue] = []
-            for field in ContactField.allCases {
+            for field in ContactField.all {
                 if let value = restored[field.rawValue] {
                     bindings += [.integer(1), SQLValue(value)]
                 } else {

@@ -197,7 +197,7 @@ public final class SQLiteImportStore: ImportStore {
                 FROM contacts WHERE id = ?
                 """).queryOne([.integer(id)]) { r in
                 var fields: [ContactField: String] = [:]
-                for field in ContactField.allCases {
+                for field in ContactField.all {
                     if let value = r.text(Int32(2 + field.rawValue)) { fields[field] = value }
                 }
                 let base = Int32(2 + ContactField.allCases.count)

@@ -1,5 +1,9 @@
 /// A contact field a CSV column can map to. Names are the contract's.
 public enum ContactField: Int, CaseIterable, Sendable, Hashable, CustomStringConvertible {
+    /// Every field, in order, made once: `allCases` builds a new array each
+    /// time it is read, which per-row loops (a million rows) paid for.
+    public static let all: [ContactField] = allCases
+
     case externalID, title, firstName, lastName, email, phone, mobile, address1, address2
     case city, state, postalCode, country, birthDate, gender, company, notes
 

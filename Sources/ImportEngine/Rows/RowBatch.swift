@@ -98,7 +98,7 @@ public struct RowPreparer: Sendable {
             return index
         }
 
-        for field in ContactField.allCases {
+        for field in ContactField.all {
             let column = columnOfField[field.rawValue]
             guard column >= 0 else { continue }
             let start = batch.bytes.count
