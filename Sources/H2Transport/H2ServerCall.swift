@@ -15,6 +15,8 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     var metadata = Metadata()
     var headerBytes = 0
     var malformedMetadata: String?
+    /// When its HEADERS began (a reset of a young stream counts as a rapid one).
+    var openedAt = ContinuousClock.Instant.now
 
     // The response.
     /// Trailers waiting for the data before them; empty means `grpc-status: 0` alone.

@@ -236,6 +236,14 @@ final class NGHTTP2Session {
         defer { nghttp2_option_del(option) }
         nghttp2_option_set_no_auto_window_update(option, 1)
         nghttp2_option_set_max_outbound_ack(option, 1000)
+        if server {
+            // Rapid reset is the connection's own rule (ServerConnectionStateMachine:
+            // only resets of streams younger than a second count, 1000 at once,
+            // 33 a second). nghttp2's (the same numbers for every reset) would end
+            // a dashboard's connection, and its other streams, for cancelling a
+            // thousand watches: it stays only as a backstop far above ours.
+            nghttp2_option_set_stream_reset_rate_limit(option, 100_000, 10_000)
+        }
         let context = Unmanaged.passUnretained(self).toOpaque()
         let result =
             server

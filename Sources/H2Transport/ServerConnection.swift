@@ -183,6 +183,13 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 stream.receivedEndOfStream()
                 if let call = stream as? H2ServerCall { startIfPending(call) }
             }
+        case .rstStream:
+            // Before nghttp2 closes the stream: how long it lived decides
+            // whether the reset counts as a rapid one.
+            let now = ContinuousClock.now
+            let age = (streams[frame.streamID] as? H2ServerCall).map { now - $0.openedAt }
+            apply(state.frameReceived(frame, now: now, streamAge: age))
+            return .proceed
         default:
             break
         }

@@ -13,9 +13,16 @@ package struct ServerConnectionStateMachine {
         package var handshakeTimeout: Duration = .seconds(10)
         /// GOAWAY after this long without a stream; nil: never.
         package var idleTimeout: Duration? = .seconds(300)
-        /// RST_STREAM frames from the client: `resetBurst` at once, `resetRate` a second more.
+        /// RST_STREAM frames from the client that end a stream younger than
+        /// `prematureResetAge` (or one the server does not know): `resetBurst`
+        /// at once, `resetRate` a second more. Rapid reset opens streams and
+        /// resets them at once, to make the server start work past the limit
+        /// of concurrent streams; a client cancelling streams that lived longer
+        /// (a dashboard closing a view of a thousand watches) is not that, and
+        /// must not lose its connection and its other streams for it.
         package var resetBurst = 1000
         package var resetRate = 33
+        package var prematureResetAge: Duration = .seconds(1)
         /// CONTINUATION frames per header block, and header block bytes.
         package var maxContinuationFrames = 5
         package var maxHeaderBlockBytes = 64 << 10
@@ -109,8 +116,9 @@ package struct ServerConnectionStateMachine {
         return []
     }
 
-    /// A whole frame arrived.
-    package mutating func frameReceived(_ frame: HTTP2Frame, now: ContinuousClock.Instant) -> [Action] {
+    /// A whole frame arrived. For RST_STREAM, `streamAge`: how long ago the
+    /// stream it ends was opened (nil: a stream the server does not know).
+    package mutating func frameReceived(_ frame: HTTP2Frame, now: ContinuousClock.Instant, streamAge: Duration? = nil) -> [Action] {
         var actions: [Action] = []
         if pinger != nil {
             actions = pinger!.frameReceived(pingAck: frame.type == .ping && frame.ack).flatMap(Self.map)
@@ -123,7 +131,7 @@ package struct ServerConnectionStateMachine {
         case .settings where !frame.ack && phase == .awaitingSettings:
             phase = .active
             return actions + [.cancel(.handshake)]
-        case .rstStream:
+        case .rstStream where streamAge.map({ $0 < configuration.prematureResetAge }) ?? true:
             if !resets.take(now: now) { return actions + goAway(.enhanceYourCalm, "too many RST_STREAM frames") }
         default:
             break

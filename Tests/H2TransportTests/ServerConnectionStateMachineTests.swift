@@ -90,6 +90,25 @@ import Testing
         #expect(r17.isEmpty)
     }
 
+    @Test func onlyResetsOfYoungOrUnknownStreamsCount() {
+        var m = machine {
+            $0.resetBurst = 3
+            $0.resetRate = 1
+        }
+        _ = m.frameReceived(clientSettings, now: t0)
+        let reset = HTTP2Frame(type: .rstStream, streamID: 1)
+        // A client cancelling streams that lived a while (watches) loses nothing, however many.
+        for _ in 0..<1000 {
+            #expect(m.frameReceived(reset, now: t0, streamAge: .seconds(1)).isEmpty)
+        }
+        // Streams reset at once, or streams the server does not know: the burst, then GOAWAY.
+        #expect(m.frameReceived(reset, now: t0, streamAge: .milliseconds(999)).isEmpty)
+        #expect(m.frameReceived(reset, now: t0, streamAge: .zero).isEmpty)
+        #expect(m.frameReceived(reset, now: t0, streamAge: nil).isEmpty)
+        let last = m.frameReceived(reset, now: t0, streamAge: .milliseconds(5))
+        #expect(last == [.cancel(.idle), .cancel(.drain), .goAway(.enhanceYourCalm, debug: "too many RST_STREAM frames")])
+    }
+
     @Test func resetBucketRefillsWithTime() {
         var m = machine {
             $0.resetBurst = 2

@@ -118,6 +118,24 @@ def test_rapid_reset_gets_goaway_enhance_your_calm(rpctest_server):
     sock.close()
 
 
+def test_cancelling_many_streams_that_lived_a_while_keeps_the_connection(rpctest_server):
+    # A dashboard closing a view of many watches resets them all at once. That
+    # is not rapid reset (those streams lived): the connection, and whatever
+    # else runs on it, stays.
+    sock = connect(rpctest_server.port)
+    block = request_headers(path="/rpctest.v1.TestService/Collect")
+    streams = list(range(1, 2 * 1500, 2))
+    sock.sendall(b"".join(frame(HEADERS, END_HEADERS, sid, block) for sid in streams))
+    time.sleep(1.5)
+    sock.sendall(b"".join(frame(RST_STREAM, 0, sid, struct.pack(">I", 8)) for sid in streams))
+    echo = streams[-1] + 2
+    sock.sendall(frame(HEADERS, END_HEADERS, echo, request_headers()) + frame(DATA, END_STREAM, echo, bytes(5)))
+    frames = read_frames(sock, lambda fs: goaway_code(fs) is not None or "grpc-status" in response_headers(fs, echo))
+    assert goaway_code(frames) is None, "no GOAWAY"
+    assert response_headers(frames, echo).get("grpc-status") == "0", "a new call on the same connection is served"
+    sock.close()
+
+
 def test_continuation_flood_gets_goaway_enhance_your_calm(rpctest_server):
     sock = connect(rpctest_server.port)
     block = request_headers()
