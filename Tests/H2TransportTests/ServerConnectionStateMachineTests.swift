@@ -72,12 +72,18 @@ import Testing
         #expect(r14.isEmpty)
     }
 
-    @Test func rapidResetIsAllowedItsBurstThenGoAway() {
+    /// Active, allowing 3 resets at once and 1 a second more.
+    private func machineWithThreeResets() -> Machine {
         var m = machine {
             $0.resetBurst = 3
             $0.resetRate = 1
         }
         _ = m.frameReceived(clientSettings, now: t0)
+        return m
+    }
+
+    @Test func rapidResetIsAllowedItsBurstThenGoAway() {
+        var m = machineWithThreeResets()
         let reset = HTTP2Frame(type: .rstStream, streamID: 1)
         for _ in 0..<3 {
             let actions = m.frameReceived(reset, now: t0)
@@ -91,11 +97,7 @@ import Testing
     }
 
     @Test func onlyResetsOfYoungOrUnknownStreamsCount() {
-        var m = machine {
-            $0.resetBurst = 3
-            $0.resetRate = 1
-        }
-        _ = m.frameReceived(clientSettings, now: t0)
+        var m = machineWithThreeResets()
         let reset = HTTP2Frame(type: .rstStream, streamID: 1)
         // A client cancelling streams that lived a while (watches) loses nothing, however many.
         for _ in 0..<1000 {
