@@ -36,7 +36,9 @@ public enum Memory {
     ///   where blocks were freed. glibc reads this one only from
     ///   `GLIBC_TUNABLES` at start, so the process executes itself again once
     ///   with it set (same arguments and process id), unless the operator's
-    ///   `GLIBC_TUNABLES` sets `glibc.malloc.tcache_count` already.
+    ///   `GLIBC_TUNABLES` sets `glibc.malloc.tcache_count` already. So call it
+    ///   first thing in a server's `main`, never from a library or a test
+    ///   runner: whatever the process did before, it does again.
     public static func configureForServer(trimThreshold: Int = serverTrimThreshold) {
         _ = cplatform_reexec_with_tunables(CommandLine.unsafeArgv, "glibc.malloc.tcache_count", "glibc.malloc.tcache_count=\(threadCacheCount)")
         setArenaLimits(trimThreshold: trimThreshold, arenas: max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
