@@ -22,11 +22,13 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
 
     let importer: Importer
     let logger: Logger
-    /// Updates fanned out to watchers, converted once each.
+    /// Ends uploads that stopped sending.
+    let idleUploads: UploadWatchdog
 
     public init(importer: Importer, logger: Logger) {
         self.importer = importer
         self.logger = logger
+        self.idleUploads = UploadWatchdog(idleTimeout: importer.configuration.uploadIdleTimeout)
     }
 
     /// A router with this service, the health service and authentication.
@@ -74,18 +76,9 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
         -> ImportsV1.ImportJob
     {
         // An upload that stops sending must not hold its session and file forever.
-        let activity = UploadActivity()
-        let idle = importer.configuration.uploadIdleTimeout
-        let watchdog = Task { [termination = context.termination] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: idle / 4)
-                if activity.idle(longerThan: idle) {
-                    termination.terminate(RPCError(code: .resourceExhausted, message: "the upload sent nothing for \(idle); it was ended"))
-                    return
-                }
-            }
-        }
-        defer { watchdog.cancel() }
+        let activity = UploadActivity(termination: context.termination)
+        idleUploads.watch(activity)
+        defer { idleUploads.forget(activity) }
         var messages = requests.makeAsyncIterator()
         guard let first = try await messages.next(), case .options(let options)? = first.item else {
             throw ImportError.invalidArgument("the first message of UploadContacts must carry options",
@@ -303,10 +296,65 @@ public final class ImportServiceHandler: ImportsV1.ImportService.ServiceProtocol
 /// When an upload last sent something.
 final class UploadActivity: Sendable {
     private let last = Mutex(ContinuousClock.now)
+    /// Ends the upload's call.
+    let termination: CallTermination
+
+    init(termination: CallTermination) {
+        self.termination = termination
+    }
 
     func touch() { last.withLock { $0 = .now } }
 
     func idle(longerThan limit: Duration) -> Bool { last.withLock { .now - $0 > limit } }
+}
+
+/// Ends uploads that sent nothing for `idleTimeout`: one task for all of them,
+/// waking every quarter of the timeout while any upload runs, not a sleeping
+/// task per upload. (A cancelled `Task.sleep` keeps its timer until its
+/// deadline: a flood of short uploads left thousands of them, about 1.5 KiB
+/// each, for up to a quarter of the timeout.)
+final class UploadWatchdog: Sendable {
+    private struct State {
+        var uploads: [ObjectIdentifier: UploadActivity] = [:]
+        var running = false
+    }
+
+    private let state = Mutex(State())
+    private let idleTimeout: Duration
+
+    init(idleTimeout: Duration) {
+        self.idleTimeout = idleTimeout
+    }
+
+    func watch(_ upload: UploadActivity) {
+        let start = state.withLock { state -> Bool in
+            state.uploads[ObjectIdentifier(upload)] = upload
+            defer { state.running = true }
+            return !state.running
+        }
+        if start { Task { await self.run() } }
+    }
+
+    func forget(_ upload: UploadActivity) {
+        state.withLock { _ = $0.uploads.removeValue(forKey: ObjectIdentifier(upload)) }
+    }
+
+    private func run() async {
+        while true {
+            try? await Task.sleep(for: idleTimeout / 4)
+            let (idle, done) = state.withLock { state -> ([UploadActivity], Bool) in
+                let idle = state.uploads.values.filter { $0.idle(longerThan: idleTimeout) }
+                for upload in idle { state.uploads[ObjectIdentifier(upload)] = nil }
+                // Nothing left to watch: the next upload starts a new task.
+                if state.uploads.isEmpty { state.running = false }
+                return (idle, !state.running)
+            }
+            for upload in idle {
+                upload.termination.terminate(RPCError(code: .resourceExhausted, message: "the upload sent nothing for \(idleTimeout); it was ended"))
+            }
+            if done { return }
+        }
+    }
 }
 
 /// A watch's direct deliveries (`ProgressSubscription.deliverDirectly`) and
