@@ -38,8 +38,10 @@ extension SQLiteImportStore {
                 }
                 throw error
             }
-            // Committed: the batch's keys join the run's. Should spilling them
-            // fail (a full disk), they stay in memory and the next batch tries again.
+            // Committed: the batch's keys join the run's. A run that cannot be
+            // written (a full disk) stays in memory for the merge; should the
+            // scratch file not even open, the keys stay here and the next batch
+            // tries again.
             if var committed = applier.keys {
                 applier.keys = nil  // the only copy: spilling then reuses its buffers
                 committed.lastRow = result.checkpointRow
