@@ -168,6 +168,8 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     }
 
     override func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
+        let now = ContinuousClock.now
+        var streamAge: Duration?
         switch frame.type {
         case .headers:
             guard let call = streams[frame.streamID] as? H2ServerCall else { break }
@@ -186,14 +188,11 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         case .rstStream:
             // Before nghttp2 closes the stream: how long it lived decides
             // whether the reset counts as a rapid one.
-            let now = ContinuousClock.now
-            let age = (streams[frame.streamID] as? H2ServerCall).map { now - $0.openedAt }
-            apply(state.frameReceived(frame, now: now, streamAge: age))
-            return .proceed
+            streamAge = (streams[frame.streamID] as? H2ServerCall).map { now - $0.openedAt }
         default:
             break
         }
-        apply(state.frameReceived(frame, now: .now))
+        apply(state.frameReceived(frame, now: now, streamAge: streamAge))
         return .proceed
     }
 
