@@ -94,8 +94,6 @@ extension Importer {
         return contact
     }
 
-    public func template() -> ImportTemplateSpec { ImportTemplateSpec.standard }
-
     // MARK: - Campaigns and subscriptions
 
     /// Creates a campaign or subscription: a name (required, 255 characters at
