@@ -133,8 +133,6 @@ public final class ParkedCall: Sendable {
 final class ParkingSlot: Sendable {
     private let state = Mutex<(parked: ParkedCall?, complete: (@Sendable ((any Error)?) async -> Void)?)>((nil, nil))
 
-    var parked: ParkedCall? { state.withLock { $0.parked } }
-
     /// How a parked call is ended (set by the router before the handler runs).
     func setCompletion(_ complete: @escaping @Sendable ((any Error)?) async -> Void) {
         state.withLock { $0.complete = complete }
