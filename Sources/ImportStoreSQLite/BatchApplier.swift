@@ -20,6 +20,8 @@ struct BatchApplier {
     /// Every key of `contact_keys`: a look-up it rules out is skipped.
     let existing: ExistingKeys
     private var rowSink: RowResultSink
+    /// The batch's created rows, packed (see `CreatedRowBlock`).
+    private var createdRows = CreatedRowBlock()
     /// Created rows (with the ids given them) waiting for one INSERT of
     /// `createWidth` contacts: a statement per contact cost more than the row.
     private var pendingCreates: [(row: Int, id: Int64)] = []
@@ -77,6 +79,7 @@ struct BatchApplier {
         }
         try flushCreates(batch)
         try rowSink.flush()
+        try CreatedRows.write(db, importID: job.id, &createdRows)
     }
 
     mutating func apply(_ batch: RowBatch, _ row: Int) throws {
@@ -295,6 +298,11 @@ struct BatchApplier {
         case .updated: counts.updated += 1
         case .skipped: counts.skipped += 1
         case .failed: counts.failed += 1
+        }
+        if outcome == .created {
+            createdRows.add(row: Int64(batch.rowNumbers[row]), contactID: contactID, offset: batch.offsets[row])
+            if createdRows.isFull { try CreatedRows.write(db, importID: job.id, &createdRows) }
+            return
         }
         try rowSink.add(row: Int64(batch.rowNumbers[row]), outcome: Int64(outcome.rawValue), contactID: contactID, offset: batch.offsets[row], previous: previous)
     }

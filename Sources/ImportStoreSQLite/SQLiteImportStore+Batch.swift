@@ -76,21 +76,29 @@ extension SQLiteImportStore {
     }
 
     private static func syncKeysFromContacts(_ db: Connection, importID: Int64, after synced: Int64, existing: ExistingKeys?) throws {
-        let select = try db.cached("""
-            SELECT r.row_number, c.id, c.email, c.external_id FROM import_rows r JOIN contacts c ON c.id = r.contact_id
-            WHERE r.import_id = ? AND r.row_number > ? AND r.outcome = 1 ORDER BY r.row_number LIMIT 200000
+        // Created rows are packed in blocks, or (imports run before blocks
+        // existed) in import_rows.
+        let listed = try db.cached("""
+            SELECT row_number, contact_id FROM import_rows
+            WHERE import_id = ? AND row_number > ? AND outcome = 1 AND contact_id IS NOT NULL ORDER BY row_number LIMIT ?
             """)
+        let contact = try db.cached("SELECT email, external_id FROM contacts WHERE id = ?")
+        let chunk = 200_000
         var after = synced
         while true {
-            var keys = KeyAccumulator(from: after)
-            var last: Int64?
-            try select.forEachRow([.integer(importID), .integer(after)]) { r in
-                last = r.int64(0)
-                let id = r.int64(1)
-                if let email = r.text(2) { keys.add(kind: ContactKeys.email, key: FieldRules.emailKey(email), contactID: id) }
-                if let externalID = r.text(3) { keys.add(kind: ContactKeys.externalID, key: externalID, contactID: id) }
+            let fromRows = try listed.query([.integer(importID), .integer(after), .integer(Int64(chunk))]) { (row: $0.int64(0), id: $0.int64(1)) }
+            let fromBlocks = try CreatedRows.read(db, importID: importID, afterRow: after, limit: chunk).compactMap { entry in
+                entry.contactID.map { (row: entry.row, id: $0) }
             }
-            guard let last else { break }
+            let created = mergedByRow(fromRows, fromBlocks, limit: chunk) { $0.row }
+            guard let last = created.last?.row else { break }
+            var keys = KeyAccumulator(from: after)
+            for (_, id) in created {
+                try contact.forEachRow([.integer(id)]) { r in
+                    if let email = r.text(0) { keys.add(kind: ContactKeys.email, key: FieldRules.emailKey(email), contactID: id) }
+                    if let externalID = r.text(1) { keys.add(kind: ContactKeys.externalID, key: externalID, contactID: id) }
+                }
+            }
             try keys.write(db, existing: existing)
             after = last
         }

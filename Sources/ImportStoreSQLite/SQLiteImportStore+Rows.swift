@@ -20,6 +20,12 @@ extension SQLiteImportStore {
                     rowNumber: r.int64(0), outcome: RowOutcome(rawValue: r.int(1)) ?? .failed, contactID: r.optionalInt64(2), errors: [],
                     offset: r.int64(3), revertKept: r.optionalInt64(4) == 2)
             }
+            if outcome == nil || outcome == .created {
+                let created = try CreatedRows.read(db, importID: importID, afterRow: afterRow, limit: limit).map {
+                    ImportRowRecord(rowNumber: $0.row, outcome: .created, contactID: $0.contactID, errors: [], offset: $0.offset, revertKept: $0.kept)
+                }
+                records = mergedByRow(records, created, limit: limit) { $0.rowNumber }
+            }
             guard let first = records.first?.rowNumber, let last = records.last?.rowNumber, outcome != .created else { return records }
             var errors: [Int64: [RowError]] = [:]
             try db.cached("""
@@ -71,6 +77,8 @@ extension SQLiteImportStore {
             guard let last else { break }
             after = last
         }
+        // Then the packed created rows, a block a transaction.
+        while try await writer.run({ db in try db.transaction { try Self.revertCreatedBlock(db, job: job) } }) {}
         return try await writer.run { db in
             try db.transaction {
                 guard let current = try Self.job(db, job.id) else { throw StoreError.notFound(job.id) }
@@ -87,72 +95,97 @@ extension SQLiteImportStore {
             ORDER BY row_number LIMIT 5000
             """).query([.integer(job.id), .integer(after)]) { r in (r.int64(0), r.int(1), r.int64(2), r.isNull(3) ? nil : r.blob(3)) }
         guard let lastRow = rows.last?.0 else { return nil }
-        let current = try db.cached("SELECT updated_by_import, email, external_id FROM contacts WHERE id = ?")
-        let deleteContact = try db.cached("DELETE FROM contacts WHERE id = ?")
-        let deleteAllSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ?")
-        let deleteAddedSubscriptions = try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ? AND added_by_import = ?")
         let mark = try db.cached("UPDATE import_rows SET revert_state = ? WHERE import_id = ? AND row_number = ?")
-        let restores = Schema.contactColumns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ")
-        let restore = try db.cached("UPDATE contacts SET \(restores), kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?")
         var reverted: Int64 = 0
         var kept: Int64 = 0
         for (rowNumber, outcome, contactID, previousBlob) in rows {
-            guard let (lastUpdater, email, externalID) = try current.queryOne([.integer(contactID)], { ($0.optionalInt64(0), $0.text(1), $0.text(2)) }) else {
-                // The contact is gone already.
-                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
-                reverted += 1
-                continue
-            }
-            let emailKey = email.map(FieldRules.emailKey)
-            if outcome == RowOutcome.created.rawValue && (lastUpdater == nil || lastUpdater == job.id) {
-                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: nil)
-                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: nil)
-                try deleteAllSubscriptions.execute([.integer(contactID)])
-                try deleteContact.execute([.integer(contactID)])
-                try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
-                reverted += 1
-                continue
-            }
-            try deleteAddedSubscriptions.execute([.integer(contactID), .integer(job.id)])
-            guard outcome == RowOutcome.updated.rawValue, lastUpdater == job.id, let blob = previousBlob,
-                let previous = PreviousValues.decode(blob)
-            else {
-                // A later import changed the contact: it stays as it is.
-                try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
-                kept += 1
-                continue
-            }
-            var restored: [Int: String?] = [:]
-            for (slot, value) in previous.fields { restored[slot] = value }
-            // The address it had may belong to someone else by now.
-            let emailBack = restored[ContactField.email.rawValue]
-            let keyBack = emailBack.map { $0.map(FieldRules.emailKey) } ?? emailKey
-            if keyBack != emailKey, let keyBack, let owner = try ContactKeys.owner(db, kind: ContactKeys.email, key: keyBack), owner != contactID {
-                try mark.execute([.integer(2), .integer(job.id), .integer(rowNumber)])
-                kept += 1
-                continue
-            }
-            var bindings: [SQLValue] = []
-            for field in ContactField.all {
-                if let value = restored[field.rawValue] {
-                    bindings += [.integer(1), SQLValue(value)]
-                } else {
-                    bindings += [.integer(0), .null]
-                }
-            }
-            bindings += [.integer(previous.kind), SQLValue(previous.updatedBy), .integer(previous.updatedAt), .integer(contactID)]
-            try restore.execute(bindings)
-            if keyBack != emailKey {
-                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: keyBack)
-            }
-            if let externalBack = restored[ContactField.externalID.rawValue], externalBack != externalID {
-                try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: externalBack)
-            }
-            try mark.execute([.integer(1), .integer(job.id), .integer(rowNumber)])
-            reverted += 1
+            let undone = try revertRow(db, job: job, outcome: RowOutcome(rawValue: outcome) ?? .failed, contactID: contactID, previous: previousBlob)
+            try mark.execute([.integer(undone ? 1 : 2), .integer(job.id), .integer(rowNumber)])
+            if undone { reverted += 1 } else { kept += 1 }
         }
+        try countReverted(db, job: job, reverted: reverted, kept: kept)
+        return lastRow
+    }
+
+    /// Reverts the rows of the first block of created rows not reverted yet,
+    /// marking those it keeps; false when none was left.
+    private static func revertCreatedBlock(_ db: Connection, job: ImportJob) throws -> Bool {
+        guard let (lastRow, entries) = try db.cached("""
+            SELECT last_row, data FROM import_created_rows WHERE import_id = ? AND reverted = 0 ORDER BY last_row LIMIT 1
+            """).queryOne([.integer(job.id)], { r in (r.int64(0), r.withBytes(1) { CreatedRowBlock.decode($0) }) })
+        else { return false }
+        guard let entries else { throw UnreadableBlock(importID: job.id, afterRow: lastRow) }
+        var marked = CreatedRowBlock()
+        var reverted: Int64 = 0
+        var kept: Int64 = 0
+        for entry in entries {
+            var keep = entry.kept
+            if let contactID = entry.contactID, !entry.kept {
+                keep = !(try revertRow(db, job: job, outcome: .created, contactID: contactID, previous: nil))
+                if keep { kept += 1 } else { reverted += 1 }
+            }
+            marked.add(row: entry.row, contactID: entry.contactID, offset: entry.offset, kept: keep)
+        }
+        try db.cached("UPDATE import_created_rows SET reverted = 1, data = ? WHERE import_id = ? AND last_row = ?")
+            .execute([.blob(marked.data), .integer(job.id), .integer(lastRow)])
+        try countReverted(db, job: job, reverted: reverted, kept: kept)
+        return true
+    }
+
+    private static func countReverted(_ db: Connection, job: ImportJob, reverted: Int64, kept: Int64) throws {
         try db.cached("UPDATE imports SET reverted_rows = reverted_rows + ?, revert_kept_rows = revert_kept_rows + ?, version = version + 1 WHERE id = ?")
             .execute([.integer(reverted), .integer(kept), .integer(job.id)])
-        return lastRow
+    }
+
+    private static let restoreSQL = "UPDATE contacts SET "
+        + Schema.contactColumns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ")
+        + ", kind = ?, updated_by_import = ?, updated_at = ? WHERE id = ?"
+
+    /// Undoes what one row did to its contact: true if it did, false if the
+    /// contact stays as it is (a later import changed it).
+    private static func revertRow(_ db: Connection, job: ImportJob, outcome: RowOutcome, contactID: Int64, previous previousBlob: [UInt8]?) throws -> Bool {
+        let current = try db.cached("SELECT updated_by_import, email, external_id FROM contacts WHERE id = ?")
+        guard let (lastUpdater, email, externalID) = try current.queryOne([.integer(contactID)], { ($0.optionalInt64(0), $0.text(1), $0.text(2)) }) else {
+            // The contact is gone already.
+            return true
+        }
+        let emailKey = email.map(FieldRules.emailKey)
+        if outcome == .created && (lastUpdater == nil || lastUpdater == job.id) {
+            try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: nil)
+            try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: nil)
+            try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ?").execute([.integer(contactID)])
+            try db.cached("DELETE FROM contacts WHERE id = ?").execute([.integer(contactID)])
+            return true
+        }
+        try db.cached("DELETE FROM contact_subscriptions WHERE contact_id = ? AND added_by_import = ?").execute([.integer(contactID), .integer(job.id)])
+        guard outcome == .updated, lastUpdater == job.id, let blob = previousBlob, let previous = PreviousValues.decode(blob) else {
+            // A later import changed the contact: it stays as it is.
+            return false
+        }
+        var restored: [Int: String?] = [:]
+        for (slot, value) in previous.fields { restored[slot] = value }
+        // The address it had may belong to someone else by now.
+        let emailBack = restored[ContactField.email.rawValue]
+        let keyBack = emailBack.map { $0.map(FieldRules.emailKey) } ?? emailKey
+        if keyBack != emailKey, let keyBack, let owner = try ContactKeys.owner(db, kind: ContactKeys.email, key: keyBack), owner != contactID {
+            return false
+        }
+        var bindings: [SQLValue] = []
+        for field in ContactField.all {
+            if let value = restored[field.rawValue] {
+                bindings += [.integer(1), SQLValue(value)]
+            } else {
+                bindings += [.integer(0), .null]
+            }
+        }
+        bindings += [.integer(previous.kind), SQLValue(previous.updatedBy), .integer(previous.updatedAt), .integer(contactID)]
+        try db.cached(restoreSQL).execute(bindings)
+        if keyBack != emailKey {
+            try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.email, old: emailKey, new: keyBack)
+        }
+        if let externalBack = restored[ContactField.externalID.rawValue], externalBack != externalID {
+            try ContactKeys.replace(db, contact: contactID, kind: ContactKeys.externalID, old: externalID, new: externalBack)
+        }
+        return true
     }
 }

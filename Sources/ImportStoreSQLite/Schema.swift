@@ -3,7 +3,9 @@ import SQLiteDB
 /// The schema, as ordered migrations applied at start.
 ///
 /// What is written per imported row is kept small and sequential: the contact
-/// (appended), one `import_rows` entry (appended: outcome, contact, the row's byte
+/// (appended) and the row's result: for a created row a few bytes in a block of
+/// created rows (`import_created_rows`, see `CreatedRowBlock`), for any other
+/// row one `import_rows` entry (appended: outcome, contact, the row's byte
 /// offset in the spooled file, whose values are read back from there, never
 /// stored twice), and for UPDATED rows what the update overwrote.
 ///
@@ -182,6 +184,22 @@ package enum Schema {
                 keys INTEGER NOT NULL,
                 capacity INTEGER NOT NULL,
                 bits BLOB NOT NULL
+            );
+            """),
+        Migration(version: 5, name: "created rows packed in blocks", sql: """
+            -- The results of rows that created a contact, a block of up to
+            -- 8192 rows a record (CreatedRowBlock): from now on not in
+            -- import_rows, which keeps every other row (and the created rows
+            -- of imports run before this migration).
+            CREATE TABLE import_created_rows (
+                import_id INTEGER NOT NULL,
+                last_row INTEGER NOT NULL,
+                first_row INTEGER NOT NULL,
+                rows INTEGER NOT NULL,
+                -- 1 once a revert went through the block's rows.
+                reverted INTEGER NOT NULL DEFAULT 0,
+                data BLOB NOT NULL,
+                PRIMARY KEY (import_id, last_row)
             );
             """),
     ]
