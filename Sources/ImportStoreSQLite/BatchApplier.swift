@@ -112,21 +112,7 @@ struct BatchApplier {
 
     private mutating func flushCreates(_ batch: RowBatch) throws {
         guard !pendingCreates.isEmpty else { return }
-        if pendingCreates.count == Self.createWidth {
-            try insertContacts.withBuffer(batch.bytes) { binder in
-                for (i, pending) in pendingCreates.enumerated() {
-                    try bindContact(binder, batch, pending.row, id: pending.id, base: Int32(i * Self.createValues))
-                }
-                try binder.step()
-            }
-        } else {
-            for pending in pendingCreates {
-                try insertContact.withBuffer(batch.bytes) { binder in
-                    try bindContact(binder, batch, pending.row, id: pending.id, base: 0)
-                    try binder.step()
-                }
-            }
-        }
+        try Self.insert(pendingCreates, batch, ContactValues(job: job, at: at), one: insertContact, many: insertContacts)
         for (row, id) in pendingCreates {
             for subscription in job.subscriptionIDs {
                 try insertSubscription.execute([.integer(id), .integer(subscription), .integer(job.id), .integer(at.microseconds)])
@@ -140,17 +126,54 @@ struct BatchApplier {
         pendingCreates.removeAll(keepingCapacity: true)
     }
 
-    private func bindContact(_ binder: Statement.BufferBinder, _ batch: RowBatch, _ row: Int, id: Int64, base: Int32) throws {
-        try binder.int(base + 1, id)
-        try binder.int(base + 2, Int64(job.kind.rawValue))
-        for field in ContactField.all {
-            try binder.text(base + 3 + Int32(field.rawValue), batch.range(row, field))
+    /// Static: closures that captured `self` would copy the whole applier
+    /// at every statement.
+    private static func insert(
+        _ pending: [(row: Int, id: Int64)], _ batch: RowBatch, _ values: ContactValues, one: Statement, many: Statement
+    ) throws {
+        if pending.count == createWidth {
+            try many.withBuffer(batch.bytes) { binder in
+                for (i, created) in pending.enumerated() {
+                    try values.bind(binder, batch, created.row, id: created.id, base: Int32(i * createValues))
+                }
+                try binder.step()
+            }
+        } else {
+            for created in pending {
+                try one.withBuffer(batch.bytes) { binder in
+                    try values.bind(binder, batch, created.row, id: created.id, base: 0)
+                    try binder.step()
+                }
+            }
         }
-        let after = base + 3 + Int32(Self.fieldCount)
-        try binder.int(after, job.originCampaignID)
-        try binder.int(after + 1, job.id)
-        try binder.int(after + 2, at.microseconds)
-        try binder.int(after + 3, at.microseconds)
+    }
+
+    /// What a created contact's values are besides the row's fields.
+    private struct ContactValues {
+        let kind: Int64
+        let campaign: Int64?
+        let importID: Int64
+        let at: Int64
+
+        init(job: ImportJob, at: WallTime) {
+            kind = Int64(job.kind.rawValue)
+            campaign = job.originCampaignID
+            importID = job.id
+            self.at = at.microseconds
+        }
+
+        func bind(_ binder: Statement.BufferBinder, _ batch: RowBatch, _ row: Int, id: Int64, base: Int32) throws {
+            try binder.int(base + 1, id)
+            try binder.int(base + 2, kind)
+            for field in ContactField.all {
+                try binder.text(base + 3 + Int32(field.rawValue), batch.range(row, field))
+            }
+            let after = base + 3 + Int32(BatchApplier.fieldCount)
+            try binder.int(after, campaign)
+            try binder.int(after + 1, importID)
+            try binder.int(after + 2, at)
+            try binder.int(after + 3, at)
+        }
     }
 
     /// Asks the filter about every key of the batch in one pass, before any

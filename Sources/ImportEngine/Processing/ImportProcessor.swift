@@ -97,11 +97,17 @@ struct ImportProcessor: Sendable {
         var reader = CSVReader(source: try FileReader(path: path, offset: job.checkpointOffset), delimiter: job.delimiter, offset: job.checkpointOffset)
         var rowNumber = Int(job.checkpointRow)
         var current = job
-        var applying: Task<ImportJob, any Error>?
+        var applying: Task<(ImportJob, RowBatch), any Error>?
+        // Two batches take turns, one prepared while the other is applied:
+        // their buffers are reused, not grown from nothing each time (every
+        // new buffer's pages are faulted in and every growth copies).
+        var spare = RowBatch()
         var endOfFile = false
         while true {
             // Prepare the next batch (while the previous one is being applied).
-            var batch = RowBatch()
+            var batch = spare
+            spare = RowBatch()
+            batch.removeAll()
             batch.nextOffset = reader.nextOffset == 0 ? job.checkpointOffset : reader.nextOffset
             // A batch is bounded in bytes too (its ranges are 32-bit; records are ≤ 1 MiB).
             while !endOfFile && batch.count < batchRows && batch.bytes.count < Self.maxBatchBytes {
@@ -118,8 +124,10 @@ struct ImportProcessor: Sendable {
                 }
             }
             if let previous = applying {
-                current = try await previous.value
+                let applied: RowBatch
+                (current, applied) = try await previous.value
                 applying = nil
+                spare = applied
                 publish(current, false)
                 if let asked = current.stopRequested {
                     // Asked through the store by another process.
@@ -138,7 +146,7 @@ struct ImportProcessor: Sendable {
             let toApply = batch
             let snapshot = current
             applying = Task { [store, clock] in
-                try await store.applyBatch(toApply, job: snapshot, at: clock.now())
+                (try await store.applyBatch(toApply, job: snapshot, at: clock.now()), toApply)
             }
         }
         try await store.endRun(importID: job.id)
