@@ -183,6 +183,10 @@ struct BatchApplier {
     /// were failed before the store sees them.
     private mutating func markKeysThatMayBeStored(_ batch: RowBatch) {
         mayBeStored.removeAll(keepingCapacity: true)
+        if existing.isCertainlyEmpty {
+            mayBeStored.append(contentsOf: repeatElement(0, count: batch.count))
+            return
+        }
         mayBeStored.reserveCapacity(batch.count)
         batch.bytes.withUnsafeBytes { bytes in
             for row in 0..<batch.count {

@@ -49,6 +49,9 @@ package final class ExistingKeys {
         log == nil && (filter == nil || added + adding > capacity)
     }
     package var isReady: Bool { filter != nil }
+    /// `contact_keys` holds no key at all (the first import into a new
+    /// database): every look-up can be skipped without probing.
+    package var isCertainlyEmpty: Bool { filter != nil && added == 0 }
     package var isBuilding: Bool { log != nil }
 
     /// Calls `body` once no build is under way (at once if none is): after

@@ -13,6 +13,26 @@ func keyPrecedes(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ 
     return order != 0 ? order < 0 : aCount < bCount
 }
 
+/// A key's kind and first seven bytes as one integer whose order is the
+/// (kind, key) order of the keys where it differs (a key shorter than seven
+/// bytes is padded with zeros, which no key contains): most comparisons of
+/// a sort or a merge end there, without a `memcmp`.
+@inline(__always)
+func keyOrderPrefix(kind: Int64, _ key: UnsafeRawPointer, _ count: Int) -> UInt64 {
+    var prefix = UInt64(truncatingIfNeeded: kind) << 56
+    for i in 0..<min(count, 7) {
+        prefix |= UInt64(key.load(fromByteOffset: i, as: UInt8.self)) << (48 - 8 * UInt64(i))
+    }
+    return prefix
+}
+
+/// (kind, key) order of two keys with their prefixes (`keyOrderPrefix`).
+@inline(__always)
+func keyPrecedes(_ aPrefix: UInt64, _ a: UnsafeRawPointer, _ aCount: Int, _ bPrefix: UInt64, _ b: UnsafeRawPointer, _ bCount: Int) -> Bool {
+    if aPrefix != bPrefix { return aPrefix < bPrefix }
+    return keyPrecedes(a, aCount, b, bCount)
+}
+
 /// The dedup keys of the contacts a run has created so far, written to
 /// `contact_keys` in key order when the run ends (see `Schema`). Only touched
 /// on the writer queue.
@@ -23,10 +43,13 @@ func keyPrecedes(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ 
 /// run (an external sort); the end merges the runs.
 struct KeyAccumulator {
     struct Entry {
-        var kind: Int64
+        /// The kind and the key's first bytes (`keyOrderPrefix`).
+        var prefix: UInt64
         var start: Int32
         var length: Int32
         var contactID: Int64
+
+        var kind: Int64 { Int64(prefix >> 56) }
     }
 
     private(set) var bytes: [UInt8] = []
@@ -63,14 +86,19 @@ struct KeyAccumulator {
         guard !range.isEmpty else { return }
         let start = bytes.count
         bytes.append(contentsOf: source[range])
-        entries.append(Entry(kind: kind, start: Int32(start), length: Int32(range.count), contactID: contactID))
+        append(kind: kind, start: start, contactID: contactID)
+    }
+
+    private mutating func append(kind: Int64, start: Int, contactID: Int64) {
+        let prefix = bytes.withUnsafeBytes { keyOrderPrefix(kind: kind, $0.baseAddress! + start, $0.count - start) }
+        entries.append(Entry(prefix: prefix, start: Int32(start), length: Int32(bytes.count - start), contactID: contactID))
     }
 
     mutating func add(kind: Int64, key: String, contactID: Int64) {
         guard !key.isEmpty else { return }
         let start = bytes.count
         bytes.append(contentsOf: key.utf8)
-        entries.append(Entry(kind: kind, start: Int32(start), length: Int32(bytes.count - start), contactID: contactID))
+        append(kind: kind, start: start, contactID: contactID)
     }
 
     /// Spills the keys in memory when they have reached `memoryBytes` (called
@@ -98,8 +126,7 @@ struct KeyAccumulator {
     static func sorted(_ entries: [Entry], _ bytes: [UInt8]) -> [Entry] {
         bytes.withUnsafeBytes { b in
             entries.sorted { x, y in
-                if x.kind != y.kind { return x.kind < y.kind }
-                return keyPrecedes(b.baseAddress! + Int(x.start), Int(x.length), b.baseAddress! + Int(y.start), Int(y.length))
+                keyPrecedes(x.prefix, b.baseAddress! + Int(x.start), Int(x.length), y.prefix, b.baseAddress! + Int(y.start), Int(y.length))
             }
         }
     }
@@ -283,6 +310,7 @@ final class RunCursor {
     private(set) var kind: Int64 = 0
     private(set) var contactID: Int64 = 0
     private(set) var key: Range<Int> = 0..<0
+    private var prefix: UInt64 = 0
 
     init(file: ScratchFile, range: Range<Int64>, bufferBytes: Int) {
         self.file = file
@@ -310,6 +338,7 @@ final class RunCursor {
         kind = Int64(buffer[position])
         contactID = buffer.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: position + 5, as: Int64.self)) }
         key = position + SpilledRuns.headerBytes..<position + SpilledRuns.headerBytes + length
+        prefix = buffer.withUnsafeBytes { [kind, key] in keyOrderPrefix(kind: kind, $0.baseAddress! + key.lowerBound, key.count) }
         position += SpilledRuns.headerBytes + length
         return true
     }
@@ -333,7 +362,7 @@ final class RunCursor {
 
     /// (kind, key) order.
     func precedes(_ other: RunCursor) -> Bool {
-        if kind != other.kind { return kind < other.kind }
+        if prefix != other.prefix { return prefix < other.prefix }
         return buffer.withUnsafeBytes { a in
             other.buffer.withUnsafeBytes { b in
                 keyPrecedes(a.baseAddress! + key.lowerBound, key.count, b.baseAddress! + other.key.lowerBound, other.key.count)

@@ -34,6 +34,25 @@ import Testing
         #expect(!key("never@example.org") { keys.mayContain(1, $0) })
         insert(keys, "later@example.org")
         #expect(key("later@example.org") { keys.mayContain(1, $0) })
+        #expect(!keys.isCertainlyEmpty)
+    }
+
+    /// Only a filter built over no key, with none added since, lets a run
+    /// skip its look-ups.
+    @Test func onlyAFilterOfNoKeyIsCertainlyEmpty() {
+        let keys = ExistingKeys()
+        #expect(!keys.isCertainlyEmpty, "no filter: nothing is known")
+        let generation = keys.beginBuild()
+        #expect(!keys.isCertainlyEmpty, "a build under way: nothing is known")
+        keys.install(ExistingKeys.Scan(capacity: 1 << 20), generation: generation)
+        #expect(keys.isCertainlyEmpty)
+        insert(keys, "first@example.org")
+        #expect(!keys.isCertainlyEmpty)
+        let logged = ExistingKeys()
+        let again = logged.beginBuild()
+        insert(logged, "logged@example.org")  // added while the scan ran
+        logged.install(ExistingKeys.Scan(capacity: 1 << 20), generation: again)
+        #expect(!logged.isCertainlyEmpty)
     }
 
     @Test func aScanOverTakenByAnInvalidationIsNotInstalled() {
