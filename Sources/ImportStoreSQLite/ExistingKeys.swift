@@ -100,15 +100,20 @@ package final class ExistingKeys {
     }
 
     package func insert(_ kind: UInt8, _ key: UnsafeRawBufferPointer) {
-        let hash = KeyHash.of(kind, key)
+        var hash = KeyHash.of(kind, key)
+        withUnsafeMutablePointer(to: &hash) { insert(hashes: UnsafeBufferPointer(start: $0, count: 1)) }
+    }
+
+    /// Adds keys by their hashes (`KeyHash.of`), many at once.
+    func insert(hashes: UnsafeBufferPointer<UInt64>) {
         if filter != nil {
-            filter!.insert(hash)
-            added += 1
+            filter!.insert(contentsOf: hashes)
+            added += hashes.count
         } else if log != nil {
-            if log!.count >= Self.maxLogged {
+            if log!.count + hashes.count > Self.maxLogged {
                 invalidate()
             } else {
-                log!.append(hash)
+                log!.append(contentsOf: hashes)
             }
         }
     }

@@ -1,4 +1,5 @@
 import Dispatch
+import ImportEngine
 import Platform
 import SQLiteDB
 
@@ -161,6 +162,8 @@ struct KeyInserter {
     private let many: Statement
     private var bytes: [UInt8] = []
     private var entries: [(kind: Int64, range: Range<Int>, contactID: Int64)] = []
+    /// The entries' hashes, for the filter (added with each statement).
+    private var hashes: [UInt64] = []
     private var added: Int64 = 0
 
     init(_ db: Connection, tier: Int64, existing: ExistingKeys?) throws {
@@ -177,7 +180,9 @@ struct KeyInserter {
         let start = bytes.count
         bytes.append(contentsOf: source[range])
         entries.append((kind, start..<bytes.count, contactID))
-        existing?.insert(kind, source, range)
+        if existing != nil {
+            hashes.append(source.withUnsafeBytes { KeyHash.of(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range])) })
+        }
         if entries.count == Self.width { try flush() }
     }
 
@@ -204,6 +209,10 @@ struct KeyInserter {
             if full { try binder.step() }
         }
         added += Int64(entries.count)
+        if let existing {
+            hashes.withUnsafeBufferPointer { existing.insert(hashes: $0) }
+            hashes.removeAll(keepingCapacity: true)
+        }
         bytes.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)
     }

@@ -216,24 +216,36 @@ package struct BloomFilter: Sendable {
     package var byteCount: Int { blocks.count * 32 }
 
     package mutating func insert(_ hash: UInt64) {
-        let (block, mask) = probe(hash)
+        let (block, mask) = Self.probe(hash, blocks: blocks.count)
         blocks[block] |= mask
     }
 
+    /// Inserts many at once: their blocks' cache misses then overlap instead
+    /// of each waiting between other work (a miss is most of an insert).
+    package mutating func insert(contentsOf hashes: UnsafeBufferPointer<UInt64>) {
+        let count = blocks.count
+        blocks.withUnsafeMutableBufferPointer { b in
+            for hash in hashes {
+                let (block, mask) = Self.probe(hash, blocks: count)
+                b[block] |= mask
+            }
+        }
+    }
+
     package func mayContain(_ hash: UInt64) -> Bool {
-        let (block, mask) = probe(hash)
+        let (block, mask) = Self.probe(hash, blocks: blocks.count)
         return blocks[block] & mask == mask
     }
 
-    private func probe(_ hash: UInt64) -> (Int, SIMD8<UInt32>) {
+    private static func probe(_ hash: UInt64, blocks count: Int) -> (Int, SIMD8<UInt32>) {
         // The key hash is mixed again (splitmix64's finalizer): its high half
         // picks the block, its low half the bit in each word.
         var m = hash
         m = (m ^ (m >> 30)) &* 0xbf58_476d_1ce4_e5b9
         m = (m ^ (m >> 27)) &* 0x94d0_49bb_1331_11eb
         m ^= m >> 31
-        let block = Int(((m >> 32) &* UInt64(blocks.count)) >> 32)
-        let key = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: m)) &* Self.salt
+        let block = Int(((m >> 32) &* UInt64(count)) >> 32)
+        let key = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: m)) &* salt
         return (block, SIMD8<UInt32>(repeating: 1) &<< (key &>> 27))
     }
 }
