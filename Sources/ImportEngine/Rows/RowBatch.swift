@@ -83,99 +83,112 @@ public struct RowPreparer: Sendable {
         let index = batch.count
         batch.rowNumbers.append(rowNumber)
         batch.offsets.append(reader.recordOffset)
-        let rangesStart = batch.ranges.count
-        batch.ranges.append(contentsOf: repeatElement(0, count: RowBatch.slots * 2))
-        var errors: [RowError] = []
+        // The row's ranges are set in a buffer of their own and appended at
+        // the end: one append, not a checked store into the batch per value.
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: RowBatch.slots * 2) { ranges in
+            ranges.initialize(repeating: 0)
+            if let errors = fill(reader, ranges, &batch) { batch.failures[index] = errors }
+            batch.ranges.append(contentsOf: ranges)
+        }
+        return index
+    }
 
+    /// Appends the record's values to `batch.bytes` and sets their ranges;
+    /// the row's errors, if any.
+    private func fill<S>(_ reader: CSVReader<S>, _ ranges: UnsafeMutableBufferPointer<Int32>, _ batch: inout RowBatch) -> [RowError]? {
         if let problem = reader.problem {
-            errors.append(RowError(code: .malformedRow, column: "", message: problem.message))
+            return [RowError(code: .malformedRow, column: "", message: problem.message)]
         } else if reader.fieldCount != mapping.header.count {
-            errors.append(RowError(code: .malformedRow, column: "",
-                message: "the row has \(reader.fieldCount) field\(reader.fieldCount == 1 ? "" : "s"), the header has \(mapping.header.count)"))
+            return [RowError(code: .malformedRow, column: "",
+                message: "the row has \(reader.fieldCount) field\(reader.fieldCount == 1 ? "" : "s"), the header has \(mapping.header.count)")]
         }
-        if !errors.isEmpty {
-            batch.failures[index] = errors
-            return index
-        }
-
+        var errors: [RowError] = []
         for field in ContactField.all {
             let column = columnOfField[field.rawValue]
             guard column >= 0 else { continue }
             let start = batch.bytes.count
             reader.appendField(column, to: &batch.bytes)
-            // Trim.
-            var lower = start
-            var upper = batch.bytes.count
-            while lower < upper && FieldRules.isWhitespace(batch.bytes[lower]) { lower += 1 }
-            while upper > lower && FieldRules.isWhitespace(batch.bytes[upper - 1]) { upper -= 1 }
-            // A formula-looking value that an error export neutralized ('=...):
-            // the apostrophe goes, so a fix-and-upload round trip keeps the value.
-            if upper - lower >= 2 && batch.bytes[lower] == UInt8(ascii: "'") && CSVWriter.startsFormula(batch.bytes[lower + 1]) {
-                lower += 1
-                while lower < upper && FieldRules.isWhitespace(batch.bytes[lower]) { lower += 1 }
+            let (lower, upper) = batch.bytes.withUnsafeBufferPointer { bytes in
+                // Trim.
+                var lower = start
+                var upper = bytes.count
+                while lower < upper && FieldRules.isWhitespace(bytes[lower]) { lower += 1 }
+                while upper > lower && FieldRules.isWhitespace(bytes[upper - 1]) { upper -= 1 }
+                // A formula-looking value that an error export neutralized ('=...):
+                // the apostrophe goes, so a fix-and-upload round trip keeps the value.
+                if upper - lower >= 2 && bytes[lower] == UInt8(ascii: "'") && CSVWriter.startsFormula(bytes[lower + 1]) {
+                    lower += 1
+                    while lower < upper && FieldRules.isWhitespace(bytes[lower]) { lower += 1 }
+                }
+                return (lower, upper)
             }
-            let value = batch.bytes[lower..<upper]
-            let name = mapping.header[column]
-            if let error = Self.check(field, value, columnName: name) {
+            if let error = Self.check(field, batch.bytes[lower..<upper], column: column, of: mapping.header) {
                 errors.append(error)
             }
-            batch.ranges[rangesStart + field.rawValue * 2] = Int32(lower)
-            batch.ranges[rangesStart + field.rawValue * 2 + 1] = Int32(upper - lower)
+            ranges[field.rawValue * 2] = Int32(lower)
+            ranges[field.rawValue * 2 + 1] = Int32(upper - lower)
         }
         // Required fields.
         for field in [ContactField.firstName, .lastName] {
-            if batch.ranges[rangesStart + field.rawValue * 2 + 1] == 0 && !errors.contains(where: { $0.column == mapping.columnName(for: field) }) {
+            if ranges[field.rawValue * 2 + 1] == 0 && !errors.contains(where: { $0.column == mapping.columnName(for: field) }) {
                 errors.append(RowError(code: .missingRequired, column: mapping.columnName(for: field), message: "\(field.name) is required"))
             }
         }
         let contactPoints = ContactField.contactPoints
-        if contactPoints.allSatisfy({ batch.ranges[rangesStart + $0.rawValue * 2 + 1] == 0 }) {
+        if contactPoints.allSatisfy({ ranges[$0.rawValue * 2 + 1] == 0 }) {
             let columns = contactPoints.compactMap { mapping.column(for: $0).map { mapping.header[$0] } }
             errors.append(RowError(code: .missingRequired, column: columns.joined(separator: "/"),
                 message: "at least one of email, phone or mobile is required"))
         }
         // The email key.
-        let emailRange = Int(batch.ranges[rangesStart + ContactField.email.rawValue * 2])..<Int(
-            batch.ranges[rangesStart + ContactField.email.rawValue * 2] + batch.ranges[rangesStart + ContactField.email.rawValue * 2 + 1])
+        let email = ContactField.email.rawValue * 2
+        let emailRange = Int(ranges[email])..<Int(ranges[email] + ranges[email + 1])
         if !emailRange.isEmpty && errors.isEmpty {
             let keyStart = batch.bytes.count
             FieldRules.appendEmailKey(of: emailRange, in: &batch.bytes)
-            batch.ranges[rangesStart + RowBatch.emailKeySlot * 2] = Int32(keyStart)
-            batch.ranges[rangesStart + RowBatch.emailKeySlot * 2 + 1] = Int32(batch.bytes.count - keyStart)
+            ranges[RowBatch.emailKeySlot * 2] = Int32(keyStart)
+            ranges[RowBatch.emailKeySlot * 2 + 1] = Int32(batch.bytes.count - keyStart)
         }
-        if !errors.isEmpty { batch.failures[index] = errors }
-        return index
+        return errors.isEmpty ? nil : errors
     }
 
-    /// The first problem of one trimmed value, if any.
-    static func check(_ field: ContactField, _ value: ArraySlice<UInt8>, columnName: String) -> RowError? {
+    /// The first problem of one trimmed value, if any; `header[column]` names it.
+    static func check(_ field: ContactField, _ value: ArraySlice<UInt8>, column: Int, of header: [String]) -> RowError? {
         if value.isEmpty { return nil }
-        var ascii = true
-        for b in value where b >= 0x80 {
-            ascii = false
-            break
+        // One pass: any byte past ASCII, any NUL.
+        var high: UInt8 = 0
+        var nul = false
+        value.withUnsafeBufferPointer { bytes in
+            for b in bytes {
+                high |= b
+                nul = nul || b == 0
+            }
         }
+        let ascii = high < 0x80
         if !ascii && !FieldRules.isValidUTF8(value) {
+            let columnName = header[column]
             return RowError(code: .invalidEncoding, column: columnName,
                 message: "\(columnName) is not valid UTF-8; if the file was saved as windows-1252 or iso-8859-1, upload it with that encoding")
         }
-        if value.contains(0) {
+        if nul {
             // Valid UTF-8, but no use in a contact and cut short by every C string on the way out.
+            let columnName = header[column]
             return RowError(code: .invalidEncoding, column: columnName, message: "\(columnName) contains a NUL byte")
         }
         let length = ascii ? value.count : FieldRules.characterCount(value)
         if length > field.maxLength {
+            let columnName = header[column]
             return RowError(code: .valueTooLong, column: columnName,
                 message: "\(columnName) is \(length) characters long; the limit is \(field.maxLength)")
         }
         switch field {
         case .email where !FieldRules.isValidEmail(value):
-            return RowError(code: .invalidEmail, column: columnName, message: "\"\(Self.quoted(value))\" is not a valid email address")
+            return RowError(code: .invalidEmail, column: header[column], message: "\"\(Self.quoted(value))\" is not a valid email address")
         case .phone where !FieldRules.isValidPhone(value), .mobile where !FieldRules.isValidPhone(value):
-            return RowError(code: .invalidPhone, column: columnName,
+            return RowError(code: .invalidPhone, column: header[column],
                 message: "\"\(Self.quoted(value))\" is not a valid phone number (6 to 20 digits, optional leading +)")
         case .birthDate where !FieldRules.isValidDate(value):
-            return RowError(code: .invalidDate, column: columnName, message: "\"\(Self.quoted(value))\" is not a valid date (YYYY-MM-DD)")
+            return RowError(code: .invalidDate, column: header[column], message: "\"\(Self.quoted(value))\" is not a valid date (YYYY-MM-DD)")
         default:
             return nil
         }
