@@ -204,10 +204,19 @@ package enum Schema {
             """),
     ]
 
+    /// The page size of a new database.
+    static let pageSize = 8192
+
     /// The connection settings every connection gets.
     static func configure(_ db: Connection, writer: Bool) throws {
         db.setBusyTimeout(milliseconds: 5_000)
         if writer {
+            // A new database gets 8 KiB pages (an existing one keeps its own:
+            // WAL mode cannot change it): half the pages to write, copy and
+            // checkpoint for the same rows. An import of 1M rows took 9% less
+            // time than with 4 KiB pages (3.45 against 3.80 s, five
+            // alternating runs, Dec 7); 16 KiB gained less.
+            try db.pragma("page_size=\(Self.pageSize)")
             try db.pragma("journal_mode=WAL")
             // Every commit is on disk before it returns: an upload, a token, a
             // campaign is durable when its call answers (power loss included).

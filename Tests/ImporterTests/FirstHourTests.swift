@@ -91,6 +91,23 @@ import Testing
         #expect(try check.scalar("SELECT keys FROM key_tiers WHERE tier = 0") == 1)
     }
 
+    /// A new database gets 8 KiB pages; one made with another page size keeps it.
+    @Test func aNewDatabaseHasLargerPagesAnOlderOneKeepsItsOwn() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString)").path
+        try FileSystem.createDirectory(directory)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try SQLiteImportStore(path: directory + "/new.sqlite")
+        #expect(try Connection(path: directory + "/new.sqlite").scalar("PRAGMA page_size") == 8192)
+        do {
+            let old = try Connection(path: directory + "/old.sqlite")
+            try old.execute("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x)")
+        }
+        _ = try SQLiteImportStore(path: directory + "/old.sqlite")
+        let check = try Connection(path: directory + "/old.sqlite")
+        #expect(try check.scalar("PRAGMA page_size") == 4096)
+        #expect(try check.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'import_created_rows'") == 1)
+    }
+
     @Test func aDryRunStartsAtOnceWithoutTheScheduler() async throws {
         let h = try await ImporterHarness()
         defer { h.remove() }
