@@ -33,6 +33,8 @@ struct BatchApplier {
     private let insertError: Statement
     private let insertSubscription: Statement
     private let keyOwner: Statement
+    /// The two tiers of `contact_keys` (`KeyTiers.ids`).
+    private let tiers: (main: Int64, recent: Int64)
     private let loadContact: Statement
     private let mergeContact: Statement
 
@@ -60,6 +62,7 @@ struct BatchApplier {
         insertSubscription = try db.cached(
             "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_id, added_by_import, added_at) VALUES (?, ?, ?, ?)")
         keyOwner = try db.cached(ContactKeys.ownerSQL)
+        tiers = try KeyTiers.ids(db)
         loadContact = try db.cached("SELECT kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ?")
         let merges = Schema.contactColumns.map { "\($0) = COALESCE(?, \($0))" }.joined(separator: ", ")
         mergeContact = try db.cached("""
@@ -176,39 +179,52 @@ struct BatchApplier {
         }
     }
 
-    /// Asks the filter about every key of the batch in one pass, before any
-    /// SQL: its probes (a cache miss each in a filter of megabytes) then
-    /// overlap instead of waiting one by one between statements. No row adds
-    /// a key another row of the same batch has: the file's own duplicates
-    /// were failed before the store sees them.
+    /// Asks the filter about every key of the batch before any SQL: first
+    /// every key's hash, then the probes back to back, so their cache misses
+    /// (a filter of megabytes) overlap instead of each waiting between other
+    /// work (0.24 s for 1M rows into 5M contacts, probed one key at a time).
+    /// No row adds a key another row of the same batch has: the file's own
+    /// duplicates were failed before the store sees them.
     private mutating func markKeysThatMayBeStored(_ batch: RowBatch) {
         mayBeStored.removeAll(keepingCapacity: true)
-        if existing.isCertainlyEmpty {
-            mayBeStored.append(contentsOf: repeatElement(0, count: batch.count))
-            return
-        }
-        mayBeStored.reserveCapacity(batch.count)
+        mayBeStored.append(contentsOf: repeatElement(0, count: batch.count))
+        if existing.isCertainlyEmpty { return }
+        // Bit 0 of a row: its external_id may be stored; bit 1: its email.
+        keyHashes.removeAll(keepingCapacity: true)
+        keyRows.removeAll(keepingCapacity: true)
         batch.bytes.withUnsafeBytes { bytes in
             for row in 0..<batch.count {
-                var bits: UInt8 = 0
                 let externalID = batch.range(row, .externalID)
-                if !externalID.isEmpty, existing.mayContain(UInt8(ContactKeys.externalID), UnsafeRawBufferPointer(rebasing: bytes[externalID])) {
-                    bits |= 1
+                if !externalID.isEmpty {
+                    keyHashes.append(KeyHash.of(UInt8(ContactKeys.externalID), UnsafeRawBufferPointer(rebasing: bytes[externalID])))
+                    keyRows.append(Int32(row) << 1)
                 }
                 let email = batch.range(row, RowBatch.emailKeySlot)
-                if !email.isEmpty, existing.mayContain(UInt8(ContactKeys.email), UnsafeRawBufferPointer(rebasing: bytes[email])) {
-                    bits |= 2
+                if !email.isEmpty {
+                    keyHashes.append(KeyHash.of(UInt8(ContactKeys.email), UnsafeRawBufferPointer(rebasing: bytes[email])))
+                    keyRows.append(Int32(row) << 1 | 1)
                 }
-                mayBeStored.append(bits)
             }
+        }
+        existing.mayContain(hashes: keyHashes, into: &keyAnswers)
+        for (i, answer) in keyAnswers.enumerated() where answer {
+            let entry = Int(keyRows[i])
+            mayBeStored[entry >> 1] |= UInt8(1 << (entry & 1))
         }
     }
 
+    /// Scratch of `markKeysThatMayBeStored`, kept between batches.
+    private var keyHashes: [UInt64] = []
+    private var keyRows: [Int32] = []
+    private var keyAnswers: [Bool] = []
+
     private func owner(_ kind: Int64, _ batch: RowBatch, _ row: Int, _ range: Range<Int>) throws -> Int64? {
         if mayBeStored[row] & (kind == ContactKeys.externalID ? 1 : 2) == 0 { return nil }
-        return try keyOwner.withBuffer(batch.bytes) { binder in
-            try binder.int(1, kind)
-            try binder.text(2, range)
+        return try keyOwner.withBuffer(batch.bytes) { [tiers] binder in
+            try binder.int(1, tiers.main)
+            try binder.int(2, tiers.recent)
+            try binder.int(3, kind)
+            try binder.text(4, range)
             return try binder.step() ? keyOwner.int64(0) : nil
         }
     }

@@ -133,6 +133,17 @@ package final class ExistingKeys {
         return filter.mayContain(KeyHash.of(kind, key))
     }
 
+    /// `mayContain` for many keys by their hashes (`KeyHash.of`), answers in
+    /// `answers` (replaced).
+    func mayContain(hashes: [UInt64], into answers: inout [Bool]) {
+        answers.removeAll(keepingCapacity: true)
+        guard let filter else {
+            answers.append(contentsOf: repeatElement(true, count: hashes.count))
+            return
+        }
+        filter.mayContain(hashes, into: &answers)
+    }
+
     func mayContain(_ kind: Int64, _ bytes: [UInt8], _ range: Range<Int>) -> Bool {
         bytes.withUnsafeBytes { mayContain(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range])) }
     }

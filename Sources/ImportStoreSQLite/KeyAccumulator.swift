@@ -134,7 +134,7 @@ struct KeyAccumulator {
 
     /// Inserts every key in (kind, key) order, and adds it to `existing`.
     func write(_ db: Connection, existing: ExistingKeys?) throws {
-        var inserter = try KeyInserter(db, tier: try KeyTiers.recent(db), existing: existing)
+        var inserter = try KeyInserter(db, tier: try KeyTiers.recentAtEnd(db), existing: existing)
         guard let runs else {
             for entry in sortedEntries() {
                 try inserter.add(entry.kind, bytes, Int(entry.start)..<Int(entry.start + entry.length), entry.contactID)

@@ -264,7 +264,7 @@ extension SQLiteImportStore {
     /// Ids of contacts with this email key (diagnostics and tests).
     public func contactIDs(emailKey: String) async throws -> [Int64] {
         try await reader.run { db in
-            try db.cached("SELECT contact_id FROM contact_keys WHERE tier IN (0, 1) AND kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
+            try db.cached("SELECT contact_id FROM contact_keys WHERE tier IN (SELECT tier FROM key_tiers) AND kind = 1 AND key = ?").query([.text(emailKey)]) { $0.int64(0) }
         }
     }
 

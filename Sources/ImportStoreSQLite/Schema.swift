@@ -18,8 +18,10 @@ import SQLiteDB
 /// duplicate check (an earlier valid row of the same file), never by this table.
 ///
 /// New keys go to the recent tier, the rest is the main tier (`key_tiers` says
-/// which of tiers 0 and 1 is which): a run's keys then rewrite only the recent
-/// tier's pages, not every page of an index of millions of keys. When the
+/// which is which; their ids start as 0 and 1, and an empty recent tier gets
+/// an id past the main one's, so new keys are added at the B-tree's end): a
+/// run's keys then rewrite only the recent tier's pages, not every page of an
+/// index of millions of keys. When the
 /// recent tier outgrows 2M keys and a quarter of the main tier, the run that
 /// crossed it merges the two, the smaller into the larger, which becomes the
 /// main tier (see `KeyTiers`). A key is in one tier only: it is added only when

@@ -235,6 +235,28 @@ import Testing
         await h.close()
     }
 
+    /// A database whose empty recent tier comes before the main one in the
+    /// key B-tree (as merges left it before) has it moved past the main one
+    /// when a run adds keys; both tiers' keys are found.
+    @Test func anEmptyRecentTierBeforeTheMainOneMovesPastIt() async throws {
+        let h = try await ImporterHarness(.sqlite)
+        defer { h.remove() }
+        _ = try await h.upload(contactsCSV(50))
+        try await h.tick()
+        let db = try Connection(path: h.directory + "/importd.sqlite")
+        // Main tier 1 holding the 50 keys, recent tier 0 empty.
+        try db.execute("UPDATE contact_keys SET tier = 1; UPDATE key_tiers SET tier = tier + 10; UPDATE key_tiers SET tier = 1 WHERE main = 1; UPDATE key_tiers SET tier = 0 WHERE main = 0")
+        _ = try await h.upload(contactsCSV(20, start: 40))
+        try await h.tick()
+        #expect(try db.scalar("SELECT tier FROM key_tiers WHERE main = 0") == 2)
+        #expect(try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = 2") == 10, "the 10 new keys, after the main tier")
+        let again = try await h.upload(contactsCSV(60))
+        try await h.tick()
+        let done = try await h.job(again.id)
+        #expect(done.updated == 60 && done.created == 0)
+        await h.close()
+    }
+
     /// Keys in the main tier and in the recent one are both found; the tiers
     /// merge (the smaller into the larger, which becomes the main one) once the
     /// recent tier holds the floor's keys and a quarter of the main tier's,
@@ -246,12 +268,15 @@ import Testing
         /// Keys in the main tier, then in the recent one.
         func tiers() throws -> [Int64] {
             let main = try db.scalar("SELECT tier FROM key_tiers WHERE main = 1") ?? -1
-            return try [main, 1 - main].map { try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = ?", [.integer($0)]) ?? -1 }
+            let recent = try db.scalar("SELECT tier FROM key_tiers WHERE main = 0") ?? -1
+            #expect(recent > main, "the recent tier's keys go to the end of the B-tree")
+            return try [main, recent].map { try db.scalar("SELECT count(*) FROM contact_keys WHERE tier = ?", [.integer($0)]) ?? -1 }
         }
         _ = try await h.upload(contactsCSV(400))
         try await h.tick()
         #expect(try tiers() == [400, 0], "400 recent keys against an empty main tier: they are the main tier now")
         #expect(try db.scalar("SELECT tier FROM key_tiers WHERE main = 1") == 1, "the tiers swapped roles: nothing was copied")
+        #expect(try db.scalar("SELECT tier FROM key_tiers WHERE main = 0") == 2, "the emptied tier is the recent one, after the main one")
         _ = try await h.upload(contactsCSV(50, start: 1000))
         try await h.tick()
         #expect(try tiers() == [400, 50], "50 recent keys: below the floor")

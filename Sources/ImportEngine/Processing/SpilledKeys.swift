@@ -232,6 +232,18 @@ package struct BloomFilter: Sendable {
         }
     }
 
+    /// `mayContain` of each hash, appended to `answers`, back to back: the
+    /// blocks' cache misses overlap.
+    package func mayContain(_ hashes: [UInt64], into answers: inout [Bool]) {
+        let count = blocks.count
+        blocks.withUnsafeBufferPointer { b in
+            for hash in hashes {
+                let (block, mask) = Self.probe(hash, blocks: count)
+                answers.append(b[block] & mask == mask)
+            }
+        }
+    }
+
     package func mayContain(_ hash: UInt64) -> Bool {
         let (block, mask) = Self.probe(hash, blocks: blocks.count)
         return blocks[block] & mask == mask
