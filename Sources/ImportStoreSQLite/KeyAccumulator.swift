@@ -2,6 +2,7 @@ import Dispatch
 import ImportEngine
 import Platform
 import SQLiteDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -133,20 +134,121 @@ struct KeyAccumulator {
     }
 
     /// Inserts every key in (kind, key) order, and adds it to `existing`.
+    ///
+    /// The keys are sorted, merged and hashed on a thread of their own
+    /// (`KeyChunkPipe`) while this one inserts them: at the end of a run the
+    /// other core was idle, and the merge was a third of the writer's time.
     func write(_ db: Connection, existing: ExistingKeys?) throws {
         var inserter = try KeyInserter(db, tier: try KeyTiers.recentAtEnd(db), existing: existing)
-        guard let runs else {
-            for entry in sortedEntries() {
-                try inserter.add(entry.kind, bytes, Int(entry.start)..<Int(entry.start + entry.length), entry.contactID)
+        let pipe = KeyChunkPipe()
+        let (entries, bytes, runs) = (self.entries, self.bytes, self.runs)
+        DispatchQueue.global().async {
+            pipe.produce { emit in
+                // The keys still in memory are one more run of the merge.
+                let sorted = Self.sorted(entries, bytes)
+                if let runs {
+                    try runs.merge(memory: sorted, bytes, emit)
+                } else {
+                    for entry in sorted { try emit(entry.kind, bytes, Int(entry.start)..<Int(entry.start + entry.length), entry.contactID) }
+                }
             }
-            try inserter.finish()
-            return
         }
-        // The keys still in memory are one more run of the merge.
-        try runs.merge(memory: sortedEntries(), bytes) { kind, buffer, range, contactID in
-            try inserter.add(kind, buffer, range, contactID)
+        try pipe.consume { chunk in
+            for key in chunk.keys {
+                try inserter.add(key.kind, chunk.bytes, key.range, key.contactID, hash: key.hash)
+            }
         }
         try inserter.finish()
+    }
+}
+
+/// Keys in order, from the merge to the writer, a few thousand at a time.
+package struct KeyChunk: Sendable {
+    package static let keys = 4096
+    package var bytes: [UInt8] = []
+    package var keys: [(kind: Int64, range: Range<Int>, contactID: Int64, hash: UInt64)] = []
+}
+
+/// Hands key chunks from a producer thread to the writer, at most `depth`
+/// waiting (the memory of a few chunks, whatever the run's size). The
+/// consumer returns only once the producer has stopped, however either ends.
+package final class KeyChunkPipe: @unchecked Sendable {
+    package static let depth = 2
+    private enum Message {
+        case chunk(KeyChunk)
+        case end((any Error)?)
+    }
+    private struct State {
+        var messages: [Message] = []
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+    private let items = DispatchSemaphore(value: 0)
+    private let slots = DispatchSemaphore(value: KeyChunkPipe.depth)
+    private let stopped = DispatchSemaphore(value: 0)
+
+    private struct Cancelled: Error {}
+
+    package init() {}
+
+    /// Runs `body` (on the producer's thread), which calls `emit` with each
+    /// key in order.
+    package func produce(_ body: (_ emit: (Int64, [UInt8], Range<Int>, Int64) throws -> Void) throws -> Void) {
+        var chunk = KeyChunk()
+        var failure: (any Error)?
+        do {
+            try body { kind, source, range, contactID in
+                let start = chunk.bytes.count
+                chunk.bytes.append(contentsOf: source[range])
+                let hash = source.withUnsafeBytes { KeyHash.of(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range])) }
+                chunk.keys.append((kind, start..<chunk.bytes.count, contactID, hash))
+                if chunk.keys.count == KeyChunk.keys {
+                    guard self.put(.chunk(chunk)) else { throw Cancelled() }
+                    chunk = KeyChunk()
+                }
+            }
+            if !chunk.keys.isEmpty, !put(.chunk(chunk)) { throw Cancelled() }
+        } catch {
+            failure = error
+        }
+        if !(failure is Cancelled) { _ = put(.end(failure)) }
+        stopped.signal()
+    }
+
+    /// Calls `body` with each chunk, in order, until the producer ends;
+    /// rethrows the producer's error, or `body`'s after stopping it.
+    package func consume(_ body: (KeyChunk) throws -> Void) throws {
+        do {
+            while true {
+                items.wait()
+                let message = state.withLock { $0.messages.removeFirst() }
+                slots.signal()
+                switch message {
+                case .chunk(let chunk): try body(chunk)
+                case .end(let error?): throw error
+                case .end(nil):
+                    stopped.wait()
+                    return
+                }
+            }
+        } catch {
+            state.withLock { $0.cancelled = true }
+            // Wakes the producer if it waits for room; it sees `cancelled`.
+            for _ in 0...Self.depth { slots.signal() }
+            stopped.wait()
+            throw error
+        }
+    }
+
+    /// Queues a message; false once the consumer has given up.
+    private func put(_ message: Message) -> Bool {
+        slots.wait()
+        return state.withLock {
+            if $0.cancelled { return false }
+            $0.messages.append(message)
+            items.signal()
+            return true
+        }
     }
 }
 
@@ -176,13 +278,12 @@ struct KeyInserter {
         entries.reserveCapacity(Self.width)
     }
 
-    mutating func add(_ kind: Int64, _ source: [UInt8], _ range: Range<Int>, _ contactID: Int64) throws {
+    /// Adds a key whose hash (`KeyHash.of`) is `hash`.
+    mutating func add(_ kind: Int64, _ source: [UInt8], _ range: Range<Int>, _ contactID: Int64, hash: UInt64) throws {
         let start = bytes.count
         bytes.append(contentsOf: source[range])
         entries.append((kind, start..<bytes.count, contactID))
-        if existing != nil {
-            hashes.append(source.withUnsafeBytes { KeyHash.of(UInt8(truncatingIfNeeded: kind), UnsafeRawBufferPointer(rebasing: $0[range])) })
-        }
+        if existing != nil { hashes.append(hash) }
         if entries.count == Self.width { try flush() }
     }
 
