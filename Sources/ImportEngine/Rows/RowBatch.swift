@@ -24,12 +24,15 @@ public struct RowBatch: Sendable {
     public var hasFailures: Bool { !failures.isEmpty }
     public var isEmpty: Bool { rowNumbers.isEmpty }
 
+    // Inlinable: the store reads a row's ranges a score of times per row.
+    @inlinable
     public func range(_ row: Int, _ slot: Int) -> Range<Int> {
         let base = (row * RowBatch.slots + slot) * 2
         let start = Int(ranges[base])
         return start..<(start + Int(ranges[base + 1]))
     }
 
+    @inlinable
     public func range(_ row: Int, _ field: ContactField) -> Range<Int> { range(row, field.rawValue) }
 
     public func value(_ row: Int, _ field: ContactField) -> ArraySlice<UInt8> { bytes[range(row, field)] }
