@@ -96,6 +96,11 @@ import Testing
         #expect(batch.string(0, .notes) == "multi\nline")
         #expect(String(decoding: batch.emailKey(0), as: UTF8.self) == "ana.perez@example.es")
         #expect(batch.string(0, .city) == nil)
+        // Past ASCII the key is lower-cased by Unicode's rules, and the
+        // email itself is left as it was.
+        let accented = try prepare("Élodie,Durand,ÉLODIE.Durand@Exemple.FR,,,\n")
+        #expect(String(decoding: accented.emailKey(0), as: UTF8.self) == "élodie.durand@exemple.fr")
+        #expect(accented.string(0, .email) == "ÉLODIE.Durand@Exemple.FR")
     }
 
     @Test func everyRowErrorCode() throws {

@@ -104,18 +104,23 @@ public enum FieldRules {
     /// reading by index (a slice of `buffer` held across the append would make
     /// every append copy the whole buffer).
     public static func appendEmailKey(of range: Range<Int>, in buffer: inout [UInt8]) {
-        var ascii = true
-        for i in range where buffer[i] >= 0x80 {
-            ascii = false
-            break
-        }
-        if ascii {
-            buffer.reserveCapacity(buffer.count + range.count)
+        // ASCII (nearly every address): lower-cased in one pass into room
+        // made at the end, through a pointer (not a checked append a byte).
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: range.count))
+        let ascii = buffer.withUnsafeMutableBufferPointer { b in
+            var high: UInt8 = 0
+            var j = start
             for i in range {
-                let b = buffer[i]
-                buffer.append(b >= 0x41 && b <= 0x5A ? b + 32 : b)
+                let c = b[i]
+                high |= c
+                b[j] = c &+ (c >= 0x41 && c <= 0x5A ? 32 : 0)
+                j += 1
             }
-        } else {
+            return high < 0x80
+        }
+        if !ascii {
+            buffer.removeSubrange(start...)
             let lowered = String(decoding: buffer[range], as: UTF8.self).lowercased()
             buffer.append(contentsOf: lowered.utf8)
         }
