@@ -47,9 +47,13 @@ public struct CSVReader<Source: ByteSource> {
     /// whether each field had doubled quotes to undo.
     public private(set) var recordOffset: Int64 = 0
     public private(set) var recordLength = 0
-    private var starts: [Int] = []
-    private var ends: [Int] = []
-    private var escaped: [Bool] = []
+    /// One array of fields, not three: a field is one append.
+    private struct Field {
+        var start: Int
+        var end: Int
+        var escaped: Bool
+    }
+    private var fieldRanges: [Field] = []
     public private(set) var problem: CSVRecordProblem?
 
     private static var quote: UInt8 { UInt8(ascii: "\"") }
@@ -67,22 +71,23 @@ public struct CSVReader<Source: ByteSource> {
         self.maxRecordBytes = max(maxRecordBytes, maxQuotedFieldBytes + 2)
     }
 
-    public var fieldCount: Int { starts.count }
+    public var fieldCount: Int { fieldRanges.count }
 
     /// The raw bytes of field `i` (doubled quotes not yet undone; see `isEscaped`).
-    public func rawField(_ i: Int) -> ArraySlice<UInt8> { buffer[starts[i]..<ends[i]] }
+    public func rawField(_ i: Int) -> ArraySlice<UInt8> { buffer[fieldRanges[i].start..<fieldRanges[i].end] }
 
     /// Whether field `i` contains doubled quotes (`""`) that stand for one quote.
-    public func isEscaped(_ i: Int) -> Bool { escaped[i] }
+    public func isEscaped(_ i: Int) -> Bool { fieldRanges[i].escaped }
 
     /// Appends field `i`'s value (doubled quotes undone) to `out`.
     public func appendField(_ i: Int, to out: inout [UInt8]) {
-        if !escaped[i] {
-            out.append(contentsOf: buffer[starts[i]..<ends[i]])
+        let field = fieldRanges[i]
+        if !field.escaped {
+            out.append(contentsOf: buffer[field.start..<field.end])
             return
         }
-        var j = starts[i]
-        let end = ends[i]
+        var j = field.start
+        let end = field.end
         while j < end {
             let byte = buffer[j]
             out.append(byte)
@@ -101,7 +106,9 @@ public struct CSVReader<Source: ByteSource> {
     public var fields: [String] { (0..<fieldCount).map(field) }
 
     /// True when the record is a blank line (one empty, unquoted field).
-    public var isBlankLine: Bool { starts.count == 1 && starts[0] == ends[0] && !escaped[0] && problem == nil }
+    public var isBlankLine: Bool {
+        fieldRanges.count == 1 && fieldRanges[0].start == fieldRanges[0].end && !fieldRanges[0].escaped && problem == nil
+    }
 
     /// The file offset just past the current record.
     public var nextOffset: Int64 { recordOffset + Int64(recordLength) }
@@ -160,11 +167,9 @@ public struct CSVReader<Source: ByteSource> {
         if count == 0 { sourceEnded = true }
     }
 
-    /// Parses the record at `position`; fields go to `starts`/`ends`/`escaped`.
+    /// Parses the record at `position`; fields go to `fieldRanges`.
     private mutating func parseRecord() -> ParseResult {
-        starts.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-        escaped.removeAll(keepingCapacity: true)
+        fieldRanges.removeAll(keepingCapacity: true)
         problem = nil
         let end = buffer.count
         let delimiter = self.delimiter
@@ -200,9 +205,7 @@ public struct CSVReader<Source: ByteSource> {
                     // opening quote; reading resumes on the next line.
                     return resync(from: open, problem: .unterminatedQuote)
                 }
-                starts.append(contentStart)
-                ends.append(i)
-                escaped.append(hasDoubled)
+                fieldRanges.append(Field(start: contentStart, end: i, escaped: hasDoubled))
                 i += 1  // past the closing quote
                 if i < end {
                     let byte = buffer[i]
@@ -221,9 +224,7 @@ public struct CSVReader<Source: ByteSource> {
                     i += 1
                 }
                 if i == end && !sourceEnded { return .needMore }
-                starts.append(start)
-                ends.append(i)
-                escaped.append(false)
+                fieldRanges.append(Field(start: start, end: i, escaped: false))
             }
             // What ends the field.
             if i >= end {
@@ -281,9 +282,7 @@ public struct CSVReader<Source: ByteSource> {
         position = head.count
         recordOffset = start
         recordLength = Int(end - start)
-        starts = [0]
-        ends = [head.count]
-        escaped = [false]
+        fieldRanges = [Field(start: 0, end: head.count, escaped: false)]
         problem = .recordTooLong(limit: maxRecordBytes)
     }
 
@@ -294,12 +293,8 @@ public struct CSVReader<Source: ByteSource> {
         let end = buffer.count
         while i < end && buffer[i] != Self.lf && buffer[i] != Self.cr { i += 1 }
         if i == end && !sourceEnded { return .needMore }
-        starts.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-        escaped.removeAll(keepingCapacity: true)
-        starts.append(position)
-        ends.append(i)
-        escaped.append(false)
+        fieldRanges.removeAll(keepingCapacity: true)
+        fieldRanges.append(Field(start: position, end: i, escaped: false))
         self.problem = problem
         if i < end {
             i += (buffer[i] == Self.cr && i + 1 < end && buffer[i + 1] == Self.lf) ? 2 : 1
