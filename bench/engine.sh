@@ -52,12 +52,20 @@ print(p + "_seconds", d["import_seconds"]); print(p + "_upload", d["upload_secon
 }
 .build/release/importbench "$big" --data-dir "$work/full" | tail -1 > "$work/big.json"
 figures big "$work/big.json"
-.build/release/importbench "$other" --data-dir "$work/empty" | tail -1 > "$work/fresh.json"
-figures fresh "$work/fresh.json"
-.build/release/importbench "$other" --data-dir "$work/full" | tail -1 > "$work/full.json"
-figures full "$work/full.json"
+# Alternating rounds (single runs spread by 20% on a shared host): each into
+# a new empty database and into a copy of the 5M one, synced first so that
+# the copy's writes are not the run's.
+for round in $(seq "$rounds"); do
+    rm -rf "$work/empty" "$work/fullrun"
+    .build/release/importbench "$other" --data-dir "$work/empty" | tail -1 > "$work/fresh.json"
+    figures fresh "$work/fresh.json"
+    cp -a "$work/full" "$work/fullrun" && sync
+    .build/release/importbench "$other" --data-dir "$work/fullrun" | tail -1 > "$work/full.json"
+    figures full "$work/full.json"
+done
+rm -rf "$work/empty" "$work/fullrun"
 echo "5M rows: $(grep '^big_seconds' "$results" | cut -d' ' -f2) s, peak RSS $(grep '^big_rss' "$results" | cut -d' ' -f2) MiB;" \
-    "1M into empty $(grep '^fresh_seconds' "$results" | cut -d' ' -f2) s, into 5M $(grep '^full_seconds' "$results" | cut -d' ' -f2) s"
+    "1M into empty $(grep '^fresh_seconds' "$results" | cut -d' ' -f2 | tr '\n' ' ')s, into 5M $(grep '^full_seconds' "$results" | cut -d' ' -f2 | tr '\n' ' ')s"
 
 "$python" - "$results" "$out/engine.json" "$rows" "$cache" "$big_rows" <<'PY'
 import json, os, statistics, sys
@@ -77,8 +85,10 @@ data = {
               ["upload", "importd upload: hash, spool to disk with fsync, count rows"]],
     "big": {"rows": int(sys.argv[5]), "sqlite3_import": median["big_sqlite3"], "seconds": median["big_seconds"],
             "peak_rss_mb": median["big_rss"], "written_mb": median["big_written"]},
-    "growth": {"empty": {"seconds": median["fresh_seconds"], "upload_seconds": median["fresh_upload"], "written_mb": median["fresh_written"]},
-               "full": {"seconds": median["full_seconds"], "upload_seconds": median["full_upload"], "written_mb": median["full_written"]}},
+    "growth": {"empty": {"seconds": median["fresh_seconds"], "upload_seconds": median["fresh_upload"], "written_mb": median["fresh_written"],
+                         "runs": values["fresh_seconds"]},
+               "full": {"seconds": median["full_seconds"], "upload_seconds": median["full_upload"], "written_mb": median["full_written"],
+                        "runs": values["full_seconds"]}},
 }
 json.dump(data, open(sys.argv[2], "w"), indent=2)
 PY
