@@ -10,8 +10,9 @@ public struct ImporterConfiguration: Sendable {
     public var importInterval: Duration = .seconds(15 * 60)
     /// Rows per batch (one transaction each; pause and cancel act between them).
     public var batchRows = 10_000
-    /// A run's in-file duplicate keys held in memory (about 24 bytes each);
-    /// beyond it they go to scratch files beside the spool (see `InFileDuplicates`).
+    /// A run's in-file duplicate keys held in memory (about 24 bytes each, and
+    /// 13 bytes of table; fewer than 2^21); beyond it they go to scratch files
+    /// beside the spool (see `InFileDuplicates`).
     public var inFileKeysInMemory = InFileDuplicates.Limits().memoryKeys
     /// Largest upload accepted, counted on the bytes stored (UTF-8, after
     /// converting from another encoding).
