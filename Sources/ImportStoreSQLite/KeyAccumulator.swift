@@ -121,10 +121,6 @@ struct KeyAccumulator {
     }
 
     /// The entries in (kind, key) order: byte order, SQLite's BINARY collation.
-    private func sortedEntries() -> [Entry] {
-        Self.sorted(entries, bytes)
-    }
-
     static func sorted(_ entries: [Entry], _ bytes: [UInt8]) -> [Entry] {
         bytes.withUnsafeBytes { b in
             entries.sorted { x, y in
