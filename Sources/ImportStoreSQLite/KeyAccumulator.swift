@@ -360,22 +360,43 @@ final class SpilledRuns: @unchecked Sendable {
         let start = file.size
         var out: [UInt8] = []
         out.reserveCapacity(1 << 20)
-        for entry in sorted {
-            Self.encode(entry, bytes, into: &out)
-            if out.count >= 1 << 20 {
-                try file.append(out)
-                out.removeAll(keepingCapacity: true)
+        var next = sorted.startIndex
+        while next < sorted.endIndex {
+            // About 1 MiB of records at a time.
+            var end = next
+            var size = 0
+            while end < sorted.endIndex && size < 1 << 20 {
+                size += Self.headerBytes + Int(sorted[end].length)
+                end += 1
             }
+            out.removeAll(keepingCapacity: true)
+            Self.encode(sorted[next..<end], bytes, into: &out)
+            try file.append(out)
+            next = end
         }
-        try file.append(out)
         runs.append(start..<file.size)
     }
 
-    private static func encode(_ entry: KeyAccumulator.Entry, _ bytes: [UInt8], into out: inout [UInt8]) {
-        out.append(UInt8(entry.kind))
-        withUnsafeBytes(of: UInt32(entry.length).littleEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: entry.contactID.littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: bytes[Int(entry.start)..<Int(entry.start + entry.length)])
+    /// Appends the records of `entries` (keys in `bytes`) to `out`: room made
+    /// once, then written through a pointer (three small appends a record
+    /// were a tenth of a spill's time).
+    private static func encode(_ entries: ArraySlice<KeyAccumulator.Entry>, _ bytes: [UInt8], into out: inout [UInt8]) {
+        var size = 0
+        for entry in entries { size += headerBytes + Int(entry.length) }
+        var at = out.count
+        out.append(contentsOf: repeatElement(0, count: size))
+        out.withUnsafeMutableBytes { o in
+            bytes.withUnsafeBytes { b in
+                for entry in entries {
+                    let length = Int(entry.length)
+                    o[at] = UInt8(truncatingIfNeeded: entry.kind)
+                    o.storeBytes(of: UInt32(length).littleEndian, toByteOffset: at + 1, as: UInt32.self)
+                    o.storeBytes(of: entry.contactID.littleEndian, toByteOffset: at + 5, as: Int64.self)
+                    (o.baseAddress! + at + headerBytes).copyMemory(from: b.baseAddress! + Int(entry.start), byteCount: length)
+                    at += headerBytes + length
+                }
+            }
+        }
     }
 
     /// Calls `emit` with every key of the runs and of `memory` (sorted entries
@@ -392,7 +413,7 @@ final class SpilledRuns: @unchecked Sendable {
         // runs of their own.
         for (entries, bytes) in unwritten + [(memory, bytes)] {
             var encoded: [UInt8] = []
-            for entry in entries { Self.encode(entry, bytes, into: &encoded) }
+            Self.encode(entries[...], bytes, into: &encoded)
             let inMemory = RunCursor(bytes: encoded)
             if try inMemory.advance() { cursors.append(inMemory) }
         }
