@@ -22,8 +22,8 @@ struct ImportProcessor: Sendable {
     /// or still RUNNING when even that could not be stored).
     let diskFull: @Sendable (Int64) -> Void
 
-    /// Bytes of row data in one batch at most (two batches are in memory at
-    /// once: one prepared, one applied).
+    /// Bytes of row data in one batch at most (three batches are in memory
+    /// at once: one prepared, one applied, one waiting to be refilled).
     static let maxBatchBytes = 16 << 20
 
     static let diskFullNote = "paused: the server's disk is full; it goes on by itself once space is freed"
@@ -98,15 +98,17 @@ struct ImportProcessor: Sendable {
         var rowNumber = Int(job.checkpointRow)
         var current = job
         var applying: Task<(ImportJob, RowBatch), any Error>?
-        // Two batches take turns, one prepared while the other is applied:
-        // their buffers are reused, not grown from nothing each time (every
-        // new buffer's pages are faulted in and every growth copies).
-        var spare = RowBatch()
+        // Batches take turns, one prepared while another is applied: their
+        // buffers are refilled, not grown from nothing each time (every new
+        // buffer's pages are faulted in and every growth copies). A batch
+        // comes back to be refilled one turn after it was applied: right
+        // after, the writer's queue may still hold it, and refilling a
+        // shared buffer would allocate a new one.
+        var spares: [RowBatch] = []
         var endOfFile = false
         while true {
             // Prepare the next batch (while the previous one is being applied).
-            var batch = spare
-            spare = RowBatch()
+            var batch = spares.count >= 2 ? spares.removeFirst() : RowBatch()
             batch.removeAll()
             batch.nextOffset = reader.nextOffset == 0 ? job.checkpointOffset : reader.nextOffset
             // A batch is bounded in bytes too (its ranges are 32-bit; records are ≤ 1 MiB).
@@ -127,7 +129,7 @@ struct ImportProcessor: Sendable {
                 let applied: RowBatch
                 (current, applied) = try await previous.value
                 applying = nil
-                spare = applied
+                spares.append(applied)
                 publish(current, false)
                 if let asked = current.stopRequested {
                     // Asked through the store by another process.
