@@ -96,6 +96,12 @@ import Testing
         #expect(batch.string(0, .notes) == "multi\nline")
         #expect(String(decoding: batch.emailKey(0), as: UTF8.self) == "ana.perez@example.es")
         #expect(batch.string(0, .city) == nil)
+        // A quoted value with doubled quotes is undone; the values around it
+        // are read from the record's one copy.
+        let quoted = try prepare("Ana,\"O\"\"Neil \",ana@example.org,,,\"say \"\"hi\"\"\"\n")
+        #expect(quoted.string(0, .firstName) == "Ana" && quoted.string(0, .lastName) == "O\"Neil")
+        #expect(quoted.string(0, .email) == "ana@example.org" && quoted.string(0, .notes) == "say \"hi\"")
+        #expect(quoted.failures.isEmpty)
         // Past ASCII the key is lower-cased by Unicode's rules, and the
         // email itself is left as it was.
         let accented = try prepare("Élodie,Durand,ÉLODIE.Durand@Exemple.FR,,,\n")

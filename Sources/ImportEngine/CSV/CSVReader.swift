@@ -76,6 +76,20 @@ public struct CSVReader<Source: ByteSource> {
     /// The raw bytes of field `i` (doubled quotes not yet undone; see `isEscaped`).
     public func rawField(_ i: Int) -> ArraySlice<UInt8> { buffer[fieldRanges[i].start..<fieldRanges[i].end] }
 
+    /// Appends the record's bytes from its first field's start to its last
+    /// field's end (as read: delimiters and quotes included, no line end) to
+    /// `out` in one copy; returns what to add to `rawRange(i)` to find field
+    /// `i` in `out`.
+    public func appendRawFields(to out: inout [UInt8]) -> Int {
+        guard let first = fieldRanges.first, let last = fieldRanges.last else { return 0 }
+        let shift = out.count - first.start
+        out.append(contentsOf: buffer[first.start..<last.end])
+        return shift
+    }
+
+    /// Where field `i`'s raw bytes are in the reader's buffer (`appendRawFields`).
+    public func rawRange(_ i: Int) -> Range<Int> { fieldRanges[i].start..<fieldRanges[i].end }
+
     /// Whether field `i` contains doubled quotes (`""`) that stand for one quote.
     public func isEscaped(_ i: Int) -> Bool { fieldRanges[i].escaped }
 

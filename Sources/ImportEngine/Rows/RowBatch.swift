@@ -106,15 +106,26 @@ public struct RowPreparer: Sendable {
                 message: "the row has \(reader.fieldCount) field\(reader.fieldCount == 1 ? "" : "s"), the header has \(mapping.header.count)")]
         }
         var errors: [RowError] = []
+        // The record is copied once; each value is a range of the copy (a
+        // field with doubled quotes is undone into a copy of its own after it).
+        let shift = reader.appendRawFields(to: &batch.bytes)
         for field in ContactField.all {
             let column = columnOfField[field.rawValue]
             guard column >= 0 else { continue }
-            let start = batch.bytes.count
-            reader.appendField(column, to: &batch.bytes)
+            let start: Int
+            let end: Int
+            if reader.isEscaped(column) {
+                start = batch.bytes.count
+                reader.appendField(column, to: &batch.bytes)
+                end = batch.bytes.count
+            } else {
+                let raw = reader.rawRange(column)
+                (start, end) = (raw.lowerBound + shift, raw.upperBound + shift)
+            }
             let (lower, upper) = batch.bytes.withUnsafeBufferPointer { bytes in
                 // Trim.
                 var lower = start
-                var upper = bytes.count
+                var upper = end
                 while lower < upper && FieldRules.isWhitespace(bytes[lower]) { lower += 1 }
                 while upper > lower && FieldRules.isWhitespace(bytes[upper - 1]) { upper -= 1 }
                 // A formula-looking value that an error export neutralized ('=...):
