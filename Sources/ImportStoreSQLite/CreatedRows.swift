@@ -146,14 +146,15 @@ enum CreatedRows {
     /// The packed created rows after `afterRow`, in row order, at most `limit`.
     static func read(_ db: Connection, importID: Int64, afterRow: Int64, limit: Int) throws -> [CreatedRowBlock.Entry] {
         var entries: [CreatedRowBlock.Entry] = []
+        // The next block, one at a time: each holds at least one row past
+        // `afterRow`, and the loop stops once `limit` rows are taken.
         let select = try db.cached("""
-            SELECT data FROM import_created_rows WHERE import_id = ? AND last_row > ? ORDER BY last_row LIMIT ?
+            SELECT data FROM import_created_rows WHERE import_id = ? AND last_row > ? ORDER BY last_row LIMIT 1
             """)
-        // A block holds at least one row past `afterRow`; more blocks than rows are never needed.
         var last = afterRow
         while entries.count < limit {
             var found = false
-            try select.forEachRow([.integer(importID), .integer(last), .integer(1)]) { r in
+            try select.forEachRow([.integer(importID), .integer(last)]) { r in
                 found = true
                 try r.withBytes(0) { bytes in
                     guard let decoded = CreatedRowBlock.decode(bytes) else {
