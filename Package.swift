@@ -99,7 +99,9 @@ let package = Package(
         .target(name: "ImportStoreSQLite", dependencies: ["ImportEngine", "SQLiteDB", "Platform"]),
         // The engine and its SQLite store together, on a manual clock.
         .target(name: "ImportStorePostgres", dependencies: ["ImportEngine", "PostgresDB", "Platform"]),
-        .testTarget(name: "ImporterTests", dependencies: ["ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "PostgresTestSupport", "SQLiteDB", "Platform", logging]),
+        .testTarget(name: "ImporterTests", dependencies: [
+            "ImportEngine", "ImportStoreSQLite", "ImportStorePostgres", "PostgresTestSupport", "SQLiteDB", "PostgresDB", "Platform", logging,
+        ]),
 
         // MARK: Service: the ImportService RPCs mapped to the engine; domain errors -> gRPC status in one place.
         .target(name: "ImportService", dependencies: ["ImportEngine", "ProtoMessages", "RPCCore", "RPCHealth", "RPCReflection", "Platform", logging]),

@@ -12,6 +12,15 @@ import PostgresDB
 ///    results and errors (COPY), and the counters with the checkpoint. The keys
 ///    are unique in the database: a key another replica took since the look-up
 ///    fails the batch, which is rolled back and decided again.
+///
+/// Steps 2-3 have a shortcut. While an import meets no stored key (a file of
+/// new contacts, the common case), the look-up finds nothing and costs a third
+/// of the batch: so when the import's previous batch found no stored key, the
+/// batch is first written as if every key were new, under a savepoint. The
+/// unique keys make that safe: if it is wrong for any row, the COPY fails, the
+/// savepoint is rolled back and the batch takes the look-up. A batch written
+/// whole that way met no stored key, so every row's decision (create) is the
+/// one the look-up would have made.
 extension PostgresImportStore {
     /// Rolls the batch back and decides it again: another replica took a key
     /// (or a contact) this batch counted on.
@@ -20,9 +29,10 @@ extension PostgresImportStore {
     public func applyBatch(_ batch: RowBatch, job: ImportJob, at: WallTime) async throws -> ImportJob {
         var attempt = 0
         while true {
+            let guessNew = attempt == 0 && !job.validateOnly && expectsNewKeys(job)
             do {
                 return try await run { db in
-                    try db.transaction { try self.apply(db, batch, job: job, at: at) }
+                    try db.transaction { try self.apply(db, batch, job: job, at: at, guessNew: guessNew) }
                 }
             } catch let error where Self.isContention(error) && attempt < 20 {
                 attempt += 1
@@ -37,18 +47,56 @@ extension PostgresImportStore {
         return error.isUniqueViolation || error.isSerializationFailure
     }
 
-    private func apply(_ db: PGConnection, _ batch: RowBatch, job: ImportJob, at: WallTime) throws -> ImportJob {
+    /// Whether the import's batches are likely to meet no stored key: its last
+    /// batch here found none, or (its first batch here) it has matched nothing yet.
+    private func expectsNewKeys(_ job: ImportJob) -> Bool {
+        guard let found = lastBatchFoundKeys.withLock({ $0[job.id] }) else { return job.updated == 0 && job.skipped == 0 }
+        return !found
+    }
+
+    private func remember(_ job: ImportJob, foundKeys: Bool) {
+        lastBatchFoundKeys.withLock { found in
+            // A few imports run at once: the map is cleared rather than grown.
+            if found.count >= 256 && found[job.id] == nil { found.removeAll() }
+            found[job.id] = foundKeys
+        }
+    }
+
+    private func apply(_ db: PGConnection, _ batch: RowBatch, job: ImportJob, at: WallTime, guessNew: Bool) throws -> ImportJob {
         let fence = try db.execute("SELECT state, lease_owner FROM imports WHERE id = $1 FOR UPDATE", [.int(job.id)])
         guard fence.count == 1, fence.int(0, 0) == Int64(ImportState.running.rawValue) else {
             throw ImportError.failedPrecondition("import \(job.publicID) is no longer RUNNING")
         }
         guard fence.text(0, 1) == replica else { throw StoreError.claimLost(job.id) }
+        if guessNew {
+            try db.execute("SAVEPOINT all_new")
+            do {
+                var plan = BatchPlan(job: job, at: at)
+                // Two rows of the batch with one key (which the in-file check
+                // rules out) would fail the COPY too: no need to track them here.
+                plan.tracksNewKeys = false
+                for row in 0..<batch.count {
+                    try plan.decide(batch, row)
+                }
+                let newIDs = try write(db, plan, batch)
+                try db.execute("RELEASE SAVEPOINT all_new")
+                remember(job, foundKeys: false)
+                let updated = try finish(db, plan, batch, newIDs: newIDs)
+                paths.withLock { $0.writtenAsNew += 1 }
+                return updated
+            } catch let error as PGError where error.isUniqueViolation {
+                // A stored key after all (or one another replica just took).
+                try db.execute("ROLLBACK TO SAVEPOINT all_new")
+                paths.withLock { $0.guessedWrong += 1 }
+            }
+        }
         // Key look-ups go through the indexes, always: a table that grew faster
         // than autovacuum's statistics would otherwise be scanned whole, once a batch.
         try db.execute("SET LOCAL enable_seqscan = off")
 
         var plan = BatchPlan(job: job, at: at)
         plan.owners = try lookUpKeys(db, batch)
+        remember(job, foundKeys: !plan.owners.isEmpty)
         let matched = Set(plan.owners.values).sorted()
         if !matched.isEmpty && job.onDuplicate != .skip {
             plan.contacts = try loadContacts(db, matched, lock: !job.validateOnly)
@@ -57,6 +105,14 @@ extension PostgresImportStore {
             try plan.decide(batch, row)
         }
         let newIDs = job.validateOnly ? [] : try write(db, plan, batch)
+        let updated = try finish(db, plan, batch, newIDs: newIDs)
+        paths.withLock { $0.lookedUp += 1 }
+        return updated
+    }
+
+    /// The row results, the counters and the checkpoint, and the notice to watchers.
+    private func finish(_ db: PGConnection, _ plan: BatchPlan, _ batch: RowBatch, newIDs: [Int64]) throws -> ImportJob {
+        let job = plan.job
         try copyRowResults(db, plan, batch, newIDs: newIDs)
         let counts = plan.counts
         let r = try db.execute("""
@@ -66,7 +122,7 @@ extension PostgresImportStore {
             WHERE id = $9 RETURNING \(Self.importColumns)
             """, [
                 .int(Int64(batch.count)), .int(counts.created), .int(counts.updated), .int(counts.skipped), .int(counts.failed),
-                .int(batch.nextOffset), .int(Int64(batch.rowNumbers.last ?? Int(job.checkpointRow))), .int(at.microseconds), .int(job.id),
+                .int(batch.nextOffset), .int(Int64(batch.rowNumbers.last ?? Int(job.checkpointRow))), .int(plan.at.microseconds), .int(job.id),
             ])
         try notify(db, job.id)
         return Self.readJob(r, 0)
@@ -117,11 +173,7 @@ extension PostgresImportStore {
         let job = plan.job
         let at = plan.at.microseconds
         // Real ids for the new contacts, in row order.
-        var newIDs: [Int64] = []
-        if !plan.newRows.isEmpty {
-            let r = try db.execute("SELECT nextval('contacts_id_seq') FROM generate_series(1, $1)", [.int(Int64(plan.newRows.count))])
-            newIDs = (0..<r.count).compactMap { r.int($0, 0) }
-        }
+        let newIDs = plan.newRows.isEmpty ? [] : try Self.newContactIDs(db, count: plan.newRows.count)
         let resolve = { (id: Int64) -> Int64 in id < 0 ? newIDs[Int(-id) - 1] : id }
 
         if !plan.newRows.isEmpty {
@@ -170,16 +222,51 @@ extension PostgresImportStore {
         return newIDs
     }
 
+    /// `count` ids from the contacts' sequence. While no other connection takes
+    /// ids at the same time they come as one run, and only its ends are sent.
+    package static func newContactIDs(_ db: PGConnection, count: Int) throws -> [Int64] {
+        let r = try db.execute("""
+            SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL ELSE array_agg(v) END
+            FROM (SELECT nextval('contacts_id_seq') AS v FROM generate_series(1, $1)) ids
+            """, [.int(Int64(count))])
+        guard let first = r.int(0, 0), let last = r.int(0, 1) else { return [] }
+        guard let list = r.text(0, 2) else { return Array(first...last) }
+        // Interleaved with another connection's ids: the array literal, {1,2,5}.
+        return list.dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+    }
+
+    /// Created rows packed in blocks (`CreatedRowBlock`), every other row in
+    /// `import_rows`, and the rows' errors.
     private func copyRowResults(_ db: PGConnection, _ plan: BatchPlan, _ batch: RowBatch, newIDs: [Int64]) throws {
-        try db.copyIn("COPY import_rows (import_id, row_number, outcome, contact_id, byte_offset, previous) FROM STDIN") { copy in
-            for record in plan.records {
-                copy.append(plan.job.id)
-                copy.append(Int64(batch.rowNumbers[record.row]))
-                copy.append(Int64(record.outcome.rawValue))
-                copy.append(record.contactID.map { $0 < 0 ? newIDs[Int(-$0) - 1] : $0 })
-                copy.append(batch.offsets[record.row])
-                if let previous = record.previous { copy.append(.bytes(previous)) } else { copy.appendNull() }
-                try copy.endRow()
+        var block = CreatedRowBlock()
+        func writeBlock() throws {
+            guard !block.isEmpty else { return }
+            try db.execute("INSERT INTO import_created_rows (import_id, last_row, data) VALUES ($1, $2, $3)",
+                           [.int(plan.job.id), .int(block.lastRow), .bytes(block.data)])
+            block.removeAll()
+        }
+        var others = 0
+        for record in plan.records {
+            guard record.outcome == .created else {
+                others += 1
+                continue
+            }
+            block.add(row: Int64(batch.rowNumbers[record.row]), contactID: record.contactID.map { $0 < 0 ? newIDs[Int(-$0) - 1] : $0 },
+                      offset: batch.offsets[record.row])
+            if block.isFull { try writeBlock() }
+        }
+        try writeBlock()
+        if others > 0 {
+            try db.copyIn("COPY import_rows (import_id, row_number, outcome, contact_id, byte_offset, previous) FROM STDIN") { copy in
+                for record in plan.records where record.outcome != .created {
+                    copy.append(plan.job.id)
+                    copy.append(Int64(batch.rowNumbers[record.row]))
+                    copy.append(Int64(record.outcome.rawValue))
+                    copy.append(record.contactID.map { $0 < 0 ? newIDs[Int(-$0) - 1] : $0 })
+                    copy.append(batch.offsets[record.row])
+                    if let previous = record.previous { copy.append(.bytes(previous)) } else { copy.appendNull() }
+                    try copy.endRow()
+                }
             }
         }
         guard !plan.errors.isEmpty else { return }
@@ -236,6 +323,9 @@ struct BatchPlan {
     var merged = Set<Int64>()
     var subscribed: [Int64] = []
     var counts = (created: Int64(0), updated: Int64(0), skipped: Int64(0), failed: Int64(0))
+    /// Whether created contacts' keys go into `owners`, so that a later row of
+    /// the batch with one of them is caught.
+    var tracksNewKeys = true
 
     init(job: ImportJob, at: WallTime) {
         self.job = job
@@ -249,6 +339,11 @@ struct BatchPlan {
     mutating func decide(_ batch: RowBatch, _ row: Int) throws {
         if batch.hasFailures, let errors = batch.failures[row] {
             fail(row, errors)
+            return
+        }
+        if owners.isEmpty && !tracksNewKeys {
+            // Nothing to match against, nothing to remember: no key as text.
+            create(batch, row, external: nil, emailKey: nil)
             return
         }
         let external = text(batch, batch.range(row, .externalID))
@@ -277,8 +372,10 @@ struct BatchPlan {
         }
         newRows.append(row)
         let id = -Int64(newRows.count)
-        if let external { owners[ContactKey(kind: ContactKey.externalID, key: external)] = id }
-        if let emailKey { owners[ContactKey(kind: ContactKey.email, key: emailKey)] = id }
+        if tracksNewKeys {
+            if let external { owners[ContactKey(kind: ContactKey.externalID, key: external)] = id }
+            if let emailKey { owners[ContactKey(kind: ContactKey.email, key: emailKey)] = id }
+        }
         if !job.subscriptionIDs.isEmpty { subscribed.append(id) }
         record(row, .created, contactID: id)
     }

@@ -29,6 +29,24 @@ public struct PostgresStoreConfiguration: Sendable {
     }
 }
 
+/// How batches were decided: written as if every key were new, or after
+/// looking their keys up (`PostgresImportStore.applyBatch`).
+public struct BatchPaths: Sendable, Equatable {
+    /// Batches written whole as new contacts, with no look-up.
+    public var writtenAsNew = 0
+    /// Batches first written as new that met a stored key, rolled back to
+    /// their savepoint and decided again with the look-up (also in `lookedUp`).
+    public var guessedWrong = 0
+    /// Batches decided after looking their keys up.
+    public var lookedUp = 0
+
+    public init(writtenAsNew: Int = 0, guessedWrong: Int = 0, lookedUp: Int = 0) {
+        self.writtenAsNew = writtenAsNew
+        self.guessedWrong = guessedWrong
+        self.lookedUp = lookedUp
+    }
+}
+
 /// `ImportStore` on PostgreSQL, for several importd replicas on one database:
 /// runs are claimed with leases, control and progress travel through the
 /// database (`requested_state`, `NOTIFY`), uploads are kept in `spool_pages`,
@@ -41,6 +59,13 @@ public final class PostgresImportStore: ImportStore {
     private let listener: ChangeListener
     /// Uploads whose pages were all written as they arrived, with their count.
     let completedSpools = Mutex<[String: Int64]>([:])
+    /// Imports whose last batch here met a stored key (see `applyBatch`):
+    /// at most 256, cleared when full.
+    let lastBatchFoundKeys = Mutex<[Int64: Bool]>([:])
+    let paths = Mutex(BatchPaths())
+
+    /// How this process's batches were decided so far (see `applyBatch`).
+    public var batchPaths: BatchPaths { paths.withLock { $0 } }
 
     static let channel = "importd_imports"
 

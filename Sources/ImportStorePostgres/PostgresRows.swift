@@ -15,6 +15,12 @@ extension PostgresImportStore {
                     rowNumber: r.int(i, 0) ?? 0, outcome: RowOutcome(rawValue: Int(r.int(i, 1) ?? 0)) ?? .failed, contactID: r.int(i, 2),
                     errors: [], offset: r.int(i, 3) ?? 0, revertKept: r.int(i, 4) == 2)
             }
+            if outcome == nil || outcome == .created {
+                let created = try Self.createdRows(db, importID: importID, afterRow: afterRow, limit: limit).map {
+                    ImportRowRecord(rowNumber: $0.row, outcome: .created, contactID: $0.contactID, errors: [], offset: $0.offset, revertKept: $0.kept)
+                }
+                records = mergedByRow(records, created, limit: limit) { $0.rowNumber }
+            }
             guard let first = records.first?.rowNumber, let last = records.last?.rowNumber, outcome != .created else { return records }
             let e = try db.execute("""
                 SELECT row_number, code, column_name, message FROM import_row_errors
@@ -30,6 +36,28 @@ extension PostgresImportStore {
             }
             return records
         }
+    }
+
+    /// The packed created rows after `afterRow`, in row order, at most `limit`.
+    static func createdRows(_ db: PGConnection, importID: Int64, afterRow: Int64, limit: Int) throws -> [CreatedRowBlock.Entry] {
+        var entries: [CreatedRowBlock.Entry] = []
+        // The next block, one at a time: each holds at least one row past
+        // `afterRow`, and the loop stops once `limit` rows are taken.
+        var last = afterRow
+        while entries.count < limit {
+            let r = try db.execute("""
+                SELECT data FROM import_created_rows WHERE import_id = $1 AND last_row > $2 ORDER BY last_row LIMIT 1
+                """, [.int(importID), .int(last)])
+            guard r.count == 1 else { break }
+            guard let decoded = r.bytes(0, 0)?.withUnsafeBytes({ CreatedRowBlock.decode($0) }), let end = decoded.last?.row else {
+                throw UnreadableBlock(importID: importID, afterRow: last)
+            }
+            for entry in decoded where entry.row > afterRow && entries.count < limit {
+                entries.append(entry)
+            }
+            last = end
+        }
+        return entries
     }
 
     public func summary(importID: Int64, by grouping: RowGrouping) async throws -> [(key: String, count: Int64)] {
@@ -62,12 +90,65 @@ extension PostgresImportStore {
             guard let last else { break }
             after = last
         }
+        // Then the packed created rows, a block a transaction.
+        while try await run({ db in try db.transaction { try Self.revertCreatedBlock(db, job: job) } }) {}
         return try await run { db in
             try db.transaction {
                 guard let current = try Self.job(db, job.id) else { throw StoreError.notFound(job.id) }
                 return try self.transition(db, id: job.id, event: .revert, error: current.revertNote, at: at).job
             }
         }
+    }
+
+    /// Reverts the rows of the first block of created rows not reverted yet,
+    /// marking those it keeps; false when none was left. As for a created row
+    /// of `import_rows`: its contact goes unless a later import changed it,
+    /// which keeps it (without this import's subscriptions).
+    private static func revertCreatedBlock(_ db: PGConnection, job: ImportJob) throws -> Bool {
+        let block = try db.execute("""
+            SELECT last_row, data FROM import_created_rows WHERE import_id = $1 AND NOT reverted ORDER BY last_row LIMIT 1 FOR UPDATE
+            """, [.int(job.id)])
+        guard block.count == 1, let lastRow = block.int(0, 0) else { return false }
+        guard let entries = block.bytes(0, 1)?.withUnsafeBytes({ CreatedRowBlock.decode($0) }) else {
+            throw UnreadableBlock(importID: job.id, afterRow: lastRow)
+        }
+        // Lock the contacts in id order first: replicas never wait in a circle.
+        let ids = entries.compactMap { $0.kept ? nil : $0.contactID }
+        let contacts = try db.execute("SELECT id, updated_by_import FROM contacts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+                                      [.intArray(ids)])
+        var changedByOthers = Set<Int64>()
+        var present = Set<Int64>()
+        for i in 0..<contacts.count {
+            guard let id = contacts.int(i, 0) else { continue }
+            present.insert(id)
+            if let updater = contacts.int(i, 1), updater != job.id { changedByOthers.insert(id) }
+        }
+        var marked = CreatedRowBlock()
+        var deleted: [Int64] = []
+        var keptIDs: [Int64] = []
+        for entry in entries {
+            var keep = entry.kept
+            if let id = entry.contactID, !entry.kept, present.contains(id) {
+                keep = changedByOthers.contains(id)
+                if keep { keptIDs.append(id) } else { deleted.append(id) }
+            }
+            marked.add(row: entry.row, contactID: entry.contactID, offset: entry.offset, kept: keep)
+        }
+        if !deleted.isEmpty {
+            try db.execute("DELETE FROM contact_subscriptions WHERE contact_id = ANY($1::bigint[])", [.intArray(deleted)])
+            try db.execute("DELETE FROM contacts WHERE id = ANY($1::bigint[])", [.intArray(deleted)])
+        }
+        if !keptIDs.isEmpty {
+            try db.execute("DELETE FROM contact_subscriptions WHERE contact_id = ANY($1::bigint[]) AND added_by_import = $2",
+                           [.intArray(keptIDs), .int(job.id)])
+        }
+        try db.execute("UPDATE import_created_rows SET reverted = true, data = $1 WHERE import_id = $2 AND last_row = $3",
+                       [.bytes(marked.data), .int(job.id), .int(lastRow)])
+        // Rows whose contact was gone already count as reverted, as in `revertChunk`.
+        let done = entries.filter { !$0.kept && $0.contactID != nil }.count - keptIDs.count
+        try db.execute("UPDATE imports SET reverted_rows = reverted_rows + $1, revert_kept_rows = revert_kept_rows + $2, version = version + 1 WHERE id = $3",
+                       [.int(Int64(done)), .int(Int64(keptIDs.count)), .int(job.id)])
+        return true
     }
 
     /// One chunk of a revert; the last row number done, or nil when none was left.

@@ -149,6 +149,22 @@ enum PostgresSchema {
             -- disk it saves, on the upload's critical path.
             ALTER TABLE spool_pages ALTER COLUMN data SET STORAGE EXTERNAL;
             """),
+        PGMigration(2, """
+            -- The results of rows that created a contact, up to 8192 rows a
+            -- record (CreatedRowBlock, as on SQLite): from now on not in
+            -- import_rows, which keeps every other row (and the created rows of
+            -- imports run before this migration). Readers merge the two by row.
+            CREATE TABLE import_created_rows (
+                import_id bigint NOT NULL,
+                last_row bigint NOT NULL,
+                -- True once a revert went through the block's rows.
+                reverted boolean NOT NULL DEFAULT false,
+                data bytea NOT NULL,
+                PRIMARY KEY (import_id, last_row)
+            );
+            -- Varint deltas hardly compress: stored as they are.
+            ALTER TABLE import_created_rows ALTER COLUMN data SET STORAGE EXTERNAL;
+            """),
     ]
 
     /// Bytes in one spool page.

@@ -12,6 +12,7 @@ import pytest
 
 import generated
 import servers
+from created_rows import created_row_numbers
 
 
 def importbench(*args):
@@ -35,30 +36,6 @@ def kill_after(proc, seconds):
         proc.send_signal(signal.SIGKILL)
     proc.wait()
     return proc.returncode == -signal.SIGKILL
-
-
-def created_row_numbers(data):
-    """The row numbers of a block of created rows (CreatedRowBlock: a flags
-    byte, then per row varints of the row delta << 1 | kept, the contact delta
-    when bit 0 of the flags is set, and the offset delta)."""
-    def varint(at):
-        value, shift = 0, 0
-        while True:
-            b = data[at]
-            value |= (b & 0x7F) << shift
-            at += 1
-            if b < 0x80:
-                return value, at
-            shift += 7
-    rows, row, at = [], 0, 1
-    while at < len(data):
-        head, at = varint(at)
-        row += head >> 1
-        rows.append(row)
-        if data[0] & 1:
-            _, at = varint(at)
-        _, at = varint(at)
-    return rows
 
 
 def test_kill_during_upload_leaves_nothing(tmp_path):
