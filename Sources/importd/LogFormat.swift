@@ -22,12 +22,11 @@ struct LineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String,
-        line: UInt
-    ) {
+    func log(event: LogEvent) {
+        let (level, message) = (event.level, event.message)
         var fields = self.metadata
-        if let metadata { fields.merge(metadata) { $1 } }
+        if let metadata = event.metadata { fields.merge(metadata) { $1 } }
+        if let error = event.error { fields["error"] = "\(error)" }
         let time = Self.timestamp()
         var text: String
         switch format {
