@@ -69,6 +69,7 @@ extension PostgresImportStore {
         }
         guard fence.text(0, 1) == replica else { throw StoreError.claimLost(job.id) }
         if guessNew {
+            var written: (plan: BatchPlan, newIDs: [Int64])?
             try db.execute("SAVEPOINT all_new")
             do {
                 var plan = BatchPlan(job: job, at: at)
@@ -80,14 +81,17 @@ extension PostgresImportStore {
                 }
                 let newIDs = try write(db, plan, batch)
                 try db.execute("RELEASE SAVEPOINT all_new")
-                remember(job, foundKeys: false)
-                let updated = try finish(db, plan, batch, newIDs: newIDs)
-                paths.withLock { $0.writtenAsNew += 1 }
-                return updated
+                written = (plan, newIDs)
             } catch let error as PGError where error.isUniqueViolation {
                 // A stored key after all (or one another replica just took).
                 try db.execute("ROLLBACK TO SAVEPOINT all_new")
                 paths.withLock { $0.guessedWrong += 1 }
+            }
+            if let written {
+                remember(job, foundKeys: false)
+                let updated = try finish(db, written.plan, batch, newIDs: written.newIDs)
+                paths.withLock { $0.writtenAsNew += 1 }
+                return updated
             }
         }
         // Key look-ups go through the indexes, always: a table that grew faster
