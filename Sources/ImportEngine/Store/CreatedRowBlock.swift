@@ -31,23 +31,25 @@ package struct CreatedRowBlock {
     }
 
     package static let maxRows = 8192
-    static let hasContacts: UInt8 = 1
+    @usableFromInline static let hasContacts: UInt8 = 1
 
-    package private(set) var data: [UInt8] = []
-    package private(set) var count = 0
-    package private(set) var firstRow: Int64 = 0
-    package private(set) var lastRow: Int64 = 0
-    private var lastContact: Int64 = 0
-    private var lastOffset: Int64 = 0
+    // Written once per created row by the stores' writers, in another module:
+    // `add` and what it touches are inlinable there.
+    @usableFromInline package internal(set) var data: [UInt8] = []
+    @usableFromInline package internal(set) var count = 0
+    @usableFromInline package internal(set) var firstRow: Int64 = 0
+    @usableFromInline package internal(set) var lastRow: Int64 = 0
+    @usableFromInline var lastContact: Int64 = 0
+    @usableFromInline var lastOffset: Int64 = 0
 
     package init() {}
 
-    package var isEmpty: Bool { count == 0 }
-    package var isFull: Bool { count >= Self.maxRows }
+    @inlinable package var isEmpty: Bool { count == 0 }
+    @inlinable package var isFull: Bool { count >= Self.maxRows }
 
     /// Rows must come in increasing row order; a block's rows all have a
     /// contact or none has.
-    package mutating func add(row: Int64, contactID: Int64?, offset: Int64, kept: Bool = false) {
+    @inlinable package mutating func add(row: Int64, contactID: Int64?, offset: Int64, kept: Bool = false) {
         if count == 0 {
             data.append(contactID == nil ? 0 : Self.hasContacts)
             firstRow = row
@@ -101,7 +103,7 @@ package struct CreatedRowBlock {
 
 /// LEB128 varints.
 package enum Varint {
-    package static func append(_ value: UInt64, to out: inout [UInt8]) {
+    @inlinable package static func append(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -123,7 +125,7 @@ package enum Varint {
         return nil
     }
 
-    package static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    @inlinable package static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
     package static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 }
 
