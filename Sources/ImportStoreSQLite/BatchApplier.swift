@@ -252,10 +252,22 @@ struct BatchApplier {
             throw ImportError.failedPrecondition("contact \(id) vanished during an import")
         }
         let oldKind = loadContact.int64(0)
-        var old: [String?] = []
+        // The row's values against the stored ones, compared in place: a
+        // re-imported list mostly repeats what is stored, and two `String`s a
+        // field were most of a merge's own time. Only the values that differ
+        // are read as text (kept as the row's previous values); bytes that
+        // differ but are canonically equal text are the same value.
+        var changed: [(slot: Int, old: String?)] = []
         for field in ContactField.all {
-            old.append(loadContact.text(Int32(1 + field.rawValue)))
+            let range = batch.range(row, field)
+            let column = Int32(1 + field.rawValue)
+            guard !range.isEmpty, !loadContact.bytesEqual(column, batch.bytes, range) else { continue }
+            let old = loadContact.text(column)
+            if let old, old == String(decoding: batch.bytes[range], as: UTF8.self) { continue }
+            changed.append((field.rawValue, old))
         }
+        let oldExternal = loadContact.text(Int32(1 + ContactField.externalID.rawValue))
+        let oldEmail = loadContact.text(Int32(1 + ContactField.email.rawValue))
         let oldUpdatedBy = loadContact.optionalInt64(Int32(1 + Self.fieldCount))
         let oldUpdatedAt = loadContact.int64(Int32(2 + Self.fieldCount))
         loadContact.reset()
@@ -263,14 +275,13 @@ struct BatchApplier {
         // Keys the row would give the contact must not be another contact's.
         let rowExternalID = batch.range(row, .externalID)
         let rowExternal = rowExternalID.isEmpty ? nil : String(decoding: batch.bytes[rowExternalID], as: UTF8.self)
-        let oldExternal = old[ContactField.externalID.rawValue]
         if matchedByEmail, let rowExternal, let oldExternal, rowExternal != oldExternal {
             try conflict(batch, row, "the email belongs to contact \(ResourceKind.contact.format(id)), whose external_id is \(oldExternal)")
             return
         }
         let keyRange = batch.range(row, RowBatch.emailKeySlot)
         let rowEmailKey = keyRange.isEmpty ? nil : String(decoding: batch.bytes[keyRange], as: UTF8.self)
-        let oldEmailKey = old[ContactField.email.rawValue].map(FieldRules.emailKey)
+        let oldEmailKey = oldEmail.map(FieldRules.emailKey)
         let emailKeyChanges = rowEmailKey != nil && rowEmailKey != oldEmailKey
         if emailKeyChanges, let other = try owner(ContactKeys.email, batch, row, keyRange), other != id {
             try conflict(batch, row, "the row matches contact \(ResourceKind.contact.format(id)), but its email belongs to contact \(ResourceKind.contact.format(other))")
@@ -282,16 +293,19 @@ struct BatchApplier {
         }
         var previous = PreviousValues()
         mergeContact.reset()
+        var next = 0
         for field in ContactField.all {
-            let range = batch.range(row, field)
-            // An email that differs only in letter case is the same address: no change.
-            let unchanged = range.isEmpty || (field == .email && !emailKeyChanges)
-                || String(decoding: batch.bytes[range], as: UTF8.self) == old[field.rawValue]
-            if unchanged {
-                try mergeContact.bindNull(Int32(1 + field.rawValue))
+            // A field is written when it differs; an email that differs only
+            // in letter case is the same address: no change.
+            var write = next < changed.count && changed[next].slot == field.rawValue
+            if write {
+                if field != .email || emailKeyChanges { previous.fields.append(changed[next]) } else { write = false }
+                next += 1
+            }
+            if write {
+                try mergeContact.bindText(Int32(1 + field.rawValue), batch.bytes, batch.range(row, field))
             } else {
-                previous.fields.append((field.rawValue, old[field.rawValue]))
-                try mergeContact.bindText(Int32(1 + field.rawValue), batch.bytes, range)
+                try mergeContact.bindNull(Int32(1 + field.rawValue))
             }
         }
         let base = Int32(1 + Self.fieldCount)

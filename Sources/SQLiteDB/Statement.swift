@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A prepared statement; it owns its `sqlite3_stmt` and finalizes it in `deinit`.
 /// Confined to its connection's executor.
 public final class Statement {
@@ -212,6 +216,17 @@ public final class Statement {
         guard let pointer = sqlite3_column_text(handle, column) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    /// Whether the column holds exactly the bytes `buffer[range]` (as text or
+    /// blob); NULL equals nothing. No copy and no `String`.
+    public func bytesEqual(_ column: Int32, _ buffer: [UInt8], _ range: Range<Int>) -> Bool {
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return false }
+        let pointer = sqlite3_column_blob(handle, column)
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard count == range.count else { return false }
+        guard count > 0, let pointer else { return true }
+        return buffer.withUnsafeBytes { memcmp(pointer, $0.baseAddress! + range.lowerBound, count) == 0 }
     }
 
     /// The column's text or blob bytes, valid only inside `body` (no copy).
