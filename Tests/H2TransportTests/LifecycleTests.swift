@@ -277,7 +277,7 @@ import Testing
             }, clientLimits: clientLimits
         ) { h in
             let rpc = h.rpc
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<streams {
                     group.addTask {
                         var request = RPCTestV1.GenerateRequest()
