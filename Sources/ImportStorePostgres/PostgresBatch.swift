@@ -230,7 +230,7 @@ extension PostgresImportStore {
     /// ids at the same time they come as one run, and only its ends are sent.
     package static func newContactIDs(_ db: PGConnection, count: Int) throws -> [Int64] {
         let r = try db.execute("""
-            SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL ELSE array_agg(v) END
+            SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL ELSE array_agg(v ORDER BY v) END
             FROM (SELECT nextval('contacts_id_seq') AS v FROM generate_series(1, $1)) ids
             """, [.int(Int64(count))])
         guard let first = r.int(0, 0), let last = r.int(0, 1) else { return [] }
