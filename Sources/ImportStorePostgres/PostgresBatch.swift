@@ -4,7 +4,8 @@ import PostgresDB
 /// Applying a batch on PostgreSQL: a few round trips per batch, not per row.
 ///
 /// 1. Lock the import's row and check this replica still holds the run.
-/// 2. Look up every key of the batch at once; lock the contacts they name.
+/// 2. Look up every key of the batch at once, reading and locking the contacts
+///    that hold them in the same statement.
 /// 3. Decide every row in memory, in row order, exactly as the SQLite store
 ///    does row by row (match by external_id then email, merge, conflicts).
 /// 4. Write: ids for new contacts, the contacts with their keys (COPY), merged
@@ -99,12 +100,12 @@ extension PostgresImportStore {
         try db.execute("SET LOCAL enable_seqscan = off")
 
         var plan = BatchPlan(job: job, at: at)
-        plan.owners = try lookUpKeys(db, batch)
-        remember(job, foundKeys: !plan.owners.isEmpty)
-        let matched = Set(plan.owners.values).sorted()
-        if !matched.isEmpty && job.onDuplicate != .skip {
-            plan.contacts = try loadContacts(db, matched, lock: !job.validateOnly)
+        if job.onDuplicate == .skip {
+            plan.owners = try lookUpKeys(db, batch)
+        } else {
+            (plan.owners, plan.contacts) = try loadMatchedContacts(db, batch, lock: !job.validateOnly)
         }
+        remember(job, foundKeys: !plan.owners.isEmpty)
         for row in 0..<batch.count {
             try plan.decide(batch, row)
         }
@@ -132,8 +133,9 @@ extension PostgresImportStore {
         return Self.readJob(r, 0)
     }
 
-    /// The owners of every external_id and email key in the batch.
-    private func lookUpKeys(_ db: PGConnection, _ batch: RowBatch) throws -> [ContactKey: Int64] {
+    /// The batch's keys as the look-up sends them: its external_ids and email
+    /// keys (rows that failed already have none).
+    private static func keys(_ batch: RowBatch) -> (externalIDs: PGValue, emails: PGValue)? {
         var externalIDs: [String] = []
         var emails: [String] = []
         for row in 0..<batch.count where batch.failures[row] == nil {
@@ -142,11 +144,17 @@ extension PostgresImportStore {
             let email = batch.range(row, RowBatch.emailKeySlot)
             if !email.isEmpty { emails.append(String(decoding: batch.bytes[email], as: UTF8.self)) }
         }
-        guard !externalIDs.isEmpty || !emails.isEmpty else { return [:] }
+        guard !externalIDs.isEmpty || !emails.isEmpty else { return nil }
+        return (.textArray(externalIDs), .textArray(emails))
+    }
+
+    /// The owners of every external_id and email key in the batch.
+    private func lookUpKeys(_ db: PGConnection, _ batch: RowBatch) throws -> [ContactKey: Int64] {
+        guard let keys = Self.keys(batch) else { return [:] }
         let r = try db.execute("""
             SELECT 2, external_id, id FROM contacts WHERE external_id = ANY($1::text[])
             UNION ALL SELECT 1, email_key, id FROM contacts WHERE email_key = ANY($2::text[])
-            """, [.textArray(externalIDs), .textArray(emails)])
+            """, [keys.externalIDs, keys.emails])
         var owners: [ContactKey: Int64] = [:]
         for i in 0..<r.count {
             owners[ContactKey(kind: r.int(i, 0) ?? 0, key: r.text(i, 1) ?? "")] = r.int(i, 2)
@@ -154,22 +162,31 @@ extension PostgresImportStore {
         return owners
     }
 
-    /// The contacts rows matched, locked (in id order: replicas never wait on
-    /// each other in a circle) unless this is a dry run.
-    private func loadContacts(_ db: PGConnection, _ ids: [Int64], lock: Bool) throws -> [Int64: ContactState] {
+    /// The contacts that hold any key of the batch, with the keys they hold,
+    /// in one statement; locked (in id order: replicas never wait on each other
+    /// in a circle) unless this is a dry run. A contact locked after another
+    /// transaction changed it is read as that transaction left it.
+    private func loadMatchedContacts(_ db: PGConnection, _ batch: RowBatch, lock: Bool) throws
+        -> (owners: [ContactKey: Int64], contacts: [Int64: ContactState])
+    {
+        guard let keys = Self.keys(batch) else { return ([:], [:]) }
         let columns = ContactField.allCases.map(\.name).joined(separator: ", ")
         let r = try db.execute("""
-            SELECT id, kind, \(columns), updated_by_import, updated_at FROM contacts WHERE id = ANY($1::bigint[]) ORDER BY id
+            SELECT id, kind, \(columns), updated_by_import, updated_at, email_key FROM contacts
+            WHERE external_id = ANY($1::text[]) OR email_key = ANY($2::text[]) ORDER BY id
             \(lock ? "FOR UPDATE" : "")
-            """, [.intArray(ids)])
+            """, [keys.externalIDs, keys.emails])
+        var owners: [ContactKey: Int64] = [:]
         var contacts: [Int64: ContactState] = [:]
         let fieldCount = ContactField.allCases.count
         for i in 0..<r.count {
-            contacts[r.int(i, 0) ?? 0] = ContactState(
-                kind: r.int(i, 1) ?? 0, fields: (0..<fieldCount).map { r.text(i, 2 + $0) },
-                updatedBy: r.int(i, 2 + fieldCount), updatedAt: r.int(i, 3 + fieldCount) ?? 0)
+            guard let id = r.int(i, 0) else { continue }
+            let fields = (0..<fieldCount).map { r.text(i, 2 + $0) }
+            contacts[id] = ContactState(kind: r.int(i, 1) ?? 0, fields: fields, updatedBy: r.int(i, 2 + fieldCount), updatedAt: r.int(i, 3 + fieldCount) ?? 0)
+            if let external = fields[ContactField.externalID.rawValue] { owners[ContactKey(kind: ContactKey.externalID, key: external)] = id }
+            if let emailKey = r.text(i, 4 + fieldCount) { owners[ContactKey(kind: ContactKey.email, key: emailKey)] = id }
         }
-        return contacts
+        return (owners, contacts)
     }
 
     /// Writes what the plan decided; the new contacts' ids, in row order.
