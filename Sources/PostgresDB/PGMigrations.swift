@@ -26,11 +26,15 @@ public enum PGMigrator {
                      "migrations must be numbered in increasing order")
         try connection.execute("SELECT pg_advisory_lock($1)", [.int(lockKey)])
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock($1)", [.int(lockKey)]) }
-        try connection.execute("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version integer PRIMARY KEY,
-                applied_at timestamptz NOT NULL DEFAULT now())
-            """)
+        // Under the lock, so looking first is safe; `CREATE TABLE IF NOT EXISTS`
+        // would print a NOTICE on every start but the first.
+        if try connection.execute("SELECT to_regclass('schema_migrations') IS NULL").bool(0, 0) ?? true {
+            try connection.execute("""
+                CREATE TABLE schema_migrations (
+                    version integer PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+        }
         let result = try connection.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
         let current = Int(result.int(0, 0) ?? 0)
         if let newest = migrations.last?.version, current > newest {
