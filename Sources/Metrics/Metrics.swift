@@ -26,13 +26,60 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// One labelled series of a family, resolved once (`series(_:_:)`): adding
+    /// to it then takes no look-up of its name or labels, and no lock but its own.
+    public final class Series: Sendable {
+        /// Counters and gauges: the value. Histograms: a count per bucket (not
+        /// cumulative: rendering adds them up), then +Inf's, the sum, the count.
+        private let state: Mutex<(used: Bool, values: [Double])>
+        fileprivate let buckets: [Double]
+
+        fileprivate init(buckets: [Double], histogram: Bool) {
+            self.buckets = buckets
+            state = Mutex((false, Array(repeating: 0, count: histogram ? buckets.count + 3 : 1)))
+        }
+
+        /// Adds `amount` to a counter (or a gauge).
+        public func add(_ amount: Double = 1) {
+            state.withLock {
+                $0.used = true
+                $0.values[0] += amount
+            }
+        }
+
+        /// Sets a gauge.
+        public func set(_ value: Double) {
+            state.withLock {
+                $0.used = true
+                $0.values[0] = value
+            }
+        }
+
+        /// Records one observation in a histogram (a no-op on other kinds).
+        public func observe(_ value: Double) {
+            let bucket = buckets.firstIndex { value <= $0 } ?? buckets.count
+            state.withLock {
+                guard $0.values.count == buckets.count + 3 else { return }
+                $0.used = true
+                $0.values.withUnsafeMutableBufferPointer { counts in
+                    counts[bucket] += 1
+                    counts[buckets.count + 1] += value
+                    counts[buckets.count + 2] += 1
+                }
+            }
+        }
+
+        /// Nil until something was recorded: a series resolved ahead of use
+        /// does not show as zeros.
+        fileprivate var values: [Double]? { state.withLock { $0.used ? $0.values : nil } }
+    }
+
     private struct Family {
         var help: String
         var kind: Kind
         var labelNames: [String]
         var buckets: [Double] = []
-        /// Label values -> value (counters, gauges) or bucket counts + sum + count (histograms).
-        var values: [[String]: [Double]] = [:]
+        var series: [[String]: Series] = [:]
     }
 
     private let families = Mutex<[String: Family]>([:])
@@ -49,29 +96,33 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// The series of a declared metric with these label values (made on first
+    /// use); nil for a name never declared. Callers on a hot path resolve
+    /// their series once; each distinct label set is kept for good, so label
+    /// values must come from a bounded set (never from a client's input).
+    public func series(_ name: String, _ labels: [String] = []) -> Series? {
+        families.withLock { families in
+            guard let family = families[name] else { return nil }
+            if let series = family.series[labels] { return series }
+            let series = Series(buckets: family.buckets, histogram: family.kind == .histogram)
+            families[name]?.series[labels] = series
+            return series
+        }
+    }
+
     /// Adds `amount` to a counter (or a gauge).
     public func add(_ name: String, _ labels: [String] = [], _ amount: Double = 1) {
-        families.withLock { families in
-            families[name]?.values[labels, default: [0]][0] += amount
-        }
+        series(name, labels)?.add(amount)
     }
 
     /// Sets a gauge.
     public func set(_ name: String, _ labels: [String] = [], _ value: Double) {
-        families.withLock { $0[name]?.values[labels] = [value] }
+        series(name, labels)?.set(value)
     }
 
     /// Records one observation in a histogram.
     public func observe(_ name: String, _ labels: [String] = [], _ value: Double) {
-        families.withLock { families in
-            guard let buckets = families[name].flatMap({ $0.kind == .histogram ? $0.buckets : nil }) else { return }
-            // Counted in place: no copy of the counts (or of the family) per call.
-            families[name]?.values[labels, default: Array(repeating: 0, count: buckets.count + 2)].withUnsafeMutableBufferPointer { counts in
-                for (i, bound) in buckets.enumerated() where value <= bound { counts[i] += 1 }
-                counts[buckets.count] += value
-                counts[buckets.count + 1] += 1
-            }
-        }
+        series(name, labels)?.observe(value)
     }
 
     /// Values read when scraped (the number of imports by state, free disk, ...).
@@ -85,15 +136,18 @@ public final class MetricsRegistry: Sendable {
         let snapshot = families.withLock { $0 }
         for (name, family) in snapshot.sorted(by: { $0.key < $1.key }) {
             out += "# HELP \(name) \(Self.escapeHelp(family.help))\n# TYPE \(name) \(family.kind.rawValue)\n"
-            for (labelValues, value) in family.values.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            for (labelValues, series) in family.series.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                guard let value = series.values else { continue }
                 let labels = Array(zip(family.labelNames, labelValues))
                 if family.kind == .histogram {
+                    var cumulative = 0.0
                     for (i, bound) in family.buckets.enumerated() {
-                        out += "\(name)_bucket\(Self.labelText(labels + [("le", Self.number(bound))])) \(Self.number(value[i]))\n"
+                        cumulative += value[i]
+                        out += "\(name)_bucket\(Self.labelText(labels + [("le", Self.number(bound))])) \(Self.number(cumulative))\n"
                     }
-                    let count = value[family.buckets.count + 1]
+                    let count = value[family.buckets.count + 2]
                     out += "\(name)_bucket\(Self.labelText(labels + [("le", "+Inf")])) \(Self.number(count))\n"
-                    out += "\(name)_sum\(Self.labelText(labels)) \(Self.number(value[family.buckets.count]))\n"
+                    out += "\(name)_sum\(Self.labelText(labels)) \(Self.number(value[family.buckets.count + 1]))\n"
                     out += "\(name)_count\(Self.labelText(labels)) \(Self.number(count))\n"
                 } else {
                     out += "\(name)\(Self.labelText(labels)) \(Self.number(value[0]))\n"

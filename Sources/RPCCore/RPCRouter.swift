@@ -63,6 +63,9 @@ public struct RPCRouter: Sendable {
 
     public func handler(forPath path: String) -> Handler? { handlers[path] }
 
+    /// The paths of the methods served (`/package.Service/Method`).
+    public var paths: [String] { Array(handlers.keys) }
+
     public mutating func registerUnary<Request: RPCMessage, Response: RPCMessage>(
         _ method: MethodDescriptor, _: Request.Type, _: Response.Type,
         handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
@@ -111,7 +114,7 @@ public struct RPCRouter: Sendable {
             let requestID = RequestID.make()
             await call.finish(status: status, trailers: ["x-request-id": .string(requestID)])
             onCallFinished?(FinishedCall(path: path, code: .unimplemented, duration: .now - start, peer: peer, requestID: requestID,
-                traceID: metadata.first("traceparent").flatMap(RequestID.traceID), fields: []))
+                traceID: metadata.first("traceparent").flatMap(RequestID.traceID), fields: [], implemented: false))
             return
         }
         let context = ServerContext(method: handler.method, metadata: metadata, deadline: deadline, peer: peer)

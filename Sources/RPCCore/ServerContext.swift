@@ -181,4 +181,7 @@ public struct FinishedCall: Sendable {
     /// Message bytes received and sent.
     public var bytesIn = 0
     public var bytesOut = 0
+    /// False for a path no handler serves (the client chose it: metrics must
+    /// not take it as a label).
+    public var implemented = true
 }

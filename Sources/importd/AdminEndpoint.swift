@@ -23,11 +23,46 @@ final class AdminEndpoint: Sendable {
             kind: .histogram, labels: ["method"], buckets: Self.durationBuckets)
     }
 
-    /// Counts a finished call.
-    func record(_ call: FinishedCall) {
-        registry.add("importd_rpc_requests_total", [call.path, call.code.name])
-        let seconds = Double(call.duration.components.seconds) + Double(call.duration.components.attoseconds) / 1e18
-        registry.observe("importd_rpc_duration_seconds", [call.path], seconds)
+    /// What counts finished calls: every served method's series resolved
+    /// now, so a call costs no label look-up. A path no handler serves (the
+    /// client's choice, unbounded) is counted as method "unknown".
+    func callMetrics(paths: [String]) -> CallMetrics {
+        CallMetrics(registry: registry, paths: paths)
+    }
+
+    struct CallMetrics: Sendable {
+        private struct Method: Sendable {
+            /// By status code (0...16).
+            let calls: [MetricsRegistry.Series]
+            let durations: MetricsRegistry.Series
+            let label: String
+        }
+
+        private let registry: MetricsRegistry
+        private let methods: [String: Method]
+        private let unknown: Method
+
+        init(registry: MetricsRegistry, paths: [String]) {
+            func method(_ label: String) -> Method {
+                Method(
+                    calls: (0...16).map { registry.series("importd_rpc_requests_total", [label, Status.Code(rawValue: $0).name])! },
+                    durations: registry.series("importd_rpc_duration_seconds", [label])!, label: label)
+            }
+            self.registry = registry
+            methods = Dictionary(uniqueKeysWithValues: paths.map { ($0, method($0)) })
+            unknown = method("unknown")
+        }
+
+        func record(_ call: FinishedCall) {
+            let method = call.implemented ? methods[call.path] ?? unknown : unknown
+            if method.calls.indices.contains(call.code.rawValue) {
+                method.calls[call.code.rawValue].add()
+            } else {
+                registry.add("importd_rpc_requests_total", [method.label, call.code.name])
+            }
+            let seconds = Double(call.duration.components.seconds) + Double(call.duration.components.attoseconds) / 1e18
+            method.durations.observe(seconds)
+        }
     }
 
     func attach(_ server: GRPCServer) { grpc.withLock { $0 = server } }

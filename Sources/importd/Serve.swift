@@ -205,9 +205,10 @@ struct Serve: AsyncParsableCommand {
         var router = ImportServiceHandler.router(importer: importer, health: health, logger: logger, tokensChanged: { stamp.current() },
             reflection: ImportServiceHandler.Reflection(rawValue: reflection) ?? .read)
         let logCall = router.onCallFinished
+        let callMetrics = admin.callMetrics(paths: router.paths)
         router.onCallFinished = { call in
             logCall?(call)
-            admin.record(call)
+            callMetrics.record(call)
         }
         var server = GRPCServerConfiguration()
         server.host = host

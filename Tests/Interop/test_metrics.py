@@ -86,3 +86,26 @@ def test_health_and_readiness(fresh_importd):
     assert get(port, "/healthz")[0] == 200
     assert get(port, "/readyz")[0] == 200
     assert get(port, "/nothing")[0] == 404
+
+
+def test_methods_no_handler_serves_share_one_series(fresh_importd):
+    # The path is the client's choice: one series each would let a client grow
+    # the server's memory (and every scrape) without bound.
+    import grpc
+    server = fresh_importd("--admin-listen", "127.0.0.1:0")
+    port = admin_port(server)
+    channel = grpc.insecure_channel(server.address)
+    for i in range(5):
+        call = channel.unary_unary("/no.such.Service/Method%d" % i, request_serializer=None, response_deserializer=None)
+        try:
+            call(b"", timeout=10)
+            raise AssertionError("an unknown method answered")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+    channel.close()
+    after = scrape(port)
+    assert value(after, "importd_rpc_requests_total", method="unknown", code="UNIMPLEMENTED") == 5
+    assert value(after, "importd_rpc_duration_seconds_count", method="unknown") == 5
+    assert not [key for key in after if any(v.startswith("/no.such") for _, v in key[1])]
+    # Methods never called show no series (not zeros for every code).
+    assert not [key for key in after if key[0] == "importd_rpc_requests_total" and ("code", "DATA_LOSS") in key[1]]

@@ -26,3 +26,25 @@ import Testing
         #expect(await registry.render().contains("c_total{code=\"OK\"} 3\n"))
     }
 }
+
+@Suite struct MetricsSeriesTests {
+    @Test func aSeriesResolvedAheadShowsOnlyOnceUsed() async {
+        let registry = MetricsRegistry()
+        registry.declare("c_total", help: "Calls.", kind: .counter, labels: ["code"])
+        registry.declare("d_seconds", help: "Durations.", kind: .histogram, labels: [], buckets: [0.5])
+        let ok = registry.series("c_total", ["OK"])
+        let failed = registry.series("c_total", ["FAILED"])
+        let durations = registry.series("d_seconds")
+        #expect(registry.series("undeclared") == nil)
+        #expect(failed != nil && durations != nil)
+        ok?.add()
+        ok?.add(2)
+        durations?.observe(1)  // above every bound: +Inf only
+        let text = await registry.render()
+        #expect(text.contains("c_total{code=\"OK\"} 3\n"))
+        #expect(!text.contains("FAILED"))
+        #expect(text.contains("d_seconds_bucket{le=\"0.5\"} 0\n"))
+        #expect(text.contains("d_seconds_bucket{le=\"+Inf\"} 1\n"))
+        #expect(text.contains("d_seconds_count 1\n"))
+    }
+}
