@@ -178,25 +178,26 @@ final class H2ServerCall: H2Stream, ServerCallIO, @unchecked Sendable {
     static func statusFields(_ status: Status, _ trailers: Metadata, transportFields: [(name: String, value: String)] = [])
         -> [(name: String, value: String)]
     {
-        var fields: [(name: String, value: String)] = [("grpc-status", String(status.code.rawValue))]
+        let metadata = bounded(trailers.wireHeaders())
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(2 + transportFields.count + metadata.count)
+        fields.append(("grpc-status", String(status.code.rawValue)))
         if !status.message.isEmpty {
             fields.append(("grpc-message", PercentEncoding.encode(Status.bounded(status.message))))
         }
         fields += transportFields
-        fields.append(contentsOf: bounded(trailers.wireHeaders()))
+        fields += metadata
         return fields
     }
 
     /// `fields` while they fit in `maxMetadataBytes` (counted as HPACK does, 32 a field).
     static func bounded(_ fields: [(name: String, value: String)]) -> [(name: String, value: String)] {
         var size = 0
-        var kept: [(name: String, value: String)] = []
-        for field in fields {
+        for (index, field) in fields.enumerated() {
             size += field.name.utf8.count + field.value.utf8.count + 32
-            if size > maxMetadataBytes { break }
-            kept.append(field)
+            if size > maxMetadataBytes { return Array(fields[..<index]) }
         }
-        return kept
+        return fields
     }
 
     /// Runs a submit. One nghttp2 refused leaves the stream unable to carry the

@@ -168,7 +168,6 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     }
 
     override func sessionFrameReceived(_ frame: HTTP2Frame) -> HTTP2CallbackResult {
-        let now = ContinuousClock.now
         var streamAge: Duration?
         switch frame.type {
         case .headers:
@@ -188,11 +187,11 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         case .rstStream:
             // Before nghttp2 closes the stream: how long it lived decides
             // whether the reset counts as a rapid one.
-            streamAge = (streams[frame.streamID] as? H2ServerCall).map { now - $0.openedAt }
+            streamAge = (streams[frame.streamID] as? H2ServerCall).map { ContinuousClock.now - $0.openedAt }
         default:
             break
         }
-        apply(state.frameReceived(frame, now: now, streamAge: streamAge))
+        apply(state.frameReceived(frame, now: ContinuousClock.now, streamAge: streamAge))
         return .proceed
     }
 

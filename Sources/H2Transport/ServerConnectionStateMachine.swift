@@ -118,21 +118,22 @@ package struct ServerConnectionStateMachine {
 
     /// A whole frame arrived. For RST_STREAM, `streamAge`: how long ago the
     /// stream it ends was opened (nil: a stream the server does not know).
-    package mutating func frameReceived(_ frame: HTTP2Frame, now: ContinuousClock.Instant, streamAge: Duration? = nil) -> [Action] {
+    /// `now` is read only for the frames whose rate is limited (PING, RST_STREAM).
+    package mutating func frameReceived(_ frame: HTTP2Frame, now: @autoclosure () -> ContinuousClock.Instant, streamAge: Duration? = nil) -> [Action] {
         var actions: [Action] = []
         if pinger != nil {
             actions = pinger!.frameReceived(pingAck: frame.type == .ping && frame.ack).flatMap(Self.map)
         }
         switch frame.type {
         case .ping where !frame.ack:
-            if !pingPolicy.pingReceived(now: now, openStreams: openStreams) {
+            if !pingPolicy.pingReceived(now: now(), openStreams: openStreams) {
                 return actions + goAway(.enhanceYourCalm, "too_many_pings")
             }
         case .settings where !frame.ack && phase == .awaitingSettings:
             phase = .active
             return actions + [.cancel(.handshake)]
         case .rstStream where streamAge.map({ $0 < configuration.prematureResetAge }) ?? true:
-            if !resets.take(now: now) { return actions + goAway(.enhanceYourCalm, "too many RST_STREAM frames") }
+            if !resets.take(now: now()) { return actions + goAway(.enhanceYourCalm, "too many RST_STREAM frames") }
         default:
             break
         }
