@@ -19,6 +19,10 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
     private var pingsSent: UInt64 = 0
     /// Calls whose headers arrived during this read; started when nghttp2 returns.
     private var ready: [(H2ServerCall, ContinuousClock.Instant?)] = []
+    /// The call whose request header block is arriving: its fields come one
+    /// callback each, with nothing of another stream between them (RFC 9113
+    /// section 6.10), so they need no look-up in `streams` each.
+    private var headerBlockCall: H2ServerCall?
 
     init(server: ServerCore, loop: EventLoop, bev: OpaquePointer, peer: String, tls: Bool) {
         self.server = server
@@ -128,13 +132,22 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         let call = H2ServerCall(loop: loop, connection: self)
         call.streamID = frame.streamID
         streams[call.streamID] = call
+        headerBlockCall = call
         stats.streamsOpen.wrappingAdd(1, ordering: .relaxed)
         apply(state.streamOpened())
         return .proceed
     }
 
     override func sessionHeader(_ frame: HTTP2Frame, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2CallbackResult {
-        guard frame.headersKind == .request, let call = streams[frame.streamID] as? H2ServerCall else { return .proceed }
+        guard frame.headersKind == .request else { return .proceed }
+        let call: H2ServerCall
+        if let current = headerBlockCall, current.streamID == frame.streamID {
+            call = current
+        } else if let found = streams[frame.streamID] as? H2ServerCall {
+            call = found
+        } else {
+            return .proceed
+        }
         call.headerBytes += name.count + value.count + 32
         if call.headerBytes > limits.maxHeaderListSize {
             // Refuse this stream (RST_STREAM); the connection carries on.
@@ -171,7 +184,9 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
         var streamAge: Duration?
         switch frame.type {
         case .headers:
-            guard let call = streams[frame.streamID] as? H2ServerCall else { break }
+            let current = headerBlockCall
+            headerBlockCall = nil
+            guard let call = current?.streamID == frame.streamID ? current : streams[frame.streamID] as? H2ServerCall else { break }
             if frame.headersKind == .request {
                 dispatch(call)
             }
@@ -210,6 +225,7 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
 
     override func sessionStreamClosed(streamID: Int32, errorCode: HTTP2ErrorCode) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        if headerBlockCall?.streamID == streamID { headerBlockCall = nil }
         stats.streamsOpen.wrappingSubtract(1, ordering: .relaxed)
         let error =
             errorCode == .noError
