@@ -23,6 +23,11 @@ public struct GRPCServerConfiguration: Sendable {
     /// hold is bounded per connection anyway (`HTTP2Limits`: inbound and
     /// outbound bytes), so many cheap streams cost little.
     public var maxConcurrentStreams: Int = 4096
+    /// Calls open at once on the whole server, all connections together (a
+    /// call is a request stream: watches count). A call beyond it ends at once
+    /// with RESOURCE_EXHAUSTED. With `maxConnections` and `maxConcurrentStreams`
+    /// alone, the bound would be their product: 40 million idle watches.
+    public var maxCalls: Int = 100_000
     /// Connections beyond this are closed at once.
     /// Connections at most; at start it is lowered below the process's file
     /// descriptor limit (whose soft value is first raised to the hard one), so

@@ -260,6 +260,16 @@ final class ServerConnection: H2Connection, @unchecked Sendable {
                 trailers: [:], transportFields: [("grpc-accept-encoding", MessageCompression.accepted)])
             return
         }
+        // Counted from its first header (the stream is open): above the cap,
+        // this call is the one too many.
+        let maxCalls = server.configuration.maxCalls
+        if stats.streamsOpen.load(ordering: .relaxed) > maxCalls {
+            stats.limitHit("calls")
+            call.finishOnLoop(
+                status: Status(code: .resourceExhausted, message: "the server is serving its limit of \(maxCalls) calls at once; try again later"),
+                trailers: [:])
+            return
+        }
         // Compressed requests are inflated within the message limit; the
         // responses are compressed the same way when the client accepts it.
         call.state.setDecompressor(MessageCompression.decompressor(for: encoding))

@@ -67,6 +67,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Calls (streams) open at once on one connection: a dashboard's watches, say.")
     var maxConcurrentStreams: Int = 4096
 
+    @Option(help: "Calls open at once on the whole server, watches included; more end with RESOURCE_EXHAUSTED.")
+    var maxCalls: Int = 100_000
+
     @Option(help: "PING a client after this long without a frame from it, to find dead connections (off: never).")
     var keepaliveTime: String = "2h"
 
@@ -112,7 +115,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--keepalive-time takes a duration (2h, 30m) or off")
         }
         guard claimLease.duration >= .seconds(1) else { throw ValidationError("--claim-lease must be 1s or more") }
-        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentStreams > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
+        guard maxUploadMb > 0, batchRows > 0, eventLoops > 0, maxConnections > 0, maxConcurrentStreams > 0, maxCalls > 0, maxConcurrentUploads > 0, maxSpoolBytes >= 0 else { throw ValidationError("sizes and counts must be positive") }
     }
 
     /// Every setting and its value, as `config print` shows them.
@@ -124,7 +127,7 @@ struct Serve: AsyncParsableCommand {
             ("max-spool-bytes", String(maxSpoolBytes)), ("max-concurrent-uploads", String(maxConcurrentUploads)),
             ("upload-idle-timeout", uploadIdleTimeout.description), ("disk-full-retry", diskFullRetry.description),
             ("batch-rows", String(batchRows)), ("event-loops", String(eventLoops)), ("receive-timeout", receiveTimeout.description),
-            ("max-connections", String(maxConnections)), ("max-concurrent-streams", String(maxConcurrentStreams)),
+            ("max-connections", String(maxConnections)), ("max-concurrent-streams", String(maxConcurrentStreams)), ("max-calls", String(maxCalls)),
             ("keepalive-time", keepaliveTime), ("keepalive-timeout", keepaliveTimeout.description),
             ("keepalive-min-ping-interval", keepaliveMinPingInterval.description), ("admin-listen", adminListen ?? "(off)"),
             ("web-listen", webListen ?? "(off)"), ("web-allowed-origin", webAllowedOrigin.isEmpty ? "(none)" : webAllowedOrigin.joined(separator: ",")),
@@ -216,6 +219,7 @@ struct Serve: AsyncParsableCommand {
         server.eventLoops = eventLoops
         server.maxConnections = maxConnections
         server.maxConcurrentStreams = maxConcurrentStreams
+        server.maxCalls = maxCalls
         server.keepalive.time = DurationArgument(argument: keepaliveTime)?.duration
         server.keepalive.timeout = keepaliveTimeout.duration
         server.keepalive.minClientPingInterval = keepaliveMinPingInterval.duration

@@ -418,4 +418,34 @@ actor Gate {
             await fourth.close()
         }
     }
+
+    @Test func callsBeyondTheServersCapAreResourceExhausted() async throws {
+        let cancellations = Counter()
+        try await TestHarness.with(configure: { $0.maxCalls = 2 }, routes: LifecycleTests.routes(cancellations)) { h in
+            let received = Counter()
+            // Two watches hold the two calls; one on a second connection (the cap is the server's).
+            let other = GRPCChannel(host: "127.0.0.1", port: h.server.port)
+            let watches = [h.rpc, RPCClient(transport: other)].map { rpc in
+                Task {
+                    try await rpc.serverStreaming(LifecycleTests.forever, request: RPCTestV1.GenerateRequest()) {
+                        (responses: RPCAsyncSequence<RPCTestV1.Chunk>) in
+                        for try await _ in responses { received.increment() }
+                        return 0
+                    }
+                }
+            }
+            #expect(await eventually { h.server.statistics.streams == 2 && received.current >= 2 })
+            let error = await #expect(throws: RPCError.self) { try await h.client.echo(echoRequest("third")) }
+            #expect(error?.code == .resourceExhausted)
+            #expect(error?.message.contains("limit of 2 calls") == true)
+            #expect(h.server.statistics.limitHits["calls"] == 1)
+            // A call ends: there is room again.
+            watches[0].cancel()
+            #expect(await eventually { h.server.statistics.streams == 1 })
+            let reply = try await h.client.echo(echoRequest("fourth"))
+            #expect(reply.message == "fourth")
+            watches[1].cancel()
+            await other.close()
+        }
+    }
 }

@@ -426,3 +426,37 @@ def test_nul_bytes_in_unmapped_columns_reach_clients_as_replacement_characters(i
     client.wait(job.id)
     row = next(iter(client.rows(job.id)))
     assert row.values[3] == "a\ufffdb"
+
+
+def test_calls_beyond_the_servers_cap_are_refused_with_a_status(fresh_importd):
+    # --max-calls bounds what watchers on all connections together may hold.
+    import time
+    from importd_protos import imports_pb2
+    from test_metrics import admin_port, scrape, value
+    server = fresh_importd("--max-calls", "3", "--admin-listen", "127.0.0.1:0")
+    port = admin_port(server)
+    clients = [server.client() for _ in range(4)]  # a connection each
+    watches = [c.stub.WatchImports(imports_pb2.WatchImportsRequest(), metadata=c.metadata, timeout=60) for c in clients[:3]]
+
+    def calls_open(count):
+        for _ in range(100):
+            if value(scrape(port), "importd_calls_in_flight") == count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        assert calls_open(3)
+        with pytest.raises(grpc.RpcError) as raised:
+            clients[3].call("GetImportTemplate", imports_pb2.GetImportTemplateRequest())
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limit of 3 calls" in raised.value.details()
+        assert value(scrape(port), "importd_limit_hits_total", limit="calls") == 1
+        watches[0].cancel()
+        assert calls_open(2)
+        assert clients[3].call("GetImportTemplate", imports_pb2.GetImportTemplateRequest()).csv
+    finally:
+        for watch in watches:
+            watch.cancel()
+        for c in clients:
+            c.close()
